@@ -1,0 +1,54 @@
+//! Access-token claims. Customer mints them (EdDSA); every other service only verifies.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `iss` of every access token.
+pub const ISSUER: &str = "shop-customer";
+/// `aud` of every access token: the shop's own services.
+pub const AUDIENCE: &str = "shop";
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Shopper,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Shopper => "shopper",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shopper" => Ok(Role::Shopper),
+            "operator" => Ok(Role::Operator),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The customer id.
+    pub sub: Uuid,
+    pub role: Role,
+    /// Display name, so pages can greet without a round trip.
+    pub name: String,
+    pub email: String,
+    pub iss: String,
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+}

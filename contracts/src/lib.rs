@@ -1,0 +1,6 @@
+//! Wire contracts shared by the shop's producers and consumers: the access-token
+//! claims every service verifies, and (later) the events on `shop.events`.
+
+pub mod claims;
+
+pub use claims::{AUDIENCE, Claims, ISSUER, Role};

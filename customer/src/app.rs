@@ -1,0 +1,49 @@
+//! Customer's shared state and its router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use platform::auth::TokenVerifier;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use sqlx::PgPool;
+
+use crate::accounts::password::PasswordHasher;
+use crate::config::Settings;
+use crate::sessions::signing::TokenSigner;
+use crate::{accounts, sessions};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+    pub signer: Arc<TokenSigner>,
+    pub verifier: Arc<TokenVerifier>,
+    pub hasher: PasswordHasher,
+    pub logins: Family<OutcomeLabels, Counter>,
+}
+
+impl AppState {
+    /// Counts a login attempt by outcome (`customer_logins_total`).
+    pub fn login_outcome(&self, outcome: &'static str) {
+        self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new().merge(accounts::router()).merge(sessions::router()).with_state(state)
+}

@@ -1,0 +1,84 @@
+//! Customer's settings, from the environment.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use platform::StartupError;
+use platform::config::{parse_or, var_opt, var_or};
+use secrecy::SecretString;
+
+/// Everything customer reads at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub amqp_url: String,
+    /// The operator account ensured at start, when both are set.
+    pub operator: Option<(String, SecretString)>,
+    /// PEM (PKCS#8) Ed25519 key signing access tokens; when unset, one is generated and kept
+    /// in the database.
+    pub signing_key_file: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub login_limits: LoginLimits,
+    /// Peers whose `X-Forwarded-For` is believed (the web front).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// How many failed logins are tolerated within the window.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub per_account: i64,
+    pub per_address: i64,
+    pub window: Duration,
+}
+
+/// Access tokens never live longer than this.
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+impl Settings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        let access_secs: u64 = parse_or("CUSTOMER_ACCESS_TOKEN_TTL_SECS", 900)?;
+        if access_secs == 0 || access_secs > MAX_ACCESS_TOKEN_TTL.as_secs() {
+            return Err(StartupError::new(format!(
+                "CUSTOMER_ACCESS_TOKEN_TTL_SECS must be between 1 and {} (got {access_secs})",
+                MAX_ACCESS_TOKEN_TTL.as_secs()
+            )));
+        }
+        let operator = match (var_opt("SHOP_OPERATOR_EMAIL"), var_opt("SHOP_OPERATOR_PASSWORD")) {
+            (Some(email), Some(password)) => Some((email, SecretString::from(password))),
+            (None, None) => None,
+            _ => {
+                return Err(StartupError::new(
+                    "set both SHOP_OPERATOR_EMAIL and SHOP_OPERATOR_PASSWORD, or neither",
+                ));
+            }
+        };
+        let trusted_proxies = var_or("CUSTOMER_TRUSTED_PROXIES", "127.0.0.1,::1")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| StartupError::new(format!("CUSTOMER_TRUSTED_PROXIES: {s:?} is not an IP address")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            addr: parse_or("CUSTOMER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            database_url: var_or("CUSTOMER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop_customer"),
+            database_max_connections: parse_or("CUSTOMER_DATABASE_MAX_CONNECTIONS", 10)?,
+            amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            operator,
+            signing_key_file: var_opt("SHOP_JWT_SIGNING_KEY_FILE"),
+            access_token_ttl: Duration::from_secs(access_secs),
+            refresh_token_ttl: Duration::from_secs(parse_or("CUSTOMER_REFRESH_TOKEN_TTL_SECS", 14 * 24 * 3600)?),
+            login_limits: LoginLimits {
+                per_account: parse_or("CUSTOMER_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+                per_address: parse_or("CUSTOMER_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)?,
+                window: Duration::from_secs(parse_or("CUSTOMER_LOGIN_WINDOW_SECS", 900)?),
+            },
+            trusted_proxies,
+        })
+    }
+}

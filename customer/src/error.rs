@@ -1,0 +1,71 @@
+//! Customer's error type, mapped to HTTP responses here and nowhere else.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use platform::auth::AuthError;
+use platform::{ApiError, FieldErrors};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("too many failed logins")]
+    RateLimited { retry_after: u64 },
+    #[error("refresh token invalid")]
+    InvalidRefreshToken,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = CustomerError> = std::result::Result<T, E>;
+
+impl From<CustomerError> for ApiError {
+    fn from(error: CustomerError) -> Self {
+        match error {
+            CustomerError::Validation(fields) => ApiError::validation(fields),
+            CustomerError::EmailTaken => {
+                let mut fields = FieldErrors::new();
+                fields.add("email", "An account with this email already exists. Log in instead.");
+                ApiError { fields: fields.0, ..ApiError::new(StatusCode::CONFLICT, "email_taken", "This email is already registered.") }
+            }
+            // One message whether the email exists or not.
+            CustomerError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Email or password is incorrect.")
+            }
+            CustomerError::RateLimited { retry_after } => ApiError::too_many_requests(retry_after),
+            CustomerError::InvalidRefreshToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "The session has ended. Log in again.",
+            ),
+            CustomerError::NotFound => ApiError::not_found(),
+            CustomerError::Auth(e) => e.into(),
+            CustomerError::Database(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)) => {
+                ApiError::unavailable(e)
+            }
+            CustomerError::Database(e) => ApiError::internal(e),
+            CustomerError::Internal(e) => ApiError::internal(format!("{e:#}")),
+        }
+    }
+}
+
+impl IntoResponse for CustomerError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+/// True when `error` is the violation of the named unique constraint.
+pub fn violates(error: &sqlx::Error, constraint: &str) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.constraint() == Some(constraint))
+}

@@ -1,0 +1,72 @@
+//! The customer service: accounts, login and sessions (and, later, order history).
+
+pub mod accounts;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod sessions;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use platform::StartupError;
+use platform::auth::TokenVerifier;
+use platform::broker::Broker;
+use platform::http::{self, Dependency};
+use platform::metrics::Metrics;
+use prometheus_client::metrics::family::Family;
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use app::AppState;
+pub use config::Settings;
+use sessions::signing::TokenSigner;
+
+/// Customer's schema, from `migrations/customer`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/customer");
+
+/// Connects to its dependencies, then serves until `shutdown` on tasks tracked by `tasks`;
+/// returns the address it listens on.
+pub async fn start(settings: Settings, shutdown: CancellationToken, tasks: &TaskTracker) -> Result<SocketAddr, StartupError> {
+    let db = platform::db::connect(&settings.database_url, settings.database_max_connections, &MIGRATOR).await?;
+    let broker = Broker::connect(&settings.amqp_url, "customer", shutdown.clone(), tasks).await?;
+    let ttl = settings.access_token_ttl;
+    let signer = match &settings.signing_key_file {
+        Some(path) => TokenSigner::from_pem_file(path, ttl),
+        None => TokenSigner::from_database(&db, ttl).await,
+    }
+    .map_err(|e| StartupError::new(format!("cannot load the token signing key: {e:#}")))?;
+    let metrics = Arc::new(Metrics::new());
+    let logins = Family::default();
+    metrics.register("customer_logins", "Login attempts by outcome", logins.clone());
+    let state = AppState {
+        db: db.clone(),
+        verifier: Arc::new(TokenVerifier::with_keys(signer.jwks())),
+        signer: Arc::new(signer),
+        hasher: accounts::password::PasswordHasher::new(),
+        logins,
+        settings: Arc::new(settings),
+    };
+    if let Some((email, password)) = &state.settings.operator {
+        accounts::ensure_operator(&state, email, password)
+            .await
+            .map_err(|e| StartupError::new(format!("cannot set up the operator account: {e:#}")))?;
+    }
+    let listener = http::bind(state.settings.addr, "CUSTOMER_ADDR").await?;
+    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
+    let app = app::router(state).merge(http::ops_router(
+        metrics.clone(),
+        vec![Dependency::Database(db.clone()), Dependency::Broker(broker)],
+    ));
+    let app = http::with_common_layers(app, metrics);
+    tasks.spawn(async move {
+        if let Err(e) = http::serve(listener, app, shutdown.clone()).await {
+            tracing::error!(error = %e, "customer HTTP server failed");
+            shutdown.cancel();
+        }
+        db.close().await;
+    });
+    tracing::info!(%addr, "customer listening");
+    Ok(addr)
+}

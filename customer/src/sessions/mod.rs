@@ -1,0 +1,129 @@
+//! Sessions: login (rate limited), refresh-token rotation, logout, and the public keys
+//! other services verify access tokens with.
+
+pub mod login_limit;
+pub mod refresh;
+pub mod signing;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use platform::http::{AppJson, client_ip};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::accounts::store::{self, Account};
+use crate::app::AppState;
+use crate::error::{CustomerError, Result};
+use refresh::{IssuedRefreshToken, Rotation};
+use signing::Subject;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh_session))
+        .route("/api/auth/logout", post(logout))
+        .route(platform::auth::JWKS_PATH, get(jwks))
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    #[serde(default)]
+    refresh_token: String,
+}
+
+/// Tokens handed out at login and on refresh.
+#[derive(Serialize)]
+struct TokenBody {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+    refresh_expires_in: u64,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    AppJson(request): AppJson<LoginRequest>,
+) -> Result<Json<TokenBody>> {
+    // Normalized like a stored email, but not validated: an invalid one simply matches nothing.
+    let email = request.email.trim().to_lowercase();
+    let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
+    let limits = state.settings.login_limits;
+    let subjects = login_limit::subjects(&email, address, &limits);
+    if let Some(retry_after) = login_limit::retry_after(&state.db, &subjects, &limits).await? {
+        state.login_outcome("rate_limited");
+        return Err(CustomerError::RateLimited { retry_after });
+    }
+    let account = store::find_by_email(&state.db, &email).await?;
+    let matches = state
+        .hasher
+        .verify(&request.password, account.as_ref().map(|a| a.password_hash.clone()))
+        .await?;
+    let Some(account) = account.filter(|_| matches) else {
+        login_limit::record_failure(&state.db, &subjects, &limits).await?;
+        state.login_outcome("failed");
+        return Err(CustomerError::InvalidCredentials);
+    };
+    login_limit::clear_account(&state.db, &subjects).await?;
+    let mut conn = state.db.acquire().await?;
+    let refresh = refresh::issue(&mut conn, account.id, Uuid::now_v7(), state.settings.refresh_token_ttl).await?;
+    state.login_outcome("succeeded");
+    tracing::info!(customer_id = %account.id, "logged in");
+    Ok(Json(tokens(&state, &account, refresh)?))
+}
+
+async fn refresh_session(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<RefreshRequest>,
+) -> Result<Json<TokenBody>> {
+    match refresh::rotate(&state.db, &request.refresh_token, state.settings.refresh_token_ttl).await? {
+        Rotation::Rotated { customer_id, next } => {
+            let account = store::find_by_id(&state.db, customer_id).await?.ok_or(CustomerError::InvalidRefreshToken)?;
+            Ok(Json(tokens(&state, &account, next)?))
+        }
+        Rotation::Reused { customer_id } => {
+            tracing::warn!(%customer_id, "refresh token reused; its session family is revoked");
+            Err(CustomerError::InvalidRefreshToken)
+        }
+        Rotation::Invalid => Err(CustomerError::InvalidRefreshToken),
+    }
+}
+
+async fn logout(State(state): State<AppState>, AppJson(request): AppJson<RefreshRequest>) -> Result<StatusCode> {
+    refresh::revoke(&state.db, &request.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<jsonwebtoken::jwk::JwkSet> {
+    Json(state.signer.jwks().clone())
+}
+
+fn tokens(state: &AppState, account: &Account, refresh: IssuedRefreshToken) -> Result<TokenBody> {
+    let access_token = state.signer.mint(&Subject {
+        id: account.id,
+        role: account.role,
+        name: &account.name,
+        email: &account.email,
+    })?;
+    Ok(TokenBody {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.signer.ttl().as_secs(),
+        refresh_token: refresh.token,
+        refresh_expires_in: refresh.expires_in,
+    })
+}

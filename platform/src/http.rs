@@ -1,0 +1,289 @@
+//! The HTTP stack shared by every service: request ids (also carried on calls to other
+//! services), access logs, metrics, panics and timeouts answered cleanly, health routes,
+//! the JSON extractor, and serving with graceful shutdown.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::ApiError;
+use crate::broker::Broker;
+use crate::metrics::Metrics;
+
+/// The header carrying the request id across services.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request being handled on this task, if any.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Adds the current request id to an outgoing call so logs can be joined across services.
+pub trait WithRequestId {
+    fn with_request_id(self) -> Self;
+}
+
+impl WithRequestId for reqwest::RequestBuilder {
+    fn with_request_id(self) -> Self {
+        match current_request_id() {
+            Some(id) => self.header(REQUEST_ID, id),
+            None => self,
+        }
+    }
+}
+
+/// Wraps a service's router in the shared layers: request id, access log, metrics,
+/// panic and timeout handling and a body size limit.
+pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(metrics, observe))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let request_id = req
+                                .headers()
+                                .get(REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default();
+                            tracing::info_span!(
+                                "request",
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                                request_id = %request_id,
+                            )
+                        })
+                        .on_request(())
+                        .on_response(
+                            |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                                tracing::info!(
+                                    status = res.status().as_u16(),
+                                    latency_ms = latency.as_secs_f64() * 1000.0,
+                                    "answered"
+                                );
+                            },
+                        )
+                        .on_failure(()),
+                )
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::internal("handler panicked").into_response()
+                }))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+                .layer(DefaultBodyLimit::max(256 * 1024)),
+        )
+}
+
+/// Records the request in the metrics and makes its id visible to outgoing calls.
+async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = CURRENT_REQUEST_ID.scope(request_id, next.run(request)).await;
+    metrics.observe_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Something `/readyz` checks.
+#[derive(Clone)]
+pub enum Dependency {
+    Database(sqlx::PgPool),
+    Broker(Broker),
+    /// Another service, ready when its `/readyz` answers 2xx.
+    Service { name: &'static str, base_url: String, client: reqwest::Client },
+}
+
+impl Dependency {
+    fn name(&self) -> &'static str {
+        match self {
+            Dependency::Database(_) => "database",
+            Dependency::Broker(_) => "broker",
+            Dependency::Service { name, .. } => name,
+        }
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        match self {
+            Dependency::Database(pool) => crate::db::ping(pool).await.map_err(|e| e.to_string()),
+            Dependency::Broker(broker) => {
+                if broker.is_connected().await { Ok(()) } else { Err("disconnected".into()) }
+            }
+            Dependency::Service { base_url, client, .. } => {
+                let response = client
+                    .get(format!("{base_url}/healthz"))
+                    .send()
+                    .await
+                    .map_err(|e| e.without_url().to_string())?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("answered {}", response.status()))
+                }
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    checks: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
+pub fn ops_router(metrics: Arc<Metrics>, dependencies: Vec<Dependency>) -> Router {
+    let dependencies = Arc::new(dependencies);
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let dependencies = dependencies.clone();
+                async move { readiness(&dependencies).await }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+}
+
+async fn readiness(dependencies: &[Dependency]) -> Response {
+    let results = futures_join_all(dependencies).await;
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let checks = results
+        .into_iter()
+        .map(|(name, r)| (name, r.map_or_else(|e| format!("down: {e}"), |()| "ok".to_owned())))
+        .collect();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks })).into_response()
+}
+
+async fn futures_join_all(dependencies: &[Dependency]) -> Vec<(&'static str, Result<(), String>)> {
+    let mut set = tokio::task::JoinSet::new();
+    for (index, dependency) in dependencies.iter().cloned().enumerate() {
+        set.spawn(async move {
+            let outcome = tokio::time::timeout(Duration::from_secs(2), dependency.check())
+                .await
+                .unwrap_or_else(|_| Err("no answer within 2s".into()));
+            (index, dependency.name(), outcome)
+        });
+    }
+    let mut results: Vec<_> = set.join_all().await;
+    results.sort_by_key(|(index, ..)| *index);
+    results.into_iter().map(|(_, name, outcome)| (name, outcome)).collect()
+}
+
+/// Serves `app` on `listener` until `shutdown`, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Binds `addr`, saying which variable to change when the port is taken.
+pub async fn bind(addr: SocketAddr, variable: &str) -> Result<TcpListener, crate::StartupError> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        crate::StartupError::new(format!("cannot listen on {addr} ({e}); set {variable} to another address"))
+    })
+}
+
+/// The caller's address: the first `X-Forwarded-For` hop when the peer is a trusted proxy
+/// (such as our web front), the peer itself otherwise.
+pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    if trusted_proxies.contains(&peer.ip()) {
+        if let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return forwarded;
+        }
+    }
+    peer.ip()
+}
+
+/// A JSON body whose rejections are answered with our error body: malformed JSON is 400,
+/// JSON of the wrong shape is 422 naming the problem, a wrong content type 415.
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text());
+            error.message = format!("The request body has the wrong shape: {}", e.body_text());
+            error
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("The request body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with `Content-Type: application/json`.",
+        ),
+        other => {
+            let status = other.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "payload_too_large", "The request body is too large.")
+            } else {
+                ApiError::new(status, "bad_request", other.body_text())
+            }
+        }
+    }
+}
