@@ -1,1 +1,40 @@
-fn main(){}
+//! The whole shop in one process: customer, product-order and web, each on its own port and
+//! talking to the others over HTTP and RabbitMQ exactly as when deployed apart.
+
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use secrecy::SecretString;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    platform::service::main("shop", |shutdown, tasks| async move {
+        let mut customer_settings = customer::Settings::from_env()?;
+        let operator_note = match &customer_settings.operator {
+            Some((email, _)) => format!("operator: log in as {email} with SHOP_OPERATOR_PASSWORD"),
+            None => {
+                // No operator configured: make one for this run, with a password shown only here.
+                let email = "operator@shop.local".to_owned();
+                let password = random_password()?;
+                let note = format!(
+                    "operator: log in as {email} with password {password} \
+                     (new each start; set SHOP_OPERATOR_EMAIL and SHOP_OPERATOR_PASSWORD to choose)"
+                );
+                customer_settings.operator = Some((email, SecretString::from(password)));
+                note
+            }
+        };
+        customer::start(customer_settings, shutdown.clone(), &tasks).await?;
+        product_order::start(product_order::Settings::from_env()?, shutdown.clone(), &tasks).await?;
+        let web_addr = web::start(web::Settings::from_env()?, shutdown, &tasks).await?;
+        println!("\n  The shop is open at http://{web_addr}\n  {operator_note}\n");
+        Ok(())
+    })
+    .await
+}
+
+fn random_password() -> Result<String, platform::StartupError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| platform::StartupError::new(format!("no randomness: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

@@ -45,5 +45,8 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(accounts::router()).merge(sessions::router()).with_state(state)
+    Router::new()
+        .merge(accounts::router())
+        .merge(sessions::router())
+        .with_state(state)
 }

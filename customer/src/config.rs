@@ -1,10 +1,11 @@
 //! Customer's settings, from the environment.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use platform::StartupError;
 use platform::config::{parse_or, var_opt, var_or};
+use platform::http::IpRange;
 use secrecy::SecretString;
 
 /// Everything customer reads at start.
@@ -22,8 +23,8 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub login_limits: LoginLimits,
-    /// Peers whose `X-Forwarded-For` is believed (the web front).
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed (the web front).
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 /// How many failed logins are tolerated within the window.
@@ -61,12 +62,15 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .map(|s| {
                 s.parse()
-                    .map_err(|_| StartupError::new(format!("CUSTOMER_TRUSTED_PROXIES: {s:?} is not an IP address")))
+                    .map_err(|e| StartupError::new(format!("CUSTOMER_TRUSTED_PROXIES: {e}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             addr: parse_or("CUSTOMER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
-            database_url: var_or("CUSTOMER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop_customer"),
+            database_url: var_or(
+                "CUSTOMER_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/shop_customer",
+            ),
             database_max_connections: parse_or("CUSTOMER_DATABASE_MAX_CONNECTIONS", 10)?,
             amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             operator,

@@ -36,12 +36,17 @@ impl From<CustomerError> for ApiError {
             CustomerError::EmailTaken => {
                 let mut fields = FieldErrors::new();
                 fields.add("email", "An account with this email already exists. Log in instead.");
-                ApiError { fields: fields.0, ..ApiError::new(StatusCode::CONFLICT, "email_taken", "This email is already registered.") }
+                ApiError {
+                    fields: fields.0,
+                    ..ApiError::new(StatusCode::CONFLICT, "email_taken", "This email is already registered.")
+                }
             }
             // One message whether the email exists or not.
-            CustomerError::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Email or password is incorrect.")
-            }
+            CustomerError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Email or password is incorrect.",
+            ),
             CustomerError::RateLimited { retry_after } => ApiError::too_many_requests(retry_after),
             CustomerError::InvalidRefreshToken => ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -28,9 +28,15 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/customer");
 
 /// Connects to its dependencies, then serves until `shutdown` on tasks tracked by `tasks`;
 /// returns the address it listens on.
-pub async fn start(settings: Settings, shutdown: CancellationToken, tasks: &TaskTracker) -> Result<SocketAddr, StartupError> {
+pub async fn start(
+    settings: Settings,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<SocketAddr, StartupError> {
     let db = platform::db::connect(&settings.database_url, settings.database_max_connections, &MIGRATOR).await?;
-    let broker = Broker::connect(&settings.amqp_url, "customer", shutdown.clone(), tasks).await?;
+    let listener = http::bind(settings.addr, "CUSTOMER_ADDR").await?;
+    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
+    let broker = Broker::connect(&settings.amqp_url, &format!("customer@{addr}"), shutdown.clone(), tasks).await?;
     let ttl = settings.access_token_ttl;
     let signer = match &settings.signing_key_file {
         Some(path) => TokenSigner::from_pem_file(path, ttl),
@@ -53,20 +59,14 @@ pub async fn start(settings: Settings, shutdown: CancellationToken, tasks: &Task
             .await
             .map_err(|e| StartupError::new(format!("cannot set up the operator account: {e:#}")))?;
     }
-    let listener = http::bind(state.settings.addr, "CUSTOMER_ADDR").await?;
-    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
-    let app = app::router(state).merge(http::ops_router(
-        metrics.clone(),
-        vec![Dependency::Database(db.clone()), Dependency::Broker(broker)],
-    ));
-    let app = http::with_common_layers(app, metrics);
-    tasks.spawn(async move {
-        if let Err(e) = http::serve(listener, app, shutdown.clone()).await {
-            tracing::error!(error = %e, "customer HTTP server failed");
-            shutdown.cancel();
-        }
-        db.close().await;
-    });
-    tracing::info!(%addr, "customer listening");
+    http::spawn_server(
+        "customer",
+        listener,
+        app::router(state),
+        metrics,
+        vec![Dependency::Database(db), Dependency::Broker(broker)],
+        shutdown,
+        tasks,
+    );
     Ok(addr)
 }

@@ -86,10 +86,15 @@ impl TokenVerifier {
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
-            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
         }
         let kid = header.kid.ok_or_else(|| AuthError::Invalid("no key id".into()))?;
-        let key = match self.keys.read().await.get(&kid).cloned() {
+        // The read guard must be gone before a refresh takes the write lock.
+        let cached = self.keys.read().await.get(&kid).cloned();
+        let key = match cached {
             Some(key) => key,
             None => self.refresh_for(&kid).await?,
         };
@@ -111,7 +116,14 @@ impl TokenVerifier {
             return Err(AuthError::Invalid("unknown key id".into()));
         }
         let set: JwkSet = async {
-            client.get(url).with_request_id().send().await?.error_for_status()?.json().await
+            client
+                .get(url)
+                .with_request_id()
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
         }
         .await
         .map_err(|e: reqwest::Error| AuthError::KeysUnavailable(format!("fetching {url}: {}", e.without_url())))?;

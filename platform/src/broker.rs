@@ -122,7 +122,10 @@ async fn open(url: &str, name: &str) -> Result<Connection, String> {
         .exchange_declare(
             EVENTS_EXCHANGE.into(),
             ExchangeKind::Topic,
-            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             FieldTable::default(),
         )
         .await

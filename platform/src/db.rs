@@ -13,19 +13,18 @@ const START_HINT: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect
 or `docker compose up -d postgres`";
 
 /// Opens a pool on `url`, creating its database first when missing, and applies `migrator`.
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-    migrator: &Migrator,
-) -> Result<PgPool, StartupError> {
+pub async fn connect(url: &str, max_connections: u32, migrator: &Migrator) -> Result<PgPool, StartupError> {
     let options = PgConnectOptions::from_str(url).map_err(|e| {
-        StartupError::new(format!("database URL {} is not valid: {e}", crate::config::redact_url(url)))
+        StartupError::new(format!(
+            "database URL {} is not valid: {e}",
+            crate::config::redact_url(url)
+        ))
     })?;
     let options = options.log_statements(tracing::log::LevelFilter::Debug);
     let where_ = describe(&options);
-    ensure_database(&options).await.map_err(|e| {
-        StartupError::new(format!("cannot reach PostgreSQL at {where_} ({e}); {START_HINT}"))
-    })?;
+    ensure_database(&options)
+        .await
+        .map_err(|e| StartupError::new(format!("cannot reach PostgreSQL at {where_} ({e}); {START_HINT}")))?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -50,7 +49,9 @@ fn describe(options: &PgConnectOptions) -> String {
 
 /// Creates the target database through the server's `postgres` database when it is missing.
 async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> {
-    let Some(name) = options.get_database() else { return Ok(()) };
+    let Some(name) = options.get_database() else {
+        return Ok(());
+    };
     let maintenance = options.clone().database("postgres");
     let mut conn = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect_with(&maintenance))
         .await

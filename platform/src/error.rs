@@ -36,13 +36,23 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: BTreeMap::new(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: BTreeMap::new(),
+            retry_after: None,
+        }
     }
 
     pub fn validation(fields: FieldErrors) -> Self {
         Self {
             fields: fields.0,
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Some fields are not valid.")
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Some fields are not valid.",
+            )
         }
     }
 
@@ -76,7 +86,11 @@ impl ApiError {
     /// An unexpected failure: logged with its cause, answered as a bare 500.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side.",
+        )
     }
 
     pub fn unavailable(cause: impl fmt::Display) -> Self {
@@ -100,11 +114,17 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
-            error: Inner { code: self.code, message: &self.message, fields: &self.fields },
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                fields: &self.fields,
+            },
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -149,7 +169,11 @@ impl FieldErrors {
 
     /// Ok when nothing was recorded.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.is_empty() { Ok(()) } else { Err(ApiError::validation(self)) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self))
+        }
     }
 }
 

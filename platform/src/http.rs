@@ -55,45 +55,46 @@ impl WithRequestId for reqwest::RequestBuilder {
 /// Wraps a service's router in the shared layers: request id, access log, metrics,
 /// panic and timeout handling and a body size limit.
 pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
-    router
-        .layer(middleware::from_fn_with_state(metrics, observe))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &Request| {
-                            let request_id = req
-                                .headers()
-                                .get(REQUEST_ID)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default();
-                            tracing::info_span!(
-                                "request",
-                                method = %req.method(),
-                                path = %req.uri().path(),
-                                request_id = %request_id,
-                            )
-                        })
-                        .on_request(())
-                        .on_response(
-                            |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
-                                tracing::info!(
-                                    status = res.status().as_u16(),
-                                    latency_ms = latency.as_secs_f64() * 1000.0,
-                                    "answered"
-                                );
-                            },
+    router.layer(middleware::from_fn_with_state(metrics, observe)).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let request_id = req
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                            request_id = %request_id,
                         )
-                        .on_failure(()),
-                )
-                .layer(CatchPanicLayer::custom(|_| {
-                    ApiError::internal("handler panicked").into_response()
-                }))
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-                .layer(DefaultBodyLimit::max(256 * 1024)),
-        )
+                    })
+                    .on_request(())
+                    .on_response(
+                        |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                            tracing::info!(
+                                status = res.status().as_u16(),
+                                latency_ms = latency.as_secs_f64() * 1000.0,
+                                "answered"
+                            );
+                        },
+                    )
+                    .on_failure(()),
+            )
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::internal("handler panicked").into_response()
+            }))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(30),
+            ))
+            .layer(DefaultBodyLimit::max(256 * 1024)),
+    )
 }
 
 /// Records the request in the metrics and makes its id visible to outgoing calls.
@@ -121,7 +122,11 @@ pub enum Dependency {
     Database(sqlx::PgPool),
     Broker(Broker),
     /// Another service, ready when its `/readyz` answers 2xx.
-    Service { name: &'static str, base_url: String, client: reqwest::Client },
+    Service {
+        name: &'static str,
+        base_url: String,
+        client: reqwest::Client,
+    },
 }
 
 impl Dependency {
@@ -137,7 +142,11 @@ impl Dependency {
         match self {
             Dependency::Database(pool) => crate::db::ping(pool).await.map_err(|e| e.to_string()),
             Dependency::Broker(broker) => {
-                if broker.is_connected().await { Ok(()) } else { Err("disconnected".into()) }
+                if broker.is_connected().await {
+                    Ok(())
+                } else {
+                    Err("disconnected".into())
+                }
             }
             Dependency::Service { base_url, client, .. } => {
                 let response = client
@@ -179,7 +188,10 @@ pub fn ops_router(metrics: Arc<Metrics>, dependencies: Vec<Dependency>) -> Route
                 let metrics = metrics.clone();
                 async move {
                     (
-                        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
                         metrics.render(),
                     )
                 }
@@ -194,8 +206,19 @@ async fn readiness(dependencies: &[Dependency]) -> Response {
         .into_iter()
         .map(|(name, r)| (name, r.map_or_else(|e| format!("down: {e}"), |()| "ok".to_owned())))
         .collect();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks })).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            status: if ready { "ready" } else { "not_ready" },
+            checks,
+        }),
+    )
+        .into_response()
 }
 
 async fn futures_join_all(dependencies: &[Dependency]) -> Vec<(&'static str, Result<(), String>)> {
@@ -220,25 +243,95 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         .await
 }
 
+/// Serves a service's `app` (with the shared layers and the health routes) on `listener`
+/// until `shutdown`, tracked by `tasks`. A server that fails stops the process's other work too.
+pub fn spawn_server(
+    name: &'static str,
+    listener: TcpListener,
+    app: Router,
+    metrics: Arc<Metrics>,
+    dependencies: Vec<Dependency>,
+    shutdown: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) {
+    let app = with_common_layers(app.merge(ops_router(metrics.clone(), dependencies)), metrics);
+    let addr = listener.local_addr().ok();
+    tasks.spawn(async move {
+        if let Err(e) = serve(listener, app, shutdown.clone()).await {
+            tracing::error!(error = %e, service = name, "HTTP server failed");
+            shutdown.cancel();
+        }
+    });
+    tracing::info!(service = name, addr = ?addr, "listening");
+}
+
 /// Binds `addr`, saying which variable to change when the port is taken.
 pub async fn bind(addr: SocketAddr, variable: &str) -> Result<TcpListener, crate::StartupError> {
     TcpListener::bind(addr).await.map_err(|e| {
-        crate::StartupError::new(format!("cannot listen on {addr} ({e}); set {variable} to another address"))
+        crate::StartupError::new(format!(
+            "cannot listen on {addr} ({e}); set {variable} to another address"
+        ))
     })
+}
+
+/// An address or a CIDR range (`10.0.0.0/8`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or range"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?} has a bad prefix length"))?,
+        };
+        Ok(Self { network, prefix })
+    }
 }
 
 /// The caller's address: the first `X-Forwarded-For` hop when the peer is a trusted proxy
 /// (such as our web front), the peer itself otherwise.
-pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
-    if trusted_proxies.contains(&peer.ip()) {
-        if let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-        {
-            return forwarded;
-        }
+pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpRange]) -> IpAddr {
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok());
+    if let Some(forwarded) = forwarded
+        && trusted_proxies.iter().any(|range| range.contains(peer.ip()))
+    {
+        return forwarded;
     }
     peer.ip()
 }
@@ -285,5 +378,35 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 ApiError::new(status, "bad_request", other.body_text())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_match_their_addresses_only() {
+        let range: IpRange = "172.30.0.0/24".parse().unwrap();
+        assert!(range.contains("172.30.0.10".parse().unwrap()));
+        assert!(!range.contains("172.30.1.10".parse().unwrap()));
+        let single: IpRange = "::1".parse().unwrap();
+        assert!(single.contains("::1".parse().unwrap()));
+        assert!(!single.contains("127.0.0.1".parse().unwrap()));
+        let everything: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(everything.contains("203.0.113.9".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpRange>().is_err());
+        assert!("nonsense".parse::<IpRange>().is_err());
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_peers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        let trusted = ["127.0.0.1".parse().unwrap()];
+        let from_proxy = client_ip("127.0.0.1:5000".parse().unwrap(), &headers, &trusted);
+        assert_eq!(from_proxy, "203.0.113.7".parse::<IpAddr>().unwrap());
+        let from_elsewhere = client_ip("198.51.100.2:5000".parse().unwrap(), &headers, &trusted);
+        assert_eq!(from_elsewhere, "198.51.100.2".parse::<IpAddr>().unwrap());
     }
 }

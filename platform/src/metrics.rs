@@ -47,20 +47,34 @@ impl Metrics {
             "Time to answer HTTP requests",
             durations.clone(),
         );
-        Self { registry: RwLock::new(registry), requests, durations }
+        Self {
+            registry: RwLock::new(registry),
+            requests,
+            durations,
+        }
     }
 
     /// Adds a service-specific metric.
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
-        self.registry.write().expect("metrics registry poisoned").register(name, help, metric);
+        self.registry
+            .write()
+            .expect("metrics registry poisoned")
+            .register(name, help, metric);
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
-            .get_or_create(&RequestLabels { method: method.to_owned(), route: route.to_owned(), status })
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
             .inc();
         self.durations
-            .get_or_create(&RouteLabels { method: method.to_owned(), route: route.to_owned() })
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 

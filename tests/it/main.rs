@@ -1,1 +1,10 @@
+//! Cross-service tests: the shop's services started in-process against real PostgreSQL and
+//! RabbitMQ (one test binary, since each links the whole tree).
 
+mod accounts;
+mod helpers;
+mod operations;
+mod sessions;
+mod startup;
+mod tokens;
+mod web_accounts;

@@ -1,1 +1,73 @@
+//! The web front: askama + htmx pages for shoppers (and, later, operators), talking to the
+//! customer and product-order services over HTTP.
 
+pub mod accounts;
+pub mod app;
+pub mod assets;
+pub mod clients;
+pub mod config;
+pub mod csrf;
+pub mod error;
+pub mod pages;
+pub mod render;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::StartupError;
+use platform::auth::TokenVerifier;
+use platform::http::{self, Dependency};
+use platform::metrics::Metrics;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use app::AppState;
+use clients::CustomerClient;
+pub use config::Settings;
+
+/// Serves the pages until `shutdown` on tasks tracked by `tasks`; returns the address it
+/// listens on. The services need not be up yet: pages say so until they are.
+pub async fn start(
+    settings: Settings,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<SocketAddr, StartupError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| StartupError::new(format!("cannot build the HTTP client: {e}")))?;
+    let metrics = Arc::new(Metrics::new());
+    let dependencies = vec![
+        Dependency::Service {
+            name: "customer",
+            base_url: settings.customer_url.clone(),
+            client: client.clone(),
+        },
+        Dependency::Service {
+            name: "product-order",
+            base_url: settings.product_order_url.clone(),
+            client: client.clone(),
+        },
+    ];
+    let state = AppState {
+        customer: CustomerClient::new(&settings.customer_url, client.clone()),
+        verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
+        refreshes: Arc::default(),
+        settings: Arc::new(settings),
+    };
+    let listener = http::bind(state.settings.addr, "WEB_ADDR").await?;
+    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
+    http::spawn_server(
+        "web",
+        listener,
+        app::router(state),
+        metrics,
+        dependencies,
+        shutdown,
+        tasks,
+    );
+    Ok(addr)
+}

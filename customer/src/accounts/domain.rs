@@ -22,7 +22,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let domain_ok = domain.contains('.')
             && domain.split('.').all(|label| {
                 !label.is_empty()
@@ -31,7 +33,11 @@ impl Email {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok { Ok(Self(email)) } else { Err(invalid()) }
+        if local_ok && domain_ok {
+            Ok(Self(email))
+        } else {
+            Err(invalid())
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,9 +117,19 @@ mod tests {
 
     #[test]
     fn emails_without_a_proper_domain_or_local_part_are_refused() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "ada@@example.com", "a da@example.com",
-            "ada@-example.com", "ada@example..com", ".ada@example.com", "ada<script>@example.com"]
-        {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada@@example.com",
+            "a da@example.com",
+            "ada@-example.com",
+            "ada@example..com",
+            ".ada@example.com",
+            "ada<script>@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -144,6 +160,9 @@ mod tests {
 
     #[test]
     fn password_debug_hides_it() {
-        assert_eq!(format!("{:?}", Password::parse("hunter2hunter2").unwrap()), "Password(****)");
+        assert_eq!(
+            format!("{:?}", Password::parse("hunter2hunter2").unwrap()),
+            "Password(****)"
+        );
     }
 }

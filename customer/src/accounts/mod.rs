@@ -48,7 +48,12 @@ struct AccountBody {
 
 impl From<Account> for AccountBody {
     fn from(a: Account) -> Self {
-        Self { id: a.id, email: a.email, name: a.name, role: a.role }
+        Self {
+            id: a.id,
+            email: a.email,
+            name: a.name,
+            role: a.role,
+        }
     }
 }
 
@@ -66,13 +71,21 @@ async fn register(
     let hash = state.hasher.hash(password.expose()).await?;
     let account = store::insert(&state.db, &email, &name, &hash, Role::Shopper)
         .await
-        .map_err(|e| if violates(&e, "customers_email_key") { CustomerError::EmailTaken } else { e.into() })?;
+        .map_err(|e| {
+            if violates(&e, "customers_email_key") {
+                CustomerError::EmailTaken
+            } else {
+                e.into()
+            }
+        })?;
     tracing::info!(customer_id = %account.id, "account registered");
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
 async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<AccountBody>> {
-    let account = store::find_by_id(&state.db, claims.sub).await?.ok_or(CustomerError::NotFound)?;
+    let account = store::find_by_id(&state.db, claims.sub)
+        .await?
+        .ok_or(CustomerError::NotFound)?;
     Ok(Json(account.into()))
 }
 

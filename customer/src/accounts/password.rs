@@ -31,7 +31,9 @@ impl Default for PasswordHasher {
 impl PasswordHasher {
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self { permits: Arc::new(Semaphore::new(cores)) }
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
     }
 
     /// The PHC string of `password` with a fresh random salt.
@@ -89,12 +91,20 @@ mod tests {
     #[tokio::test]
     async fn unknown_account_never_verifies() {
         let hasher = PasswordHasher::new();
-        assert!(!hasher.verify("not a real password, only spends the same time", None).await.unwrap());
+        assert!(
+            !hasher
+                .verify("not a real password, only spends the same time", None)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn salts_differ() {
         let hasher = PasswordHasher::new();
-        assert_ne!(hasher.hash("same password").await.unwrap(), hasher.hash("same password").await.unwrap());
+        assert_ne!(
+            hasher.hash("same password").await.unwrap(),
+            hasher.hash("same password").await.unwrap()
+        );
     }
 }

@@ -51,21 +51,25 @@ pub async fn insert(
 }
 
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<Account>> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM customers WHERE email = $1")))
-        .bind(email)
-        .fetch_optional(db)
-        .await?
-        .map(from_row)
-        .transpose()
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers WHERE email = $1"
+    )))
+    .bind(email)
+    .fetch_optional(db)
+    .await?
+    .map(from_row)
+    .transpose()
 }
 
 pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Account>> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM customers WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .map(from_row)
-        .transpose()
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .map(from_row)
+    .transpose()
 }
 
 /// Makes `email` an operator with `password_hash`, creating the account when missing.

@@ -92,7 +92,9 @@ async fn refresh_session(
 ) -> Result<Json<TokenBody>> {
     match refresh::rotate(&state.db, &request.refresh_token, state.settings.refresh_token_ttl).await? {
         Rotation::Rotated { customer_id, next } => {
-            let account = store::find_by_id(&state.db, customer_id).await?.ok_or(CustomerError::InvalidRefreshToken)?;
+            let account = store::find_by_id(&state.db, customer_id)
+                .await?
+                .ok_or(CustomerError::InvalidRefreshToken)?;
             Ok(Json(tokens(&state, &account, next)?))
         }
         Rotation::Reused { customer_id } => {

@@ -19,7 +19,10 @@ pub struct IssuedRefreshToken {
 /// The result of presenting a refresh token.
 pub enum Rotation {
     /// Valid: it is now used, and `next` replaces it.
-    Rotated { customer_id: Uuid, next: IssuedRefreshToken },
+    Rotated {
+        customer_id: Uuid,
+        next: IssuedRefreshToken,
+    },
     /// Unknown, expired or revoked.
     Invalid,
     /// Already used before: its family is now revoked.
@@ -55,7 +58,10 @@ pub async fn issue(
     .bind(ttl.as_secs_f64())
     .execute(conn)
     .await?;
-    Ok(IssuedRefreshToken { token, expires_in: ttl.as_secs() })
+    Ok(IssuedRefreshToken {
+        token,
+        expires_in: ttl.as_secs(),
+    })
 }
 
 /// Uses `token` once, issuing its successor in the same family.

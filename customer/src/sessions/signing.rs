@@ -10,8 +10,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// RFC 8410 PKCS#8 prefix of an Ed25519 private key; the 32-byte seed follows it.
-const ED25519_PKCS8_PREFIX: [u8; 16] =
-    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 
 /// Mints access tokens; only customer holds one.
 pub struct TokenSigner {
@@ -36,7 +37,12 @@ impl TokenSigner {
         jwk.common.key_id = Some(kid.clone());
         jwk.common.key_algorithm = Some(KeyAlgorithm::EdDSA);
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        Ok(Self { key, kid, jwks: JwkSet { keys: vec![jwk] }, ttl })
+        Ok(Self {
+            key,
+            kid,
+            jwks: JwkSet { keys: vec![jwk] },
+            ttl,
+        })
     }
 
     /// The key from a PEM (PKCS#8) file.
@@ -85,7 +91,10 @@ impl TokenSigner {
             iat: now,
             exp: now + self.ttl.as_secs(),
         };
-        let header = Header { kid: Some(self.kid.clone()), ..Header::new(Algorithm::EdDSA) };
+        let header = Header {
+            kid: Some(self.kid.clone()),
+            ..Header::new(Algorithm::EdDSA)
+        };
         jsonwebtoken::encode(&header, &claims, &self.key).context("signing access token")
     }
 }

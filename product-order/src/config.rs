@@ -1,0 +1,32 @@
+//! Product-order's settings, from the environment.
+
+use std::net::SocketAddr;
+
+use platform::StartupError;
+use platform::config::{parse_or, var_or};
+
+/// Everything product-order reads at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub amqp_url: String,
+    /// Where customer publishes the keys access tokens are verified with.
+    pub customer_url: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, StartupError> {
+        Ok(Self {
+            addr: parse_or("PRODUCT_ORDER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8082)))?,
+            database_url: var_or(
+                "PRODUCT_ORDER_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/shop_product_order",
+            ),
+            database_max_connections: parse_or("PRODUCT_ORDER_DATABASE_MAX_CONNECTIONS", 10)?,
+            amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            customer_url: var_or("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081"),
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The shop's services started in-process on free ports, each with its own fresh database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::infra::{fresh_database_url, infra};
+
+/// A running shop for one test; stopped when dropped.
+pub struct TestShop {
+    pub customer_url: String,
+    pub product_order_url: String,
+    pub web_url: String,
+    pub customer_database_url: String,
+    pub product_order_database_url: String,
+    pub amqp_url: String,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+impl TestShop {
+    /// Starts customer, product-order and web with default test settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the shop after `customize` adjusts customer's settings.
+    pub async fn start_with(customize: impl FnOnce(&mut customer::Settings)) -> Self {
+        let infra = infra().await;
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let customer_database_url = fresh_database_url(infra, "customer");
+        let product_order_database_url = fresh_database_url(infra, "product_order");
+
+        let mut customer_settings = customer::Settings {
+            addr: any_port(),
+            database_url: customer_database_url.clone(),
+            database_max_connections: 5,
+            amqp_url: infra.amqp_url.clone(),
+            operator: None,
+            signing_key_file: None,
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            login_limits: customer::config::LoginLimits {
+                per_account: 5,
+                per_address: 20,
+                window: Duration::from_secs(900),
+            },
+            trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
+        };
+        customize(&mut customer_settings);
+        let customer_addr = customer::start(customer_settings, shutdown.clone(), &tasks)
+            .await
+            .unwrap_or_else(|e| panic!("customer did not start: {e}"));
+        let customer_url = format!("http://{customer_addr}");
+
+        let product_order_settings = product_order::Settings {
+            addr: any_port(),
+            database_url: product_order_database_url.clone(),
+            database_max_connections: 5,
+            amqp_url: infra.amqp_url.clone(),
+            customer_url: customer_url.clone(),
+        };
+        let product_order_addr = product_order::start(product_order_settings, shutdown.clone(), &tasks)
+            .await
+            .unwrap_or_else(|e| panic!("product-order did not start: {e}"));
+        let product_order_url = format!("http://{product_order_addr}");
+
+        let web_settings = web::Settings {
+            addr: any_port(),
+            customer_url: customer_url.clone(),
+            product_order_url: product_order_url.clone(),
+            ..web::Settings::from_env().expect("web settings")
+        };
+        let web_addr = web::start(web_settings, shutdown.clone(), &tasks)
+            .await
+            .unwrap_or_else(|e| panic!("web did not start: {e}"));
+
+        Self {
+            customer_url,
+            product_order_url,
+            web_url: format!("http://{web_addr}"),
+            customer_database_url,
+            product_order_database_url,
+            amqp_url: infra.amqp_url.clone(),
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Stops every service and waits until they have finished their work.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        tokio::time::timeout(Duration::from_secs(30), self.tasks.wait())
+            .await
+            .expect("services stop within 30 s");
+    }
+}
+
+impl Drop for TestShop {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Polls `condition` until it holds, failing the test with `what` after `deadline`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

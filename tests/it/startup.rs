@@ -1,0 +1,65 @@
+//! Starting without a dependency: one line that says what to start, a non-zero exit, no panic.
+
+use std::process::Command;
+
+fn run_shop(envs: &[(&str, &str)]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_shop"))
+        .envs(envs.iter().copied())
+        // Free ports, so a shop already running on the defaults is no obstacle.
+        .env("CUSTOMER_ADDR", "127.0.0.1:0")
+        .env("PRODUCT_ORDER_ADDR", "127.0.0.1:0")
+        .env("WEB_ADDR", "127.0.0.1:0")
+        .output()
+        .expect("the shop binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn missing_database_gives_one_line_naming_it() {
+    let (succeeded, stderr) = run_shop(&[("CUSTOMER_DATABASE_URL", "postgres://postgres@127.0.0.1:1/shop_customer")]);
+    assert!(!succeeded, "the shop must exit non-zero");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr, got: {stderr}");
+    assert!(
+        lines[0].contains("cannot reach PostgreSQL at 127.0.0.1:1/shop_customer"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].contains("pg_ctlcluster") && lines[0].contains("docker compose up -d postgres"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn missing_broker_gives_one_line_naming_it_without_the_password() {
+    // A real database, so that the broker is what is missing.
+    let infra = testkit::infra().await;
+    let customer_db = testkit::fresh_database_url(infra, "startup");
+    let product_order_db = testkit::fresh_database_url(infra, "startup");
+    let (succeeded, stderr) = run_shop(&[
+        ("SHOP_AMQP_URL", "amqp://guest:sekrit@127.0.0.1:1/%2f"),
+        ("CUSTOMER_DATABASE_URL", &customer_db),
+        ("PRODUCT_ORDER_DATABASE_URL", &product_order_db),
+    ]);
+    assert!(!succeeded);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr, got: {stderr}");
+    assert!(
+        lines[0].contains("cannot reach RabbitMQ at amqp://guest:****@127.0.0.1:1/%2f"),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("rabbitmq-server -detached"), "{stderr}");
+    assert!(!stderr.contains("sekrit"));
+}
+
+#[test]
+fn a_bad_setting_names_its_variable() {
+    let (succeeded, stderr) = run_shop(&[("CUSTOMER_ACCESS_TOKEN_TTL_SECS", "3600")]);
+    assert!(!succeeded);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("CUSTOMER_ACCESS_TOKEN_TTL_SECS"), "{stderr}");
+}

@@ -1,0 +1,242 @@
+//! The web front's account pages through real HTTP with cookies, as a browser uses them.
+
+use reqwest::{Client, StatusCode, redirect};
+use testkit::TestShop;
+
+use crate::helpers::{CustomerApi, email};
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the first form on the page.
+fn csrf_token(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).expect("a form with a csrf_token field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn page(browser: &Client, url: String) -> (StatusCode, String) {
+    let response = browser.get(url).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn register_log_out_and_log_in_through_the_pages() {
+    let shop = TestShop::start().await;
+    let browser = browser();
+    let address = email("web");
+
+    let (status, html) = page(&browser, format!("{}/register", shop.web_url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("/static/htmx.min.js"),
+        "htmx comes from the web front itself"
+    );
+    let registered = browser
+        .post(format!("{}/register", shop.web_url))
+        .form(&[
+            ("csrf_token", csrf_token(&html)),
+            ("email", address.clone()),
+            ("name", "Grace Hopper".into()),
+            ("password", "correct horse battery".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    assert_eq!(registered.headers()["location"], "/");
+    let cookies = set_cookies(&registered);
+    let access = cookies
+        .iter()
+        .find(|c| c.starts_with("shop_access="))
+        .expect("access cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(access.contains(attribute), "{attribute} missing in {access}");
+    }
+    assert!(!access.contains("Secure"), "plain HTTP gets no Secure flag: {access}");
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("shop_refresh=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+
+    let (_, home) = page(&browser, format!("{}/", shop.web_url)).await;
+    assert!(home.contains("Signed in as <strong>Grace Hopper</strong>"), "{home}");
+
+    let logout = browser
+        .post(format!("{}/logout", shop.web_url))
+        .form(&[("csrf_token", csrf_token(&home))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    let (_, home) = page(&browser, format!("{}/", shop.web_url)).await;
+    assert!(
+        !home.contains("Signed in as") && home.contains(r#"href="/login""#),
+        "{home}"
+    );
+
+    let (_, login_page) = page(&browser, format!("{}/login", shop.web_url)).await;
+    let wrong = browser
+        .post(format!("{}/login", shop.web_url))
+        .form(&[
+            ("csrf_token", csrf_token(&login_page)),
+            ("email", address.clone()),
+            ("password", "wrong password".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong_html = wrong.text().await.unwrap();
+    assert!(wrong_html.contains("Email or password is incorrect."), "{wrong_html}");
+    assert!(
+        wrong_html.contains(&format!(r#"value="{address}""#)),
+        "the typed email is kept"
+    );
+
+    let right = browser
+        .post(format!("{}/login?next=/somewhere", shop.web_url))
+        .form(&[
+            ("csrf_token", csrf_token(&wrong_html)),
+            ("email", address.clone()),
+            ("password", "correct horse battery".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    let (_, home) = page(&browser, format!("{}/", shop.web_url)).await;
+    assert!(home.contains("Signed in as <strong>Grace Hopper</strong>"), "{home}");
+}
+
+#[tokio::test]
+async fn form_errors_appear_by_their_fields_with_the_input_kept_and_escaped() {
+    let shop = TestShop::start().await;
+    let browser = browser();
+    let (_, html) = page(&browser, format!("{}/register", shop.web_url)).await;
+    let response = browser
+        .post(format!("{}/register", shop.web_url))
+        .form(&[
+            ("csrf_token", csrf_token(&html)),
+            ("email", "not-an-email<script>".to_owned()),
+            ("name", "<b>Bold</b>".to_owned()),
+            ("password", "short-pw".chars().take(5).collect()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="email-error">Enter an email address like name@example.com."#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="password-error">Use at least 8 characters."#),
+        "{html}"
+    );
+    assert!(
+        html.contains("not-an-email&#60;script&#62;") || html.contains("not-an-email&lt;script&gt;"),
+        "typed email kept, escaped: {html}"
+    );
+    assert!(!html.contains("<b>Bold</b>"), "typed name is escaped");
+    assert!(!html.contains("short"), "the password is never echoed");
+}
+
+#[tokio::test]
+async fn forms_refuse_cross_site_posts() {
+    let shop = TestShop::start().await;
+    let browser = browser();
+    let (_, html) = page(&browser, format!("{}/login", shop.web_url)).await;
+    let no_token = browser
+        .post(format!("{}/login", shop.web_url))
+        .form(&[("email", "a@example.com"), ("password", "whatever-long")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    let foreign_origin = browser
+        .post(format!("{}/login", shop.web_url))
+        .header("origin", "http://evil.example")
+        .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
+            ("email", "a@example.com"),
+            ("password", "whatever-long"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign_origin.status(), StatusCode::FORBIDDEN);
+    // A fresh client (another site's form) has no csrf cookie, so a copied token is useless.
+    let other = Client::builder().redirect(redirect::Policy::none()).build().unwrap();
+    let stolen = other
+        .post(format!("{}/login", shop.web_url))
+        .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
+            ("email", "a@example.com"),
+            ("password", "whatever-long"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_expired_access_cookie_is_renewed_from_the_refresh_cookie() {
+    let shop = TestShop::start().await;
+    let api = CustomerApi::new(&shop.customer_url);
+    let login = api.signed_up(&email("renew")).await;
+    let refresh = login["refresh_token"].as_str().unwrap();
+    let client = Client::new();
+    let response = client
+        .get(format!("{}/", shop.web_url))
+        .header("cookie", format!("shop_refresh={refresh}"))
+        .send()
+        .await
+        .unwrap();
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies.iter().any(|c| c.starts_with("shop_access=ey")),
+        "a new access cookie: {cookies:?}"
+    );
+    let rotated = cookies
+        .iter()
+        .find(|c| c.starts_with("shop_refresh="))
+        .expect("a rotated refresh cookie");
+    assert!(!rotated.contains(refresh), "the refresh token rotated");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Signed in as <strong>Test Shopper</strong>"), "{html}");
+}
+
+#[tokio::test]
+async fn htmx_is_served_by_the_web_front() {
+    let shop = TestShop::start().await;
+    let response = reqwest::get(format!("{}/static/htmx.min.js", shop.web_url))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(response.text().await.unwrap().contains("htmx"), "the real htmx file");
+}

@@ -1,0 +1,179 @@
+//! Accounts: register, log in, log out. Customer does the work; these pages collect the
+//! input, show its answers next to the fields, and start or end the browser session.
+
+mod views;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::clients::customer::CustomerCallError;
+use crate::error::{AppForm, WebError};
+use crate::render::{PageContext, page, see_other};
+use crate::session::{Session, SessionChange};
+use views::{LoginView, RegisterView};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", get(register_page).post(register))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// The fields the register form shows messages next to.
+const REGISTER_FIELDS: [&str; 3] = ["email", "name", "password"];
+
+async fn register_page(ctx: PageContext) -> Response {
+    page(
+        &ctx,
+        StatusCode::OK,
+        "Register",
+        &RegisterView::new(&ctx, "", "", BTreeMap::new()),
+    )
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppForm(form): AppForm<RegisterForm>,
+) -> Result<Response, WebError> {
+    match state.customer.register(&form.email, &form.password, &form.name).await {
+        Ok(account) => tracing::info!(customer_id = %account.id, "registered through the web"),
+        Err(CustomerCallError::Fields(errors)) => {
+            let view = RegisterView::new(&ctx, &form.email, &form.name, errors);
+            return Ok(page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, "Register", &view));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    match state.customer.login(&form.email, &form.password, Some(peer.ip())).await {
+        Ok(tokens) => Ok((SessionChange::Start(tokens), see_other(&ctx, "/")).into_response()),
+        Err(CustomerCallError::Unavailable(cause)) => Err(WebError::Unavailable(cause)),
+        // The account exists; logging in by hand still works.
+        Err(e) => {
+            tracing::warn!(error = %e, "login right after registration failed");
+            Ok(see_other(&ctx, "/login"))
+        }
+    }
+}
+
+async fn login_page(ctx: PageContext, Query(query): Query<NextQuery>) -> Response {
+    let view = LoginView::new(&ctx, "", local_path(&query.next), None);
+    page(&ctx, StatusCode::OK, "Log in", &view)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppForm(form): AppForm<LoginForm>,
+) -> Result<Response, WebError> {
+    let next = local_path(&form.next);
+    let (status, message) = if form.email.trim().is_empty() || form.password.is_empty() {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your email and password.".to_owned(),
+        )
+    } else {
+        match state.customer.login(&form.email, &form.password, Some(peer.ip())).await {
+            Ok(tokens) => return Ok((SessionChange::Start(tokens), see_other(&ctx, next)).into_response()),
+            Err(CustomerCallError::InvalidCredentials) => {
+                (StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())
+            }
+            Err(CustomerCallError::RateLimited { retry_after }) => {
+                let message = format!("Too many attempts. Try again in {retry_after} seconds.");
+                let view = LoginView::new(&ctx, &form.email, next, Some(message));
+                let response = page(&ctx, StatusCode::TOO_MANY_REQUESTS, "Log in", &view);
+                return Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    Ok(page(
+        &ctx,
+        status,
+        "Log in",
+        &LoginView::new(&ctx, &form.email, next, Some(message)),
+    ))
+}
+
+async fn logout(State(state): State<AppState>, ctx: PageContext, session: Option<Extension<Session>>) -> Response {
+    if let Some(refresh_token) = session.and_then(|Extension(s)| s.refresh_token)
+        && let Err(e) = state.customer.logout(&refresh_token).await
+    {
+        // The cookies go anyway; the refresh token expires on its own.
+        tracing::warn!(error = %e, "ending the session at customer failed");
+    }
+    (SessionChange::End, see_other(&ctx, "/")).into_response()
+}
+
+/// `next` when it is a path on this site, `/` otherwise (no open redirects).
+pub fn local_path(next: &str) -> &str {
+    let safe =
+        next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.chars().any(char::is_control);
+    if safe { next } else { "/" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn next_keeps_local_paths() {
+        assert_eq!(local_path("/"), "/");
+        assert_eq!(local_path("/orders?page=2"), "/orders?page=2");
+        assert_eq!(local_path("/orders/1#top"), "/orders/1#top");
+    }
+
+    #[test]
+    fn next_refuses_anything_that_leaves_the_site() {
+        for next in [
+            "",
+            "orders",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/\tevil",
+            "/\n//evil.example",
+        ] {
+            assert_eq!(local_path(next), "/", "{next:?}");
+        }
+    }
+}

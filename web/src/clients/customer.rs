@@ -1,0 +1,187 @@
+//! The customer service: registration and sessions.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use platform::http::WithRequestId;
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error_detail;
+
+/// Calls customer at its base URL; cheap to clone.
+#[derive(Clone)]
+pub struct CustomerClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+/// A newly registered account.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+}
+
+/// What a login or a refresh hands out.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    /// Seconds the refresh token lives.
+    pub refresh_expires_in: u64,
+}
+
+/// Why a call to customer did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CustomerCallError {
+    /// Input refused, message per field (422, and 409 for a taken email).
+    #[error("invalid input: {0:?}")]
+    Fields(BTreeMap<String, String>),
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    #[error("too many attempts, retry in {retry_after}s")]
+    RateLimited { retry_after: u64 },
+    /// The refresh token is unknown, expired or revoked.
+    #[error("the session has ended")]
+    SessionEnded,
+    /// Customer could not be reached or failed on its side.
+    #[error("customer unavailable: {0}")]
+    Unavailable(String),
+    /// An answer this client does not expect.
+    #[error("unexpected answer from customer: {0}")]
+    Unexpected(String),
+}
+
+type Result<T> = std::result::Result<T, CustomerCallError>;
+
+#[derive(Serialize)]
+struct Credentials<'a> {
+    email: &'a str,
+    password: &'a str,
+}
+
+#[derive(Serialize)]
+struct Registration<'a> {
+    email: &'a str,
+    password: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct RefreshToken<'a> {
+    refresh_token: &'a str,
+}
+
+impl CustomerClient {
+    pub fn new(base_url: &str, http: reqwest::Client) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// Creates a shopper account.
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Result<Account> {
+        let response = self
+            .post("/api/auth/register", &Registration { email, password, name }, None)
+            .await?;
+        match response.status() {
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT => {
+                let mut detail = error_detail(response).await;
+                if detail.code == "email_taken" && !detail.fields.contains_key("email") {
+                    detail.fields.insert("email".into(), detail.message);
+                }
+                Err(CustomerCallError::Fields(detail.fields))
+            }
+            _ => json(response).await,
+        }
+    }
+
+    /// Logs in on behalf of the shopper at `shopper`, whose address customer rate-limits by.
+    pub async fn login(&self, email: &str, password: &str, shopper: Option<IpAddr>) -> Result<Tokens> {
+        let response = self
+            .post("/api/auth/login", &Credentials { email, password }, shopper)
+            .await?;
+        match response.status() {
+            StatusCode::UNAUTHORIZED => Err(CustomerCallError::InvalidCredentials),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(60);
+                Err(CustomerCallError::RateLimited { retry_after })
+            }
+            _ => json(response).await,
+        }
+    }
+
+    /// Trades a refresh token for new tokens (the old one is spent).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens> {
+        let response = self
+            .post("/api/auth/refresh", &RefreshToken { refresh_token }, None)
+            .await?;
+        match response.status() {
+            StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
+            _ => json(response).await,
+        }
+    }
+
+    /// Ends the session the refresh token belongs to.
+    pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        let response = self
+            .post("/api/auth/logout", &RefreshToken { refresh_token }, None)
+            .await?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            _ => Err(unexpected(response).await),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &impl Serialize, shopper: Option<IpAddr>) -> Result<reqwest::Response> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(body)
+            .with_request_id();
+        if let Some(ip) = shopper {
+            request = request.header("x-forwarded-for", ip.to_string());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| CustomerCallError::Unavailable(format!("POST {path}: {}", e.without_url())))
+    }
+}
+
+/// The body of a 2xx answer; anything else is an error.
+async fn json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    if !response.status().is_success() {
+        return Err(unexpected(response).await);
+    }
+    let url = response.url().path().to_owned();
+    response
+        .json()
+        .await
+        .map_err(|e| CustomerCallError::Unexpected(format!("{url}: {}", e.without_url())))
+}
+
+async fn unexpected(response: reqwest::Response) -> CustomerCallError {
+    let status = response.status();
+    let path = response.url().path().to_owned();
+    let detail = error_detail(response).await;
+    let message = format!("{path} answered {status}: {}", detail.message);
+    if status.is_server_error() {
+        CustomerCallError::Unavailable(message)
+    } else {
+        CustomerCallError::Unexpected(message)
+    }
+}

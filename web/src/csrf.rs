@@ -1,0 +1,197 @@
+//! Cross-site request forgery protection by double submit: a random token in the
+//! `shop_csrf` cookie must come back with every state-changing request, as the `csrf_token`
+//! form field or the `X-CSRF-Token` header (htmx), and a present `Origin` must be our host.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_TYPE, HOST, ORIGIN};
+use axum::http::{HeaderMap, HeaderName};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::app::AppState;
+use crate::error::WebError;
+use crate::session::cookies::{self, SetCookies};
+
+/// The form field carrying the token.
+pub const FIELD: &str = "csrf_token";
+/// The header carrying the token on htmx requests.
+pub const HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
+
+/// Forms larger than this are refused before their token is looked for.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+const TOKEN_BYTES: usize = 32;
+
+/// The request's CSRF token, for forms to render.
+#[derive(Debug, Clone)]
+pub struct CsrfToken {
+    pub value: String,
+    /// True when the browser sent no (valid) token cookie: nothing it submits can match.
+    pub fresh: bool,
+}
+
+/// Makes sure every visitor has a token cookie and every handler sees the token.
+pub async fn issue_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let existing = CookieJar::from_headers(request.headers())
+        .get(cookies::CSRF)
+        .map(|c| c.value().to_owned())
+        .filter(|v| is_well_formed(v));
+    let token = match existing {
+        Some(value) => CsrfToken { value, fresh: false },
+        None => match new_token() {
+            Ok(value) => CsrfToken { value, fresh: true },
+            Err(e) => return WebError::Internal(format!("no randomness for a CSRF token: {e}")).into_response(),
+        },
+    };
+    let secure = state.settings.secure_cookies.for_request(request.headers());
+    request.extensions_mut().insert(token.clone());
+    let response = next.run(request).await;
+    if token.fresh {
+        (
+            SetCookies(vec![cookies::set_cookie(cookies::CSRF, &token.value, None, secure)]),
+            response,
+        )
+            .into_response()
+    } else {
+        response
+    }
+}
+
+/// Refuses state-changing requests without a matching token or from another origin.
+pub async fn verify(request: Request, next: Next) -> Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match check(request).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn check(request: Request) -> Result<Request, WebError> {
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !same_origin(origin.to_str().unwrap_or_default(), host) {
+            return Err(WebError::FormExpired("origin does not match host"));
+        }
+    }
+    let expected = match request.extensions().get::<CsrfToken>() {
+        Some(token) if !token.fresh => token.value.clone(),
+        _ => return Err(WebError::FormExpired("no token cookie")),
+    };
+    if let Some(sent) = request.headers().get(HEADER) {
+        return if tokens_match(sent.as_bytes(), expected.as_bytes()) {
+            Ok(request)
+        } else {
+            Err(WebError::FormExpired("header token differs"))
+        };
+    }
+    if !is_form(request.headers()) {
+        return Err(WebError::FormExpired("no token"));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| WebError::BadRequest("The form is too large.".into()))?;
+    let sent = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == FIELD)
+        .map(|(_, v)| v.into_owned());
+    match sent {
+        Some(sent) if tokens_match(sent.as_bytes(), expected.as_bytes()) => {
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        }
+        Some(_) => Err(WebError::FormExpired("form token differs")),
+        None => Err(WebError::FormExpired("no token")),
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// 32 random bytes, base64url.
+pub fn new_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn is_well_formed(token: &str) -> bool {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .is_ok_and(|bytes| bytes.len() == TOKEN_BYTES)
+}
+
+/// Compares in time independent of where the inputs differ.
+pub fn tokens_match(sent: &[u8], expected: &[u8]) -> bool {
+    if sent.len() != expected.len() || expected.is_empty() {
+        return false;
+    }
+    sent.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// True when `origin` (`scheme://host[:port]`) names the same host and port as the `Host`
+/// header (whose port defaults to the origin scheme's).
+pub fn same_origin(origin: &str, host: &str) -> bool {
+    let Ok(origin) = url::Url::parse(origin) else {
+        return false;
+    };
+    if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+        return false;
+    }
+    let Ok(host) = url::Url::parse(&format!("{}://{host}", origin.scheme())) else {
+        return false;
+    };
+    origin.host_str().is_some()
+        && origin.host_str() == host.host_str()
+        && origin.port_or_known_default() == host.port_or_known_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(tokens_match(b"abcdef", b"abcdef"));
+        assert!(!tokens_match(b"abcdeg", b"abcdef"));
+        assert!(!tokens_match(b"abcde", b"abcdef"));
+        assert!(!tokens_match(b"", b""));
+    }
+
+    #[test]
+    fn new_tokens_are_random_and_well_formed() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(is_well_formed(&a));
+        assert!(cookies::is_cookie_value(&a));
+        assert!(!is_well_formed("short"));
+        assert!(!is_well_formed("not base64 at all!"));
+    }
+
+    #[test]
+    fn origin_must_name_the_host_and_port() {
+        assert!(same_origin("http://localhost:8080", "localhost:8080"));
+        assert!(same_origin("https://shop.example", "shop.example"));
+        assert!(same_origin("https://shop.example", "shop.example:443"));
+        assert!(same_origin("http://Shop.Example:80", "shop.example"));
+        assert!(!same_origin("http://localhost:8081", "localhost:8080"));
+        assert!(!same_origin("https://evil.example", "shop.example"));
+        assert!(!same_origin("http://shop.example", "shop.example:443"));
+        assert!(!same_origin("null", "shop.example"));
+        assert!(!same_origin("http://shop.example", ""));
+        assert!(!same_origin("http://shop.example", "shop.example@evil.example"));
+    }
+}

@@ -1,0 +1,184 @@
+//! Web's error type, mapped to pages here and nowhere else.
+//!
+//! A handler (or middleware) returns a [`WebError`]; its response carries the error in its
+//! extensions, and [`error_pages`], which knows who is signed in and whether htmx asked,
+//! turns it into a friendly page or partial.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::clients::customer::CustomerCallError;
+use crate::render::{self, PageContext};
+
+/// What can go wrong while answering a page.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    /// The CSRF check failed (the reason is logged, never shown).
+    #[error("form refused: {0}")]
+    FormExpired(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The page needs a signed-in user; `next` is where to come back after login.
+    #[error("login required")]
+    LoginRequired { next: String },
+    /// A service could not be reached or failed.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<CustomerCallError> for WebError {
+    fn from(e: CustomerCallError) -> Self {
+        match e {
+            CustomerCallError::Unavailable(cause) => WebError::Unavailable(cause),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Internal(format!("rendering a template: {e}"))
+    }
+}
+
+/// What a visitor is told.
+struct Public {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl WebError {
+    fn public(&self) -> Public {
+        let (status, title, message) = match self {
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is no page at this address.".into(),
+            ),
+            WebError::FormExpired(_) => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form has expired. Reload the page and try again.".into(),
+            ),
+            WebError::BadRequest(message) => (StatusCode::BAD_REQUEST, "Bad request", message.clone()),
+            WebError::LoginRequired { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "Log in first",
+                "Log in to see this page.".into(),
+            ),
+            WebError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "The shop is having trouble right now. Please try again in a moment.".into(),
+            ),
+            WebError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Something went wrong on our side. Please try again in a moment.".into(),
+            ),
+        };
+        Public { status, title, message }
+    }
+
+    fn log(&self) {
+        match self {
+            WebError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            WebError::Unavailable(cause) => tracing::warn!(error = %cause, "dependency unavailable"),
+            WebError::FormExpired(reason) => tracing::info!(reason, "form refused by the CSRF check"),
+            _ => {}
+        }
+    }
+
+    /// The page (or htmx partial, or redirect) for this error.
+    pub fn page(&self, ctx: &PageContext) -> Response {
+        if let WebError::LoginRequired { next } = self {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish();
+            return render::see_other(ctx, &format!("/login?{query}"));
+        }
+        let public = self.public();
+        let view = ErrorView {
+            title: public.title,
+            message: &public.message,
+        };
+        match view.render() {
+            Ok(html) => render::page_html(ctx, public.status, public.title, html),
+            Err(e) => {
+                tracing::error!(error = %e, "rendering the error page failed");
+                (public.status, public.message).into_response()
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorView<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Logs the error and leaves it in the response for [`error_pages`] to render; the plain
+/// text body is only seen if that middleware is missing.
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        self.log();
+        let public = self.public();
+        let mut response = (public.status, public.message).into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Renders the [`WebError`] a response carries, keeping the cookies it sets.
+pub async fn error_pages(request: Request, next: Next) -> Response {
+    let ctx = PageContext::of(&request);
+    let mut response = next.run(request).await;
+    let Some(error) = response.extensions_mut().remove::<WebError>() else {
+        return response;
+    };
+    let mut page = error.page(&ctx);
+    for cookie in response.headers().get_all(SET_COOKIE) {
+        page.headers_mut().append(SET_COOKIE, cookie.clone());
+    }
+    page
+}
+
+/// The fallback: every unknown address gets the 404 page.
+pub async fn not_found() -> WebError {
+    WebError::NotFound
+}
+
+/// A urlencoded form whose rejection is our error page.
+pub struct AppForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(FormRejection::FailedToDeserializeForm(e)) => Err(WebError::BadRequest(e.body_text())),
+            Err(_) => Err(WebError::BadRequest(
+                "Send the form from the page it belongs to.".into(),
+            )),
+        }
+    }
+}

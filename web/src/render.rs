@@ -1,0 +1,112 @@
+//! Page or partial, chosen in one place: full page loads get the layout around the main
+//! content, htmx requests (`HX-Request: true`, not boosted) only the main content.
+
+use std::convert::Infallible;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::header::{LOCATION, VARY};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::assets;
+use crate::csrf::CsrfToken;
+use crate::error::WebError;
+use crate::session::{CurrentUser, Session};
+
+/// What every page needs besides its own content.
+#[derive(Debug, Clone, Default)]
+pub struct PageContext {
+    pub user: Option<CurrentUser>,
+    /// For the hidden `csrf_token` field of forms and htmx's `X-CSRF-Token` header.
+    pub csrf_token: String,
+    /// The request came from htmx.
+    pub htmx: bool,
+    /// htmx wants only the main content (not a boosted full-page navigation).
+    pub partial: bool,
+}
+
+impl PageContext {
+    /// The context of a request that went through the session and CSRF middleware.
+    pub fn of(request: &Request) -> Self {
+        Self::from_request(request.headers(), request.extensions())
+    }
+
+    fn from_request(headers: &HeaderMap, extensions: &Extensions) -> Self {
+        let is_true = |name: &str| headers.get(name).is_some_and(|v| v.as_bytes() == b"true");
+        let htmx = is_true("hx-request");
+        Self {
+            user: extensions.get::<Session>().and_then(|s| s.user.clone()),
+            csrf_token: extensions
+                .get::<CsrfToken>()
+                .map(|t| t.value.clone())
+                .unwrap_or_default(),
+            htmx,
+            partial: htmx && !is_true("hx-boosted"),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageContext {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_request(&parts.headers, &parts.extensions))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "base.html")]
+struct Layout<'a> {
+    title: &'a str,
+    user: Option<&'a CurrentUser>,
+    csrf_token: &'a str,
+    asset_version: &'a str,
+    /// The main content, already rendered (and escaped) by its own template.
+    main: &'a str,
+}
+
+/// Answers `main` as a page titled `title`, or as a partial for htmx.
+pub fn page(ctx: &PageContext, status: StatusCode, title: &str, main: &impl Template) -> Response {
+    match main.render() {
+        Ok(html) => page_html(ctx, status, title, html),
+        Err(e) => WebError::from(e).into_response(),
+    }
+}
+
+/// Like [`page`], for main content already rendered.
+pub fn page_html(ctx: &PageContext, status: StatusCode, title: &str, main: String) -> Response {
+    let html = if ctx.partial {
+        main
+    } else {
+        let layout = Layout {
+            title,
+            user: ctx.user.as_ref(),
+            csrf_token: &ctx.csrf_token,
+            asset_version: assets::version(),
+            main: &main,
+        };
+        match layout.render() {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(error = %e, "rendering the layout failed");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response();
+            }
+        }
+    };
+    (status, [(VARY, HeaderValue::from_static("HX-Request"))], Html(html)).into_response()
+}
+
+/// Sends the browser to `location` after a form post: 303 for plain forms, `HX-Redirect`
+/// for htmx (which would otherwise follow the redirect in the background).
+pub fn see_other(ctx: &PageContext, location: &str) -> Response {
+    let Ok(value) = HeaderValue::try_from(location) else {
+        return WebError::Internal(format!("redirect to an invalid location {location:?}")).into_response();
+    };
+    if ctx.htmx {
+        (StatusCode::OK, [("hx-redirect", value)]).into_response()
+    } else {
+        (StatusCode::SEE_OTHER, [(LOCATION, value)]).into_response()
+    }
+}

@@ -1,0 +1,130 @@
+//! The cookies web sets, written as `Set-Cookie` values: all HttpOnly, SameSite=Lax, Path=/,
+//! Secure per the settings.
+
+use axum::http::HeaderValue;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponseParts, ResponseParts};
+
+use crate::clients::customer::Tokens;
+
+/// The access token (a JWT).
+pub const ACCESS: &str = "shop_access";
+/// The refresh token.
+pub const REFRESH: &str = "shop_refresh";
+/// The CSRF double-submit token.
+pub const CSRF: &str = "shop_csrf";
+
+/// A `Set-Cookie` value; `max_age` None makes a browser-session cookie.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {
+    debug_assert!(is_cookie_value(value), "cookie {name} has an unsafe value");
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(secs) = max_age {
+        cookie.push_str(&format!("; Max-Age={secs}"));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie
+}
+
+/// A `Set-Cookie` value that makes the browser forget the cookie.
+pub fn removal(name: &str, secure: bool) -> String {
+    let mut cookie = set_cookie(name, "", Some(0), secure);
+    cookie.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    cookie
+}
+
+/// The two session cookies for freshly issued tokens.
+pub fn session(tokens: &Tokens, secure: bool) -> Vec<String> {
+    vec![
+        set_cookie(ACCESS, &tokens.access_token, Some(tokens.expires_in), secure),
+        set_cookie(REFRESH, &tokens.refresh_token, Some(tokens.refresh_expires_in), secure),
+    ]
+}
+
+/// Removals of both session cookies.
+pub fn cleared_session(secure: bool) -> Vec<String> {
+    vec![removal(ACCESS, secure), removal(REFRESH, secure)]
+}
+
+/// True when `value` needs no quoting in a cookie (RFC 6265 cookie-octets).
+pub fn is_cookie_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E))
+}
+
+/// `Set-Cookie` headers as a response part.
+pub struct SetCookies(pub Vec<String>);
+
+impl IntoResponseParts for SetCookies {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        for cookie in self.0 {
+            match HeaderValue::try_from(cookie) {
+                Ok(value) => {
+                    res.headers_mut().append(SET_COOKIE, value);
+                }
+                Err(_) => tracing::error!("refused to set a cookie with an invalid header value"),
+            }
+        }
+        Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens {
+            access_token: "aaa.bbb.ccc".into(),
+            expires_in: 900,
+            refresh_token: "r-123_x".into(),
+            refresh_expires_in: 1_209_600,
+        }
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_lax_and_expire_with_their_token() {
+        let [access, refresh] = <[String; 2]>::try_from(session(&tokens(), false)).unwrap();
+        assert_eq!(
+            access,
+            "shop_access=aaa.bbb.ccc; Path=/; HttpOnly; SameSite=Lax; Max-Age=900"
+        );
+        assert_eq!(
+            refresh,
+            "shop_refresh=r-123_x; Path=/; HttpOnly; SameSite=Lax; Max-Age=1209600"
+        );
+    }
+
+    #[test]
+    fn secure_is_added_only_when_asked() {
+        for cookie in session(&tokens(), true) {
+            assert!(cookie.ends_with("; Secure"), "{cookie}");
+        }
+        assert!(!set_cookie(CSRF, "abc", None, false).contains("Secure"));
+        assert_eq!(
+            set_cookie(CSRF, "abc", None, true),
+            "shop_csrf=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+    }
+
+    #[test]
+    fn removal_expires_at_once_with_the_same_path() {
+        let cookie = removal(ACCESS, true);
+        assert!(cookie.starts_with("shop_access=; Path=/;"), "{cookie}");
+        assert!(cookie.contains("Max-Age=0"));
+        assert!(cookie.contains("Secure"));
+        assert!(cookie.contains("Expires=Thu, 01 Jan 1970"));
+    }
+
+    #[test]
+    fn cookie_values_reject_separators() {
+        assert!(is_cookie_value("eyJ.abc-_=="));
+        assert!(!is_cookie_value("a;b"));
+        assert!(!is_cookie_value("a b"));
+        assert!(!is_cookie_value("a\"b"));
+    }
+}
