@@ -25,7 +25,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/app/target \
-    cargo build --release --locked --bins \
+    cargo build --release --locked --workspace --bins \
     && mkdir -p /out \
     && for bin in shop customer product-order web; do \
          cp "target/release/${bin}" /out/ || { echo "binary ${bin} was not built" >&2; exit 1; }; \
