@@ -25,7 +25,12 @@ async fn main() -> ExitCode {
             }
         };
         customer::start(customer_settings, shutdown.clone(), &tasks).await?;
-        product_order::start(product_order::Settings::from_env()?, shutdown.clone(), &tasks).await?;
+        let mut product_order_settings = product_order::Settings::from_env()?;
+        // A new user should meet a real shop: seed the demo catalog unless told otherwise.
+        if platform::config::var_opt("PRODUCT_ORDER_DEMO_CATALOG").is_none() {
+            product_order_settings.demo_catalog = true;
+        }
+        product_order::start(product_order_settings, shutdown.clone(), &tasks).await?;
         let web_addr = web::start(web::Settings::from_env()?, shutdown, &tasks).await?;
         println!("\n  The shop is open at http://{web_addr}\n  {operator_note}\n");
         Ok(())

@@ -55,10 +55,7 @@ impl From<CustomerError> for ApiError {
             ),
             CustomerError::NotFound => ApiError::not_found(),
             CustomerError::Auth(e) => e.into(),
-            CustomerError::Database(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)) => {
-                ApiError::unavailable(e)
-            }
-            CustomerError::Database(e) => ApiError::internal(e),
+            CustomerError::Database(e) => ApiError::database(e),
             CustomerError::Internal(e) => ApiError::internal(format!("{e:#}")),
         }
     }
@@ -68,9 +65,4 @@ impl IntoResponse for CustomerError {
     fn into_response(self) -> Response {
         ApiError::from(self).into_response()
     }
-}
-
-/// True when `error` is the violation of the named unique constraint.
-pub fn violates(error: &sqlx::Error, constraint: &str) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.constraint() == Some(constraint))
 }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use platform::StartupError;
 use platform::auth::TokenVerifier;
-use platform::broker::Broker;
 use platform::http::{self, Dependency};
 use platform::metrics::Metrics;
+use platform::service::{Foundation, FoundationSettings, lay_foundation};
 use prometheus_client::metrics::family::Family;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
@@ -33,10 +33,25 @@ pub async fn start(
     shutdown: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<SocketAddr, StartupError> {
-    let db = platform::db::connect(&settings.database_url, settings.database_max_connections, &MIGRATOR).await?;
-    let listener = http::bind(settings.addr, "CUSTOMER_ADDR").await?;
-    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
-    let broker = Broker::connect(&settings.amqp_url, &format!("customer@{addr}"), shutdown.clone(), tasks).await?;
+    let Foundation {
+        db,
+        broker,
+        listener,
+        addr,
+    } = lay_foundation(
+        FoundationSettings {
+            service: "customer",
+            addr: settings.addr,
+            addr_variable: "CUSTOMER_ADDR",
+            database_url: &settings.database_url,
+            database_max_connections: settings.database_max_connections,
+            migrator: &MIGRATOR,
+            amqp_url: &settings.amqp_url,
+        },
+        shutdown.clone(),
+        tasks,
+    )
+    .await?;
     let ttl = settings.access_token_ttl;
     let signer = match &settings.signing_key_file {
         Some(path) => TokenSigner::from_pem_file(path, ttl),

@@ -203,3 +203,24 @@ where
         Ok(Self(claims))
     }
 }
+
+/// The verified caller when the request carries a token (a bad token is still refused),
+/// None for anonymous requests.
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Claims>);
+
+impl<S> FromRequestParts<S> for MaybeCaller
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(AUTHORIZATION).is_none() {
+            return Ok(Self(None));
+        }
+        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        Ok(Self(Some(claims)))
+    }
+}

@@ -78,3 +78,8 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
+
+/// True when `error` is the violation of the named constraint (e.g. `customers_email_key`).
+pub fn violates(error: &sqlx::Error, constraint: &str) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.constraint() == Some(constraint))
+}

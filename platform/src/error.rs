@@ -93,6 +93,14 @@ impl ApiError {
         )
     }
 
+    /// A database failure: 503 when the database is unreachable or saturated, 500 otherwise.
+    pub fn database(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Self::unavailable(error),
+            other => Self::internal(other),
+        }
+    }
+
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         tracing::warn!(error = %cause, "dependency unavailable");
         Self::new(

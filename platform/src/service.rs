@@ -30,3 +30,49 @@ where
     tracing::info!("{name} stopped");
     ExitCode::SUCCESS
 }
+
+/// What a service with state stands on: its own database (created and migrated), its broker
+/// connection (named after its address) and its bound listener.
+pub struct Foundation {
+    pub db: sqlx::PgPool,
+    pub broker: crate::broker::Broker,
+    pub listener: tokio::net::TcpListener,
+    pub addr: std::net::SocketAddr,
+}
+
+/// Where a service's foundation is.
+pub struct FoundationSettings<'a> {
+    pub service: &'static str,
+    pub addr: std::net::SocketAddr,
+    /// The variable that sets `addr`, named when the port is taken.
+    pub addr_variable: &'static str,
+    pub database_url: &'a str,
+    pub database_max_connections: u32,
+    pub migrator: &'static sqlx::migrate::Migrator,
+    pub amqp_url: &'a str,
+}
+
+/// Connects the database, binds the listener and connects the broker, failing with one line
+/// that says what to start.
+pub async fn lay_foundation(
+    settings: FoundationSettings<'_>,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<Foundation, StartupError> {
+    let db = crate::db::connect(
+        settings.database_url,
+        settings.database_max_connections,
+        settings.migrator,
+    )
+    .await?;
+    let listener = crate::http::bind(settings.addr, settings.addr_variable).await?;
+    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
+    let connection_name = format!("{}@{addr}", settings.service);
+    let broker = crate::broker::Broker::connect(settings.amqp_url, &connection_name, shutdown, tasks).await?;
+    Ok(Foundation {
+        db,
+        broker,
+        listener,
+        addr,
+    })
+}

@@ -7,6 +7,8 @@ use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
 use sqlx::PgPool;
 
+use crate::{cart, catalog};
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -20,7 +22,10 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The capabilities' routes (catalog, cart, checkout and orders join here as they land).
+/// The capabilities' routes (checkout and orders join here as they land).
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    Router::new()
+        .merge(catalog::router())
+        .merge(cart::router())
+        .with_state(state)
 }

@@ -14,6 +14,8 @@ pub struct Settings {
     pub amqp_url: String,
     /// Where customer publishes the keys access tokens are verified with.
     pub customer_url: String,
+    /// Seed the demo catalog when the catalog is empty.
+    pub demo_catalog: bool,
 }
 
 impl Settings {
@@ -27,6 +29,7 @@ impl Settings {
             database_max_connections: parse_or("PRODUCT_ORDER_DATABASE_MAX_CONNECTIONS", 10)?,
             amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             customer_url: var_or("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081"),
+            demo_catalog: parse_or("PRODUCT_ORDER_DEMO_CATALOG", false)?,
         })
     }
 }

@@ -1,7 +1,10 @@
 //! The product-order service: catalog, carts, the checkout saga and orders.
 
 pub mod app;
+pub mod cart;
+pub mod catalog;
 pub mod config;
+pub mod error;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +12,9 @@ use std::time::Duration;
 
 use platform::StartupError;
 use platform::auth::TokenVerifier;
-use platform::broker::Broker;
 use platform::http::{self, Dependency};
 use platform::metrics::Metrics;
+use platform::service::{Foundation, FoundationSettings, lay_foundation};
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,16 +32,33 @@ pub async fn start(
     shutdown: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<SocketAddr, StartupError> {
-    let db = platform::db::connect(&settings.database_url, settings.database_max_connections, &MIGRATOR).await?;
-    let listener = http::bind(settings.addr, "PRODUCT_ORDER_ADDR").await?;
-    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
-    let broker = Broker::connect(
-        &settings.amqp_url,
-        &format!("product-order@{addr}"),
+    let Foundation {
+        db,
+        broker,
+        listener,
+        addr,
+    } = lay_foundation(
+        FoundationSettings {
+            service: "product-order",
+            addr: settings.addr,
+            addr_variable: "PRODUCT_ORDER_ADDR",
+            database_url: &settings.database_url,
+            database_max_connections: settings.database_max_connections,
+            migrator: &MIGRATOR,
+            amqp_url: &settings.amqp_url,
+        },
         shutdown.clone(),
         tasks,
     )
     .await?;
+    if settings.demo_catalog {
+        let seeded = catalog::demo::seed_if_empty(&db)
+            .await
+            .map_err(|e| StartupError::new(format!("cannot seed the demo catalog: {e}")))?;
+        if seeded > 0 {
+            tracing::info!(products = seeded, "seeded the demo catalog");
+        }
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

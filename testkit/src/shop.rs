@@ -67,6 +67,7 @@ impl TestShop {
             database_max_connections: 5,
             amqp_url: infra.amqp_url.clone(),
             customer_url: customer_url.clone(),
+            demo_catalog: false,
         };
         let product_order_addr = product_order::start(product_order_settings, shutdown.clone(), &tasks)
             .await

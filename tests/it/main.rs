@@ -2,6 +2,8 @@
 //! RabbitMQ (one test binary, since each links the whole tree).
 
 mod accounts;
+mod cart;
+mod catalog;
 mod helpers;
 mod operations;
 mod sessions;

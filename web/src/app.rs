@@ -6,29 +6,34 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use platform::auth::TokenVerifier;
 
-use crate::clients::CustomerClient;
+use crate::clients::{CustomerClient, ProductOrderClient};
 use crate::config::Settings;
 use crate::session::refresh::RefreshFlights;
-use crate::{accounts, assets, csrf, error, pages, session};
+use crate::{accounts, assets, cart, catalog, csrf, error, ops, pages, session};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub customer: CustomerClient,
+    pub product_order: ProductOrderClient,
     pub verifier: Arc<TokenVerifier>,
     pub refreshes: Arc<RefreshFlights>,
 }
 
 /// The pages behind the session and CSRF middleware, and the static files outside them.
 pub fn router(state: AppState) -> Router {
-    // The last layer added runs first: session, CSRF token, error pages, CSRF check.
+    // The last layer added runs first: session, CSRF token, header cart, error pages, CSRF check.
     let pages = Router::new()
         .merge(pages::router())
         .merge(accounts::router())
+        .merge(catalog::router())
+        .merge(cart::router())
+        .merge(ops::router())
         .fallback(error::not_found)
         .layer(from_fn(csrf::verify))
         .layer(from_fn(error::error_pages))
+        .layer(from_fn_with_state(state.clone(), cart::load_header_cart))
         .layer(from_fn_with_state(state.clone(), csrf::issue_token))
         .layer(from_fn_with_state(state.clone(), session::resolve_session))
         .with_state(state);

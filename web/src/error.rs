@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::clients::customer::CustomerCallError;
+use crate::clients::product_order::ProductOrderCallError;
 use crate::render::{self, PageContext};
 
 /// What can go wrong while answering a page.
@@ -30,6 +31,9 @@ pub enum WebError {
     /// The page needs a signed-in user; `next` is where to come back after login.
     #[error("login required")]
     LoginRequired { next: String },
+    /// Signed in, but not allowed here (a shopper on an operator page).
+    #[error("forbidden")]
+    Forbidden,
     /// A service could not be reached or failed.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -42,6 +46,18 @@ impl From<CustomerCallError> for WebError {
         match e {
             CustomerCallError::Unavailable(cause) => WebError::Unavailable(cause),
             other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ProductOrderCallError> for WebError {
+    fn from(e: ProductOrderCallError) -> Self {
+        match e {
+            ProductOrderCallError::NotFound => WebError::NotFound,
+            ProductOrderCallError::Forbidden => WebError::Forbidden,
+            ProductOrderCallError::Refused(refusal) => WebError::BadRequest(refusal.message),
+            ProductOrderCallError::Unavailable(cause) => WebError::Unavailable(cause),
+            other @ ProductOrderCallError::Unexpected(_) => WebError::Internal(other.to_string()),
         }
     }
 }
@@ -77,6 +93,11 @@ impl WebError {
                 StatusCode::UNAUTHORIZED,
                 "Log in first",
                 "Log in to see this page.".into(),
+            ),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "This page is for the shop's operators.".into(),
             ),
             WebError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -181,4 +202,9 @@ where
             )),
         }
     }
+}
+
+/// An id from an address or a form; anything that is not one names no page.
+pub fn parse_id(raw: &str) -> Result<uuid::Uuid, WebError> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| WebError::NotFound)
 }

@@ -1,13 +1,17 @@
-//! The web front: askama + htmx pages for shoppers (and, later, operators), talking to the
-//! customer and product-order services over HTTP.
+//! The web front: askama + htmx pages for shoppers and operators, talking to the customer
+//! and product-order services over HTTP.
 
 pub mod accounts;
 pub mod app;
 pub mod assets;
+pub mod cart;
+pub mod catalog;
 pub mod clients;
 pub mod config;
 pub mod csrf;
 pub mod error;
+pub mod money;
+pub mod ops;
 pub mod pages;
 pub mod render;
 pub mod session;
@@ -24,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use app::AppState;
-use clients::CustomerClient;
+use clients::{CustomerClient, ProductOrderClient};
 pub use config::Settings;
 
 /// Serves the pages until `shutdown` on tasks tracked by `tasks`; returns the address it
@@ -54,6 +58,7 @@ pub async fn start(
     ];
     let state = AppState {
         customer: CustomerClient::new(&settings.customer_url, client.clone()),
+        product_order: ProductOrderClient::new(&settings.product_order_url, client.clone()),
         verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
         refreshes: Arc::default(),
         settings: Arc::new(settings),

@@ -11,6 +11,7 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::assets;
+use crate::cart::HeaderCart;
 use crate::csrf::CsrfToken;
 use crate::error::WebError;
 use crate::session::{CurrentUser, Session};
@@ -25,6 +26,8 @@ pub struct PageContext {
     pub htmx: bool,
     /// htmx wants only the main content (not a boosted full-page navigation).
     pub partial: bool,
+    /// Units in the visitor's cart, for the header badge; None when not known.
+    pub cart_count: Option<i64>,
 }
 
 impl PageContext {
@@ -44,6 +47,7 @@ impl PageContext {
                 .unwrap_or_default(),
             htmx,
             partial: htmx && !is_true("hx-boosted"),
+            cart_count: extensions.get::<HeaderCart>().map(|cart| cart.0.item_count),
         }
     }
 }
@@ -63,6 +67,7 @@ struct Layout<'a> {
     user: Option<&'a CurrentUser>,
     csrf_token: &'a str,
     asset_version: &'a str,
+    cart_badge: CartBadge,
     /// The main content, already rendered (and escaped) by its own template.
     main: &'a str,
 }
@@ -85,6 +90,7 @@ pub fn page_html(ctx: &PageContext, status: StatusCode, title: &str, main: Strin
             user: ctx.user.as_ref(),
             csrf_token: &ctx.csrf_token,
             asset_version: assets::version(),
+            cart_badge: CartBadge::new(ctx.cart_count),
             main: &main,
         };
         match layout.render() {
@@ -96,6 +102,39 @@ pub fn page_html(ctx: &PageContext, status: StatusCode, title: &str, main: Strin
         }
     };
     (status, [(VARY, HeaderValue::from_static("HX-Request"))], Html(html)).into_response()
+}
+
+/// Answers a fragment for htmx to place as it was told (no layout, never a page).
+pub fn fragment(status: StatusCode, fragment: &impl Template) -> Response {
+    match fragment.render() {
+        Ok(html) => (status, [(VARY, HeaderValue::from_static("HX-Request"))], Html(html)).into_response(),
+        Err(e) => WebError::from(e).into_response(),
+    }
+}
+
+/// The cart badge in the header (`#cart-count`): the number of units in the cart, empty when
+/// the cart is empty or its content unknown. Rendered out of band (`hx-swap-oob`) into htmx
+/// answers that change the cart.
+#[derive(Template, Debug, Clone, Copy)]
+#[template(path = "partials/cart_badge.html")]
+pub struct CartBadge {
+    pub count: Option<i64>,
+    pub oob: bool,
+}
+
+impl CartBadge {
+    /// The badge inside the header.
+    pub fn new(count: Option<i64>) -> Self {
+        Self { count, oob: false }
+    }
+
+    /// The badge replacing the header's from an htmx answer.
+    pub fn out_of_band(count: i64) -> Self {
+        Self {
+            count: Some(count),
+            oob: true,
+        }
+    }
 }
 
 /// Sends the browser to `location` after a form post: 303 for plain forms, `HX-Redirect`

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::error::{CustomerError, Result, violates};
+use crate::error::{CustomerError, Result};
 use crate::sessions::refresh;
 use domain::{DisplayName, Email, Password};
+use platform::db::violates;
 use store::Account;
 
 pub fn router() -> Router<AppState> {

@@ -9,14 +9,15 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::clients::customer::CustomerCallError;
+use crate::cart::join_guest_cart;
+use crate::clients::customer::{CustomerCallError, Tokens};
 use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page, see_other};
 use crate::session::{Session, SessionChange};
@@ -71,6 +72,7 @@ async fn register(
     State(state): State<AppState>,
     ctx: PageContext,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     AppForm(form): AppForm<RegisterForm>,
 ) -> Result<Response, WebError> {
     match state.customer.register(&form.email, &form.password, &form.name).await {
@@ -82,7 +84,7 @@ async fn register(
         Err(e) => return Err(e.into()),
     }
     match state.customer.login(&form.email, &form.password, Some(peer.ip())).await {
-        Ok(tokens) => Ok((SessionChange::Start(tokens), see_other(&ctx, "/")).into_response()),
+        Ok(tokens) => Ok(signed_in(&state, &ctx, &headers, tokens, "/").await),
         Err(CustomerCallError::Unavailable(cause)) => Err(WebError::Unavailable(cause)),
         // The account exists; logging in by hand still works.
         Err(e) => {
@@ -101,6 +103,7 @@ async fn login(
     State(state): State<AppState>,
     ctx: PageContext,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response, WebError> {
     let next = local_path(&form.next);
@@ -111,7 +114,7 @@ async fn login(
         )
     } else {
         match state.customer.login(&form.email, &form.password, Some(peer.ip())).await {
-            Ok(tokens) => return Ok((SessionChange::Start(tokens), see_other(&ctx, next)).into_response()),
+            Ok(tokens) => return Ok(signed_in(&state, &ctx, &headers, tokens, next).await),
             Err(CustomerCallError::InvalidCredentials) => {
                 (StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())
             }
@@ -130,6 +133,13 @@ async fn login(
         "Log in",
         &LoginView::new(&ctx, &form.email, next, Some(message)),
     ))
+}
+
+/// Starts the session and sends the browser on to `next`, after moving the cart it filled
+/// as a guest into the account's.
+async fn signed_in(state: &AppState, ctx: &PageContext, headers: &HeaderMap, tokens: Tokens, next: &str) -> Response {
+    let cart_cookie = join_guest_cart(state, &tokens.access_token, headers).await;
+    (SessionChange::Start(tokens), cart_cookie, see_other(ctx, next)).into_response()
 }
 
 async fn logout(State(state): State<AppState>, ctx: PageContext, session: Option<Extension<Session>>) -> Response {

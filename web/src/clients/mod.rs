@@ -1,12 +1,14 @@
 //! Typed HTTP clients for the shop's services; web never reads their databases.
 
 pub mod customer;
+pub mod product_order;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 pub use customer::CustomerClient;
+pub use product_order::ProductOrderClient;
 
 /// The error body every service answers with.
 #[derive(Debug, Deserialize)]

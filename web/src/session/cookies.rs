@@ -13,6 +13,10 @@ pub const ACCESS: &str = "shop_access";
 pub const REFRESH: &str = "shop_refresh";
 /// The CSRF double-submit token.
 pub const CSRF: &str = "shop_csrf";
+/// A guest's cart token, until they log in and the cart joins their account's.
+pub const CART: &str = "shop_cart";
+/// How long a guest cart is remembered: 90 days.
+pub const CART_MAX_AGE: u64 = 90 * 24 * 60 * 60;
 
 /// A `Set-Cookie` value; `max_age` None makes a browser-session cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {

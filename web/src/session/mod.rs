@@ -49,6 +49,8 @@ impl From<Claims> for CurrentUser {
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     pub user: Option<CurrentUser>,
+    /// The verified access token of `user`, for calls made on their behalf.
+    pub access_token: Option<String>,
     /// The refresh token in force (already rotated when this request refreshed).
     pub refresh_token: Option<String>,
 }
@@ -99,6 +101,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
                 return (
                     Session {
                         user: Some(claims.into()),
+                        access_token: Some(token.to_owned()),
                         refresh_token: refresh,
                     },
                     None,
@@ -110,6 +113,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
                 return (
                     Session {
                         user: None,
+                        access_token: None,
                         refresh_token: refresh,
                     },
                     None,
@@ -127,6 +131,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
             Ok(claims) => {
                 let session = Session {
                     user: Some(claims.into()),
+                    access_token: Some(tokens.access_token.clone()),
                     refresh_token: Some(tokens.refresh_token.clone()),
                 };
                 (session, Some(SessionChange::Start(tokens)))
@@ -142,6 +147,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
             (
                 Session {
                     user: None,
+                    access_token: None,
                     refresh_token: Some(refresh),
                 },
                 None,

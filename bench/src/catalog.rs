@@ -1,0 +1,350 @@
+//! The catalog benchmark: `GET /api/products?limit=20` (first page, a deep page by cursor, a
+//! search) and the web product list, each API case against the same query issued straight to
+//! PostgreSQL through sqlx, at the same concurrency and with the same load generator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use product_order::catalog::store::{self, After, Listing, Sort};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+
+use crate::Options;
+use crate::load::{Probe, measure};
+use crate::report::{Row, Section, Verdict};
+
+/// The API must serve at least this share of the baseline's rate...
+pub const MIN_RATIO: f64 = 0.5;
+/// ...with its 99th percentile latency under this.
+pub const MAX_P99: Duration = Duration::from_millis(20);
+
+const PAGE: i64 = 20;
+/// Words the generator puts in names: "Smoky" adjective, "Yunnan" origin (1 product in 100).
+const SEARCH: &str = "smoky yunnan";
+
+/// A GET whose whole body is read; anything but 2xx is an error.
+struct HttpGet {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Probe for HttpGet {
+    async fn once(&self) -> Result<(), String> {
+        let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The listing query product-order runs for a page, issued through its own `store::list`.
+struct SqlList {
+    pool: PgPool,
+    query: PageQuery,
+}
+
+/// One page's parameters, as the API derives them from `limit`, `q` and `cursor`.
+#[derive(Clone)]
+struct PageQuery {
+    search: Option<String>,
+    after: Option<After>,
+}
+
+impl PageQuery {
+    async fn run(&self, pool: &PgPool) -> sqlx::Result<Vec<store::Product>> {
+        let listing = Listing {
+            search: self.search.as_deref(),
+            sort: Sort::Newest,
+            after: self.after.as_ref(),
+            // The API asks for one more than the page to know whether another follows.
+            limit: PAGE + 1,
+            include_inactive: false,
+        };
+        store::list(pool, &listing).await
+    }
+}
+
+impl Probe for SqlList {
+    async fn once(&self) -> Result<(), String> {
+        self.query.run(&self.pool).await.map(drop).map_err(|e| e.to_string())
+    }
+}
+
+struct ApiCase {
+    name: &'static str,
+    /// Path and query, after the service's base URL.
+    path: String,
+    query: PageQuery,
+}
+
+pub async fn run(options: &Options) -> anyhow::Result<Section> {
+    eprintln!("catalog: starting the shop in-process...");
+    let shop = testkit::TestShop::start().await;
+    let result = bench(options, &shop).await;
+    let (customer_db, product_order_db) = (
+        shop.customer_database_url.clone(),
+        shop.product_order_database_url.clone(),
+    );
+    shop.stop().await;
+    if options.keep_db {
+        eprintln!("catalog: kept the product-order database {product_order_db}");
+    } else {
+        for url in [customer_db, product_order_db] {
+            if let Err(e) = drop_database(&url).await {
+                eprintln!("catalog: could not drop the database at {url}: {e:#}");
+            }
+        }
+    }
+    result
+}
+
+async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Section> {
+    let concurrency = options.concurrency;
+    let pool = PgPoolOptions::new()
+        .max_connections(concurrency as u32)
+        .min_connections(concurrency as u32)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&shop.product_order_database_url)
+        .await
+        .context("connecting to product-order's database")?;
+    let postgres: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
+
+    eprintln!("catalog: loading {} products...", options.products);
+    let started = Instant::now();
+    let loaded = product_order::catalog::demo::generate(&pool, options.products)
+        .await
+        .context("generating products")?;
+    let load_time = started.elapsed();
+    let started = Instant::now();
+    sqlx::query("ANALYZE products").execute(&pool).await?;
+    let analyze_time = started.elapsed();
+    eprintln!("catalog: loaded {loaded} products in {load_time:.1?}, ANALYZE in {analyze_time:.1?}");
+
+    // The deep page starts after the product halfway down the listing, with the cursor encoded
+    // as product-order encodes it.
+    let deep_rank = (loaded / 2).max(1);
+    let deep: Option<(DateTime<Utc>, Uuid)> = sqlx::query_as(
+        "SELECT created_at, id FROM products WHERE active ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1",
+    )
+    .bind((deep_rank - 1) as i64)
+    .fetch_optional(&pool)
+    .await?;
+    let Some((created_at, id)) = deep else {
+        bail!("no products to page through (--products {})", options.products);
+    };
+    let after = After::Newest { created_at, id };
+    let cursor = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&after)?);
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let po = &shop.product_order_url;
+    let cases = [
+        ApiCase {
+            name: "First page",
+            path: format!("/api/products?limit={PAGE}"),
+            query: PageQuery {
+                search: None,
+                after: None,
+            },
+        },
+        ApiCase {
+            name: "Deep page (cursor)",
+            path: format!("/api/products?limit={PAGE}&cursor={cursor}"),
+            query: PageQuery {
+                search: None,
+                after: Some(after),
+            },
+        },
+        ApiCase {
+            name: "Search",
+            path: format!("/api/products?limit={PAGE}&q={}", SEARCH.replace(' ', "%20")),
+            query: PageQuery {
+                search: store::search_query(SEARCH),
+                after: None,
+            },
+        },
+    ];
+
+    let mut rows = Vec::new();
+    let mut notes = vec![
+        format!(
+            "{loaded} generated products loaded in {:.1} s, then `ANALYZE products` in {:.2} s; PostgreSQL {postgres}.",
+            load_time.as_secs_f64(),
+            analyze_time.as_secs_f64()
+        ),
+        format!("Deep page: the page after product {deep_rank} of {loaded} in newest-first order, by cursor."),
+        format!("Search: `q={SEARCH}`, which matches 1 generated product in 100."),
+    ];
+    for case in cases {
+        let url = format!("{po}{}", case.path);
+        let check = same_answer(&client, &url, &pool, &case.query).await;
+        eprintln!("catalog: {}: HTTP API...", case.name);
+        let api = measure(
+            Arc::new(HttpGet {
+                client: client.clone(),
+                url,
+            }),
+            concurrency,
+            options.warmup,
+            options.duration,
+        )
+        .await;
+        eprintln!("catalog: {}: sqlx baseline...", case.name);
+        let baseline = measure(
+            Arc::new(SqlList {
+                pool: pool.clone(),
+                query: case.query.clone(),
+            }),
+            concurrency,
+            options.warmup,
+            options.duration,
+        )
+        .await;
+        let ratio = api.per_second() / baseline.per_second();
+        let verdict = match check {
+            Err(e) => Verdict::Failed(e),
+            Ok(()) if api.errors > 0 => Verdict::Failed(format!("{} errors", api.errors)),
+            Ok(()) if ratio >= MIN_RATIO && api.p99 < MAX_P99 => Verdict::Met,
+            Ok(()) => {
+                let mut why = Vec::new();
+                if ratio < MIN_RATIO {
+                    why.push(format!("ratio {ratio:.2} < {MIN_RATIO}"));
+                }
+                if api.p99 >= MAX_P99 {
+                    why.push(format!("p99 ≥ {} ms", MAX_P99.as_millis()));
+                }
+                Verdict::Missed(why.join(", "))
+            }
+        };
+        let baseline_verdict = if baseline.errors > 0 {
+            Verdict::Failed(format!("{} errors", baseline.errors))
+        } else {
+            Verdict::Baseline
+        };
+        rows.push(Row {
+            case: format!("{} `GET {}`", case.name, short(&case.path)),
+            via: "HTTP API".into(),
+            stats: api,
+            ratio: Some(ratio),
+            verdict,
+        });
+        rows.push(Row {
+            case: String::new(),
+            via: "sqlx baseline".into(),
+            stats: baseline,
+            ratio: None,
+            verdict: baseline_verdict,
+        });
+    }
+
+    // The web product list page; the home page stands in until /products exists.
+    let mut web_path = "/products";
+    let status = client.get(format!("{}{web_path}", shop.web_url)).send().await?.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        notes.push(
+            "The web product list `/products` answered 404 in this build; its row measures the home page `/` instead."
+                .into(),
+        );
+        web_path = "/";
+    }
+    eprintln!("catalog: web {web_path}...");
+    let web = measure(
+        Arc::new(HttpGet {
+            client: client.clone(),
+            url: format!("{}{web_path}", shop.web_url),
+        }),
+        concurrency,
+        options.warmup,
+        options.duration,
+    )
+    .await;
+    let verdict = if web.errors > 0 {
+        Verdict::Failed(format!("{} errors", web.errors))
+    } else {
+        Verdict::NoGoal
+    };
+    rows.push(Row {
+        case: format!("Web product list `GET {web_path}`"),
+        via: "web → API".into(),
+        stats: web,
+        ratio: None,
+        verdict,
+    });
+
+    notes.push(format!(
+        "The load generator is {concurrency} tokio tasks in the same process as the shop, each sending one request \
+         after another over keep-alive connections; it competes with the services and PostgreSQL for the machine's \
+         cores. The baseline is measured with the same generator (the same `store::list` call, pool of \
+         {concurrency} connections, no HTTP), so the ratio compares like with like."
+    ));
+    notes.push("The services run with testkit's settings: product-order's database pool has 5 connections.".into());
+    for row in &rows {
+        if let Some(error) = &row.stats.first_error {
+            notes.push(format!("First error of {} {}: {error}", row.case, row.via));
+        }
+    }
+    Ok(Section {
+        title: "Catalog".into(),
+        rows,
+        notes,
+    })
+}
+
+/// Whether the API's page lists the same products as the baseline's query (the first `PAGE`).
+async fn same_answer(client: &reqwest::Client, url: &str, pool: &PgPool, query: &PageQuery) -> Result<(), String> {
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    let api: Vec<String> = body["items"]
+        .as_array()
+        .ok_or("the answer has no items")?
+        .iter()
+        .filter_map(|item| item["id"].as_str().map(str::to_owned))
+        .collect();
+    let mut rows = query.run(pool).await.map_err(|e| e.to_string())?;
+    rows.truncate(PAGE as usize);
+    let sql: Vec<String> = rows.iter().map(|p| p.id.to_string()).collect();
+    if api.is_empty() {
+        return Err("the API's page is empty".into());
+    }
+    if api != sql {
+        return Err("the API's page differs from the baseline's".into());
+    }
+    Ok(())
+}
+
+/// The path with a long cursor shortened, for the table.
+fn short(path: &str) -> String {
+    match path.split_once("cursor=") {
+        Some((head, _)) => format!("{head}cursor=…"),
+        None => path.to_owned(),
+    }
+}
+
+async fn drop_database(url: &str) -> anyhow::Result<()> {
+    use sqlx::ConnectOptions as _;
+    use std::str::FromStr as _;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+    let name = options.get_database().context("no database in the URL")?.to_owned();
+    let mut conn = options.database("postgres").connect().await?;
+    let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\""));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Carts: one per signed-in shopper, or per guest (a random token the web front keeps in a
+//! cookie), joined into the shopper's cart at login.
+
+pub mod store;
+
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use platform::FieldErrors;
+use platform::auth::{Caller, TokenVerifier, bearer_token};
+use platform::http::{AppJson, AppPath};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::catalog::domain::Quantity;
+use crate::catalog::store as catalog_store;
+use crate::error::{ProductOrderError, Result};
+use store::CartLine;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/cart", axum::routing::get(get_cart))
+        .route("/api/cart/items", post(add_item))
+        .route("/api/cart/items/{product_id}", put(set_item).delete(remove_item))
+        .route("/api/cart/merge", post(merge_guest_cart))
+}
+
+/// The header carrying a guest's cart token.
+pub const CART_TOKEN_HEADER: &str = "x-cart-token";
+
+/// Whose cart a request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartOwner {
+    Customer(Uuid),
+    /// SHA-256 of the guest's token (the token itself is never stored).
+    Guest(String),
+}
+
+impl CartOwner {
+    /// The key cart rows are stored under.
+    pub fn key(&self) -> String {
+        match self {
+            CartOwner::Customer(id) => format!("customer:{id}"),
+            CartOwner::Guest(hash) => format!("guest:{hash}"),
+        }
+    }
+
+    /// A guest's owner from its token: 22 to 128 URL-safe characters (at least 128 random bits).
+    pub fn guest(token: &str) -> Option<Self> {
+        let valid = (22..=128).contains(&token.len())
+            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        valid.then(|| CartOwner::Guest(format!("{:x}", Sha256::digest(token.as_bytes()))))
+    }
+}
+
+impl<S> FromRequestParts<S> for CartOwner
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ProductOrderError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        if bearer_token(parts).is_some() {
+            let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+            return Ok(CartOwner::Customer(claims.sub));
+        }
+        let token = parts.headers.get(CART_TOKEN_HEADER).and_then(|v| v.to_str().ok());
+        token.and_then(CartOwner::guest).ok_or(ProductOrderError::NoCartOwner)
+    }
+}
+
+#[derive(Serialize)]
+pub struct CartItemBody {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    image_url: Option<String>,
+    unit_price: i64,
+    quantity: i32,
+    line_total: i64,
+    /// Stock on hand now.
+    available: i32,
+    /// Why this line cannot be ordered as it is, if it cannot.
+    problem: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CartBody {
+    items: Vec<CartItemBody>,
+    total: i64,
+    /// The currency of every line; null while the cart is empty.
+    currency: Option<String>,
+    /// Units in the cart (for the cart badge).
+    item_count: i64,
+}
+
+impl From<Vec<CartLine>> for CartBody {
+    fn from(lines: Vec<CartLine>) -> Self {
+        let currency = lines.first().map(|l| l.currency.clone());
+        let items: Vec<CartItemBody> = lines
+            .into_iter()
+            .map(|l| CartItemBody {
+                problem: match (l.active, l.stock) {
+                    (false, _) => Some("No longer for sale.".into()),
+                    (true, 0) => Some("Out of stock.".into()),
+                    (true, stock) if stock < l.quantity => Some(format!("Only {stock} left.")),
+                    _ => None,
+                },
+                line_total: l.price * i64::from(l.quantity),
+                product_id: l.product_id,
+                sku: l.sku,
+                name: l.name,
+                image_url: l.image_url,
+                unit_price: l.price,
+                quantity: l.quantity,
+                available: l.stock,
+            })
+            .collect();
+        Self {
+            total: items.iter().map(|i| i.line_total).sum(),
+            item_count: items.iter().map(|i| i64::from(i.quantity)).sum(),
+            items,
+            currency,
+        }
+    }
+}
+
+async fn get_cart(State(state): State<AppState>, owner: CartOwner) -> Result<Json<CartBody>> {
+    Ok(Json(store::lines(&state.db, &owner.key()).await?.into()))
+}
+
+#[derive(Deserialize)]
+struct SetQuantity {
+    quantity: Option<i64>,
+}
+
+/// Sets a line's quantity.
+async fn set_item(
+    State(state): State<AppState>,
+    owner: CartOwner,
+    AppPath(product_id): AppPath<Uuid>,
+    AppJson(request): AppJson<SetQuantity>,
+) -> Result<Json<CartBody>> {
+    let quantity = request.quantity.ok_or_else(|| "Choose a quantity.".to_owned());
+    change_line(&state, &owner, product_id, |_| quantity).await
+}
+
+#[derive(Deserialize)]
+struct AddItem {
+    product_id: Option<Uuid>,
+    quantity: Option<i64>,
+}
+
+/// Adds to a line (or starts it): two tabs adding at once both count.
+async fn add_item(
+    State(state): State<AppState>,
+    owner: CartOwner,
+    AppJson(request): AppJson<AddItem>,
+) -> Result<Json<CartBody>> {
+    let mut errors = FieldErrors::new();
+    let product_id = errors.check(
+        "product_id",
+        request.product_id.ok_or_else(|| "Choose a product.".to_owned()),
+    );
+    let added = errors.check(
+        "quantity",
+        request
+            .quantity
+            .ok_or_else(|| "Choose a quantity.".to_owned())
+            .and_then(Quantity::parse),
+    );
+    let (Some(product_id), Some(added)) = (product_id, added) else {
+        return Err(ProductOrderError::Validation(errors));
+    };
+    change_line(&state, &owner, product_id, |existing| {
+        let total = existing + added.get();
+        if total > Quantity::MAX {
+            Err(format!(
+                "Your cart can hold at most {} of this product; it already has {existing}.",
+                Quantity::MAX
+            ))
+        } else {
+            Ok(i64::from(total))
+        }
+    })
+    .await
+}
+
+/// Sets a line to `quantity(current quantity)`, checking the product, its stock and the
+/// cart's currency, with the cart locked so concurrent changes apply one after the other.
+async fn change_line(
+    state: &AppState,
+    owner: &CartOwner,
+    product_id: Uuid,
+    quantity: impl FnOnce(i32) -> Result<i64, String>,
+) -> Result<Json<CartBody>> {
+    let key = owner.key();
+    let mut tx = state.db.begin().await?;
+    store::lock(&mut tx, &key).await?;
+    let lines = store::lines(&mut *tx, &key).await?;
+    let existing = lines
+        .iter()
+        .find(|l| l.product_id == product_id)
+        .map_or(0, |l| l.quantity);
+    let mut errors = FieldErrors::new();
+    let quantity = errors.check("quantity", quantity(existing).and_then(Quantity::parse));
+    let Some(quantity) = quantity else {
+        return Err(ProductOrderError::Validation(errors));
+    };
+    let product = catalog_store::find(&mut *tx, product_id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    if !product.active {
+        return Err(ProductOrderError::ProductUnavailable { name: product.name });
+    }
+    if product.stock < quantity.get() {
+        return Err(ProductOrderError::InsufficientStock {
+            name: product.name,
+            available: product.stock,
+        });
+    }
+    if let Some(other) = lines
+        .iter()
+        .find(|l| l.product_id != product_id && l.currency != product.currency)
+    {
+        return Err(ProductOrderError::CurrencyMismatch {
+            cart: other.currency.clone(),
+            product: product.currency,
+        });
+    }
+    store::set_quantity(&mut tx, &key, product_id, quantity.get()).await?;
+    let cart = store::lines(&mut *tx, &key).await?;
+    tx.commit().await?;
+    Ok(Json(cart.into()))
+}
+
+async fn remove_item(
+    State(state): State<AppState>,
+    owner: CartOwner,
+    AppPath(product_id): AppPath<Uuid>,
+) -> Result<Json<CartBody>> {
+    let key = owner.key();
+    store::remove(&state.db, &key, product_id).await?;
+    Ok(Json(store::lines(&state.db, &key).await?.into()))
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    #[serde(default)]
+    cart_token: String,
+}
+
+/// Moves a guest's cart into the signed-in shopper's: quantities add up (at most 99 and what
+/// is in stock); lines in another currency than the shopper's cart stay behind in the guest cart.
+async fn merge_guest_cart(
+    State(state): State<AppState>,
+    Caller(claims): Caller,
+    AppJson(request): AppJson<MergeRequest>,
+) -> Result<Json<CartBody>> {
+    let guest = CartOwner::guest(&request.cart_token).ok_or_else(|| {
+        let mut errors = FieldErrors::new();
+        errors.add("cart_token", "This is not a cart token.");
+        ProductOrderError::Validation(errors)
+    })?;
+    let (guest_key, customer_key) = (guest.key(), CartOwner::Customer(claims.sub).key());
+    let mut tx = state.db.begin().await?;
+    store::lock(&mut tx, &customer_key).await?;
+    store::lock(&mut tx, &guest_key).await?;
+    let mine = store::lines(&mut *tx, &customer_key).await?;
+    let mut currency = mine.first().map(|l| l.currency.clone());
+    for line in store::lines(&mut *tx, &guest_key).await? {
+        if currency.as_ref().is_some_and(|c| *c != line.currency) {
+            continue;
+        }
+        currency.get_or_insert_with(|| line.currency.clone());
+        let existing = mine
+            .iter()
+            .find(|m| m.product_id == line.product_id)
+            .map_or(0, |m| m.quantity);
+        let quantity = (existing + line.quantity)
+            .min(Quantity::MAX)
+            .min(line.stock.max(existing));
+        if quantity > 0 {
+            store::set_quantity(&mut tx, &customer_key, line.product_id, quantity).await?;
+        }
+        store::remove(&mut *tx, &guest_key, line.product_id).await?;
+    }
+    let cart = store::lines(&mut *tx, &customer_key).await?;
+    tx.commit().await?;
+    Ok(Json(cart.into()))
+}

@@ -1,0 +1,227 @@
+//! Catalog values that exist only in valid form.
+
+use serde::{Deserialize, Serialize};
+
+/// A currency the shop sells in (ISO 4217).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub const ACCEPTED: [&'static str; 4] = ["EUR", "USD", "GBP", "CHF"];
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let upper = raw.trim().to_ascii_uppercase();
+        if Self::ACCEPTED.contains(&upper.as_str()) {
+            let bytes = upper.as_bytes();
+            Ok(Self([bytes[0], bytes[1], bytes[2]]))
+        } else {
+            Err(format!("Use one of {}.", Self::ACCEPTED.join(", ")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("currencies are ASCII")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> Self {
+        c.as_str().to_owned()
+    }
+}
+
+/// An amount in minor units (cents) of a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+/// The most a single price may be: 1,000,000.00.
+pub const MAX_PRICE_MINOR: i64 = 100_000_000;
+
+/// A product price: 0 ..= 1,000,000.00 in minor units.
+pub fn parse_price(minor: i64) -> Result<i64, String> {
+    if (0..=MAX_PRICE_MINOR).contains(&minor) {
+        Ok(minor)
+    } else {
+        Err(format!(
+            "A price is a whole number of cents from 0 to {MAX_PRICE_MINOR}."
+        ))
+    }
+}
+
+/// A stock keeping unit: 1 to 64 letters, digits, `-`, `_` or `.`; kept as upper case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sku(String);
+
+impl Sku {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let sku = raw.trim().to_ascii_uppercase();
+        if sku.is_empty() {
+            return Err("Enter a SKU.".into());
+        }
+        if sku.len() > 64 || !sku.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err("A SKU has 1 to 64 letters, digits, '-', '_' or '.'.".into());
+        }
+        Ok(Self(sku))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text of bounded length with no control characters (newlines and tabs allowed when
+/// `multiline`).
+pub fn parse_text(raw: &str, what: &str, min: usize, max: usize, multiline: bool) -> Result<String, String> {
+    let text = raw.trim();
+    let chars = text.chars().count();
+    if chars < min {
+        return Err(format!("Enter a {what}."));
+    }
+    if chars > max {
+        return Err(format!("A {what} has at most {max} characters."));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+    {
+        return Err(format!("A {what} cannot contain control characters."));
+    }
+    Ok(text.to_owned())
+}
+
+/// An http(s) URL of a product image.
+pub fn parse_image_url(raw: &str) -> Result<Option<String>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || "Enter an http:// or https:// address of at most 2000 characters.".to_owned();
+    let url = url::Url::parse(raw).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || raw.len() > 2000 || url.host().is_none() {
+        return Err(invalid());
+    }
+    Ok(Some(url.to_string()))
+}
+
+/// Stock on hand: 0 ..= 1,000,000.
+pub const MAX_STOCK: i64 = 1_000_000;
+
+pub fn parse_stock(value: i64) -> Result<i32, String> {
+    if (0..=MAX_STOCK).contains(&value) {
+        Ok(value as i32)
+    } else {
+        Err(format!("Stock is a whole number from 0 to {MAX_STOCK}."))
+    }
+}
+
+/// How much is left, as shoppers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    InStock,
+    Low,
+    Out,
+}
+
+/// At or below this, stock is shown as low.
+pub const LOW_STOCK: i32 = 5;
+
+impl Availability {
+    pub fn of(stock: i32) -> Self {
+        match stock {
+            s if s <= 0 => Self::Out,
+            s if s <= LOW_STOCK => Self::Low,
+            _ => Self::InStock,
+        }
+    }
+}
+
+/// A quantity in a cart: 1 ..= 99.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(i32);
+
+impl Quantity {
+    pub const MAX: i32 = 99;
+
+    pub fn parse(value: i64) -> Result<Self, String> {
+        if (1..=i64::from(Self::MAX)).contains(&value) {
+            Ok(Self(value as i32))
+        } else {
+            Err(format!("Choose a quantity from 1 to {}.", Self::MAX))
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_are_a_closed_list() {
+        assert_eq!(Currency::parse(" eur ").unwrap().as_str(), "EUR");
+        assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("XXX").is_err());
+    }
+
+    #[test]
+    fn prices_are_bounded() {
+        assert!(parse_price(-1).is_err());
+        assert!(parse_price(0).is_ok());
+        assert!(parse_price(MAX_PRICE_MINOR + 1).is_err());
+    }
+
+    #[test]
+    fn skus_are_upper_case_and_plain() {
+        assert_eq!(Sku::parse(" tea-001 ").unwrap().as_str(), "TEA-001");
+        for bad in ["", "has space", "semi;colon", "é", &"A".repeat(65)] {
+            assert!(Sku::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_is_trimmed_bounded_and_free_of_control_characters() {
+        assert_eq!(parse_text("  Teapot ", "name", 1, 200, false).unwrap(), "Teapot");
+        assert!(parse_text("   ", "name", 1, 200, false).is_err());
+        assert!(parse_text("a\u{7}b", "name", 1, 200, false).is_err());
+        assert!(parse_text("line\nline", "description", 0, 5000, true).is_ok());
+        assert!(parse_text("line\nline", "name", 1, 200, false).is_err());
+    }
+
+    #[test]
+    fn image_urls_are_http() {
+        assert_eq!(parse_image_url("").unwrap(), None);
+        assert!(parse_image_url("https://img.example/t.png").unwrap().is_some());
+        assert!(parse_image_url("javascript:alert(1)").is_err());
+        assert!(parse_image_url("not a url").is_err());
+    }
+
+    #[test]
+    fn availability_follows_stock() {
+        assert_eq!(Availability::of(0), Availability::Out);
+        assert_eq!(Availability::of(LOW_STOCK), Availability::Low);
+        assert_eq!(Availability::of(LOW_STOCK + 1), Availability::InStock);
+    }
+
+    #[test]
+    fn quantities_are_1_to_99() {
+        assert!(Quantity::parse(0).is_err());
+        assert_eq!(Quantity::parse(99).unwrap().get(), 99);
+        assert!(Quantity::parse(100).is_err());
+        assert!(Quantity::parse(-5).is_err());
+    }
+}

@@ -1,0 +1,371 @@
+//! The catalog: products, their stock and its audit trail, listing and search.
+
+pub mod demo;
+pub mod domain;
+pub mod store;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use platform::FieldErrors;
+use platform::auth::Operator;
+use platform::http::{AppJson, AppPath, AppQuery};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{ProductOrderError, Result};
+use domain::{Availability, Currency, Sku, parse_image_url, parse_price, parse_stock, parse_text};
+use platform::auth::MaybeCaller;
+use platform::db::violates;
+use store::{After, Listing, Product, ProductFields, Sort};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/products", get(list_products).post(create_product))
+        .route("/api/products/{id}", get(get_product).patch(update_product))
+        .route("/api/products/{id}/stock-changes", get(list_stock_changes))
+}
+
+/// A product as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ProductBody {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub availability: Availability,
+    pub active: bool,
+    pub image_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Product> for ProductBody {
+    fn from(p: Product) -> Self {
+        Self {
+            availability: Availability::of(p.stock),
+            id: p.id,
+            sku: p.sku,
+            name: p.name,
+            description: p.description,
+            price: p.price,
+            currency: p.currency,
+            stock: p.stock,
+            active: p.active,
+            image_url: p.image_url,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<ProductBody>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    sort: Option<Sort>,
+    /// Operators only: list inactive products too.
+    #[serde(default)]
+    include_inactive: bool,
+}
+
+pub const DEFAULT_PAGE: i64 = 20;
+pub const MAX_PAGE: i64 = 100;
+
+fn encode_cursor(after: &After) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(after).expect("cursors serialize"))
+}
+
+fn decode_cursor(raw: &str) -> Option<After> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    AppQuery(params): AppQuery<ListParams>,
+) -> Result<Json<Page>> {
+    let sort = params.sort.unwrap_or(Sort::Newest);
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    let mut errors = FieldErrors::new();
+    if !(1..=MAX_PAGE).contains(&limit) {
+        errors.add("limit", format!("Ask for 1 to {MAX_PAGE} products at a time."));
+    }
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(raw) => match decode_cursor(raw) {
+            Some(after)
+                if matches!(
+                    (&after, sort),
+                    (After::Newest { .. }, Sort::Newest) | (After::Name { .. }, Sort::Name)
+                ) =>
+            {
+                Some(after)
+            }
+            _ => {
+                errors.add(
+                    "cursor",
+                    "This cursor is not from this listing; start again without it.",
+                );
+                None
+            }
+        },
+    };
+    if params.q.as_deref().is_some_and(|q| q.chars().count() > 200) {
+        errors.add("q", "Search with at most 200 characters.");
+    }
+    if params.include_inactive && !caller.as_ref().is_some_and(|c| c.role == contracts::Role::Operator) {
+        return Err(ProductOrderError::Forbidden);
+    }
+    errors.finish()?;
+    let search = params.q.as_deref().and_then(store::search_query);
+    let mut products = store::list(
+        &state.db,
+        &Listing {
+            search: search.as_deref(),
+            sort,
+            after: after.as_ref(),
+            limit: limit + 1,
+            include_inactive: params.include_inactive,
+        },
+    )
+    .await?;
+    let next_cursor = if products.len() as i64 > limit {
+        products.truncate(limit as usize);
+        products.last().map(|last| encode_cursor(&After::of(last, sort)))
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: products.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<ProductBody>> {
+    let product = store::find(&state.db, id).await?.ok_or(ProductOrderError::NotFound)?;
+    let operator = caller.is_some_and(|c| c.role == contracts::Role::Operator);
+    if !product.active && !operator {
+        return Err(ProductOrderError::NotFound);
+    }
+    Ok(Json(product.into()))
+}
+
+#[derive(Deserialize)]
+struct CreateProduct {
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    price: Option<i64>,
+    #[serde(default)]
+    currency: String,
+    stock: Option<i64>,
+    #[serde(default)]
+    image_url: String,
+    active: Option<bool>,
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    AppJson(request): AppJson<CreateProduct>,
+) -> Result<(StatusCode, Json<ProductBody>)> {
+    let mut errors = FieldErrors::new();
+    let sku = errors.check("sku", Sku::parse(&request.sku));
+    let name = errors.check("name", parse_text(&request.name, "name", 1, 200, false));
+    let description = errors.check(
+        "description",
+        parse_text(&request.description, "description", 0, 5000, true),
+    );
+    let price = errors.check(
+        "price",
+        request
+            .price
+            .ok_or_else(|| "Enter a price in cents.".to_owned())
+            .and_then(parse_price),
+    );
+    let currency = errors.check("currency", Currency::parse(&request.currency));
+    let stock = errors.check("stock", parse_stock(request.stock.unwrap_or(0)));
+    let image_url = errors.check("image_url", parse_image_url(&request.image_url));
+    let (Some(sku), Some(name), Some(description), Some(price), Some(currency), Some(stock), Some(image_url)) =
+        (sku, name, description, price, currency, stock, image_url)
+    else {
+        return Err(ProductOrderError::Validation(errors));
+    };
+    let fields = ProductFields {
+        sku: sku.as_str().to_owned(),
+        name,
+        description,
+        price,
+        currency: currency.as_str().to_owned(),
+        stock,
+        image_url,
+        active: request.active.unwrap_or(true),
+    };
+    let mut tx = state.db.begin().await?;
+    let product = store::save(&mut tx, Uuid::now_v7(), &fields).await.map_err(|e| {
+        if violates(&e, "products_sku_key") {
+            ProductOrderError::SkuTaken
+        } else {
+            e.into()
+        }
+    })?;
+    if stock > 0 {
+        store::record_stock_change(&mut tx, product.id, operator.sub, 0, stock, "initial stock").await?;
+    }
+    tx.commit().await?;
+    tracing::info!(product_id = %product.id, operator = %operator.sub, "product created");
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+/// Fields an operator may change; absent ones stay as they are. `stock` sets the stock,
+/// `stock_delta` adjusts it; either needs a `stock_reason` for the audit trail (default
+/// "manual correction").
+#[derive(Deserialize)]
+struct UpdateProduct {
+    sku: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    price: Option<i64>,
+    currency: Option<String>,
+    image_url: Option<String>,
+    active: Option<bool>,
+    stock: Option<i64>,
+    stock_delta: Option<i64>,
+    stock_reason: Option<String>,
+}
+
+async fn update_product(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(request): AppJson<UpdateProduct>,
+) -> Result<Json<ProductBody>> {
+    let mut tx = state.db.begin().await?;
+    let current = store::find_for_update(&mut tx, id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    let mut errors = FieldErrors::new();
+    let mut fields = ProductFields {
+        sku: current.sku.clone(),
+        name: current.name.clone(),
+        description: current.description.clone(),
+        price: current.price,
+        currency: current.currency.clone(),
+        stock: current.stock,
+        image_url: current.image_url.clone(),
+        active: request.active.unwrap_or(current.active),
+    };
+    if let Some(sku) = request.sku.as_deref().and_then(|s| errors.check("sku", Sku::parse(s))) {
+        fields.sku = sku.as_str().to_owned();
+    }
+    if let Some(name) = request
+        .name
+        .as_deref()
+        .and_then(|s| errors.check("name", parse_text(s, "name", 1, 200, false)))
+    {
+        fields.name = name;
+    }
+    if let Some(text) = request
+        .description
+        .as_deref()
+        .and_then(|s| errors.check("description", parse_text(s, "description", 0, 5000, true)))
+    {
+        fields.description = text;
+    }
+    if let Some(price) = request.price.and_then(|p| errors.check("price", parse_price(p))) {
+        fields.price = price;
+    }
+    if let Some(currency) = request
+        .currency
+        .as_deref()
+        .and_then(|c| errors.check("currency", Currency::parse(c)))
+    {
+        fields.currency = currency.as_str().to_owned();
+    }
+    if let Some(url) = request
+        .image_url
+        .as_deref()
+        .and_then(|u| errors.check("image_url", parse_image_url(u)))
+    {
+        fields.image_url = url;
+    }
+    let new_stock = match (request.stock, request.stock_delta) {
+        (Some(_), Some(_)) => {
+            errors.add("stock", "Set the stock or adjust it, not both.");
+            None
+        }
+        (Some(stock), None) => errors.check("stock", parse_stock(stock)),
+        (None, Some(delta)) => errors.check(
+            "stock_delta",
+            parse_stock(i64::from(current.stock) + delta).map_err(|_| {
+                format!(
+                    "Stock would become {}; it must stay between 0 and {}.",
+                    i64::from(current.stock) + delta,
+                    domain::MAX_STOCK
+                )
+            }),
+        ),
+        (None, None) => None,
+    };
+    let reason = match request.stock_reason.as_deref() {
+        Some(reason) => errors.check("stock_reason", parse_text(reason, "reason", 1, 500, false)),
+        None => Some("manual correction".to_owned()),
+    };
+    errors.finish()?;
+    if let Some(stock) = new_stock {
+        fields.stock = stock;
+    }
+    let product = store::save(&mut tx, id, &fields).await.map_err(|e| {
+        if violates(&e, "products_sku_key") {
+            ProductOrderError::SkuTaken
+        } else {
+            e.into()
+        }
+    })?;
+    if product.stock != current.stock {
+        let reason = reason.unwrap_or_default();
+        store::record_stock_change(&mut tx, id, operator.sub, current.stock, product.stock, &reason).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(product_id = %id, operator = %operator.sub, "product updated");
+    Ok(Json(product.into()))
+}
+
+#[derive(Serialize)]
+struct StockChanges {
+    items: Vec<store::StockChange>,
+}
+
+async fn list_stock_changes(
+    State(state): State<AppState>,
+    Operator(_): Operator,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<StockChanges>> {
+    store::find(&state.db, id).await?.ok_or(ProductOrderError::NotFound)?;
+    Ok(Json(StockChanges {
+        items: store::stock_changes(&state.db, id).await?,
+    }))
+}

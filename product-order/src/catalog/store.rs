@@ -1,0 +1,231 @@
+//! SQL for the catalog.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+/// A product as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Product {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub image_url: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, sku, name, description, price, currency, stock, image_url, active, created_at, updated_at";
+
+/// The order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    Newest,
+    Name,
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "sort", rename_all = "snake_case")]
+pub enum After {
+    Newest { created_at: DateTime<Utc>, id: Uuid },
+    Name { name: String, id: Uuid },
+}
+
+impl After {
+    pub fn of(product: &Product, sort: Sort) -> Self {
+        match sort {
+            Sort::Newest => After::Newest {
+                created_at: product.created_at,
+                id: product.id,
+            },
+            Sort::Name => After::Name {
+                name: product.name.clone(),
+                id: product.id,
+            },
+        }
+    }
+}
+
+/// What a listing asks for.
+pub struct Listing<'a> {
+    /// A prefix-matching full-text query built by `search_query`.
+    pub search: Option<&'a str>,
+    pub sort: Sort,
+    pub after: Option<&'a After>,
+    pub limit: i64,
+    pub include_inactive: bool,
+}
+
+/// `to_tsquery` text matching every word of `q` as a prefix, or None when `q` has no words.
+/// Only letters and digits pass, so the result is always valid tsquery syntax.
+pub fn search_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| format!("{}:*", w.chars().take(40).collect::<String>().to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
+/// One page of products in keyset order (no OFFSET: each page starts after the last key).
+pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Result<Vec<Product>> {
+    let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE true"));
+    if !listing.include_inactive {
+        sql.push(" AND active");
+    }
+    if let Some(search) = listing.search {
+        sql.push(" AND search @@ to_tsquery('simple', ")
+            .push_bind(search.to_owned())
+            .push(")");
+    }
+    match listing.after {
+        Some(After::Newest { created_at, id }) => {
+            sql.push(" AND (created_at, id) < (")
+                .push_bind(*created_at)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        Some(After::Name { name, id }) => {
+            sql.push(" AND (name, id) > (")
+                .push_bind(name.clone())
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        None => {}
+    }
+    sql.push(match listing.sort {
+        Sort::Newest => " ORDER BY created_at DESC, id DESC",
+        Sort::Name => " ORDER BY name, id",
+    });
+    sql.push(" LIMIT ").push_bind(listing.limit);
+    sql.build_query_as::<Product>().fetch_all(db).await
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Product>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM products WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Locks the product row for an update in the caller's transaction.
+pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Product>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A product's fields as written.
+pub struct ProductFields {
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub image_url: Option<String>,
+    pub active: bool,
+}
+
+/// Writes a product: inserts it when `id` is new, else replaces its fields. A SKU another
+/// product has fails on `products_sku_key`.
+pub async fn save(conn: &mut PgConnection, id: Uuid, fields: &ProductFields) -> sqlx::Result<Product> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO products (id, sku, name, description, price, currency, stock, image_url, active)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (id) DO UPDATE SET
+            sku = EXCLUDED.sku, name = EXCLUDED.name, description = EXCLUDED.description,
+            price = EXCLUDED.price, currency = EXCLUDED.currency, stock = EXCLUDED.stock,
+            image_url = EXCLUDED.image_url, active = EXCLUDED.active, updated_at = now()
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(&fields.sku)
+    .bind(&fields.name)
+    .bind(&fields.description)
+    .bind(fields.price)
+    .bind(&fields.currency)
+    .bind(fields.stock)
+    .bind(&fields.image_url)
+    .bind(fields.active)
+    .fetch_one(conn)
+    .await
+}
+
+/// A recorded stock change.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct StockChange {
+    pub changed_at: DateTime<Utc>,
+    pub changed_by: Uuid,
+    #[sqlx(rename = "stock_from")]
+    pub from: i32,
+    #[sqlx(rename = "stock_to")]
+    pub to: i32,
+    pub reason: String,
+}
+
+pub async fn record_stock_change(
+    conn: &mut PgConnection,
+    product_id: Uuid,
+    operator: Uuid,
+    from: i32,
+    to: i32,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO stock_changes (product_id, changed_by, stock_from, stock_to, reason) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(product_id)
+    .bind(operator)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn stock_changes(db: impl PgExecutor<'_>, product_id: Uuid) -> sqlx::Result<Vec<StockChange>> {
+    sqlx::query_as(
+        "SELECT changed_at, changed_by, stock_from, stock_to, reason FROM stock_changes
+         WHERE product_id = $1 ORDER BY changed_at DESC, id DESC LIMIT 200",
+    )
+    .bind(product_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM products").fetch_one(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_query;
+
+    #[test]
+    fn search_words_become_prefixes_and_nothing_else_passes() {
+        assert_eq!(search_query("Green  TEA"), Some("green:* & tea:*".into()));
+        assert_eq!(search_query("tea-001"), Some("tea:* & 001:*".into()));
+        assert_eq!(
+            search_query("'); DROP TABLE products; --"),
+            Some("drop:* & table:* & products:*".into())
+        );
+        assert_eq!(search_query("!!! & |"), None);
+    }
+}

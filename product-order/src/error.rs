@@ -1,0 +1,92 @@
+//! Product-order's error type, mapped to HTTP responses here and nowhere else.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use platform::auth::AuthError;
+use platform::{ApiError, FieldErrors};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProductOrderError {
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    #[error("operator only")]
+    Forbidden,
+    #[error("SKU taken")]
+    SkuTaken,
+    #[error("{name} is not sold any more")]
+    ProductUnavailable { name: String },
+    #[error("only {available} of {name} left")]
+    InsufficientStock { name: String, available: i32 },
+    #[error("cart holds {cart}, product costs {product}")]
+    CurrencyMismatch { cart: String, product: String },
+    #[error("no cart owner")]
+    NoCartOwner,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = ProductOrderError> = std::result::Result<T, E>;
+
+fn with_field(mut error: ApiError, field: &str, message: String) -> ApiError {
+    error.fields.insert(field.to_owned(), message);
+    error
+}
+
+impl From<ProductOrderError> for ApiError {
+    fn from(error: ProductOrderError) -> Self {
+        match error {
+            ProductOrderError::Validation(fields) => ApiError::validation(fields),
+            ProductOrderError::NotFound => ApiError::not_found(),
+            ProductOrderError::Forbidden => ApiError::forbidden(),
+            ProductOrderError::SkuTaken => with_field(
+                ApiError::new(StatusCode::CONFLICT, "sku_taken", "Another product has this SKU."),
+                "sku",
+                "Another product already has this SKU.".into(),
+            ),
+            ProductOrderError::ProductUnavailable { name } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "product_unavailable",
+                format!("{name} is no longer for sale."),
+            ),
+            ProductOrderError::InsufficientStock { name, available } => {
+                let message = match available {
+                    0 => format!("{name} is out of stock."),
+                    n => format!("Only {n} of {name} left."),
+                };
+                with_field(
+                    ApiError::new(StatusCode::CONFLICT, "insufficient_stock", message.clone()),
+                    "quantity",
+                    message,
+                )
+            }
+            ProductOrderError::CurrencyMismatch { cart, product } => ApiError::new(
+                StatusCode::CONFLICT,
+                "currency_mismatch",
+                format!(
+                    "Your cart is in {cart}; this product is priced in {product}. Check out or empty the cart first."
+                ),
+            ),
+            ProductOrderError::NoCartOwner => {
+                ApiError::unauthorized("Log in, or send the guest cart token in the X-Cart-Token header.")
+            }
+            ProductOrderError::Api(e) => e,
+            ProductOrderError::Auth(e) => e.into(),
+            ProductOrderError::Database(e) => ApiError::database(e),
+            ProductOrderError::Internal(e) => ApiError::internal(format!("{e:#}")),
+        }
+    }
+}
+
+impl IntoResponse for ProductOrderError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}

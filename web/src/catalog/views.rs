@@ -1,0 +1,91 @@
+//! Catalog pages: product cards, the list with its search and "Load more", the product page.
+
+use askama::Template;
+
+use crate::cart::views::AddToCartView;
+use crate::clients::product_order::{Product, Sort};
+
+/// The "Load more" link (`#load-more`) under a listing. Without JavaScript it opens the next
+/// page; htmx fetches the next page's items into `target` instead, and the answer replaces
+/// this element (out of band) with the link after them.
+#[derive(Template)]
+#[template(path = "partials/load_more.html")]
+pub struct LoadMore {
+    /// The next page; None on the last one.
+    pub next_url: Option<String>,
+    /// The selector of the element the next items are appended to.
+    pub target: &'static str,
+    pub oob: bool,
+}
+
+/// The address of a listing page: `path` with the search, the order and where to start.
+pub fn listing_url(path: &str, q: &str, sort: Sort, cursor: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        query.append_pair("q", q);
+    }
+    if sort != Sort::default() {
+        query.append_pair("sort", sort.as_str());
+    }
+    if let Some(cursor) = cursor {
+        query.append_pair("cursor", cursor);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// /products: the search form, a page of product cards and "Load more".
+#[derive(Template)]
+#[template(path = "catalog/list.html")]
+pub struct ProductListView<'a> {
+    pub q: &'a str,
+    pub sort: Sort,
+    pub products: &'a [Product],
+    /// True when this page continues an earlier one (opened without JavaScript).
+    pub continued: bool,
+    pub load_more: LoadMore,
+}
+
+/// The next page of cards, for htmx to append to `#product-list`.
+#[derive(Template)]
+#[template(path = "catalog/more.html")]
+pub struct MoreProductsView<'a> {
+    pub products: &'a [Product],
+    pub load_more: LoadMore,
+}
+
+/// /products/{id}.
+#[derive(Template)]
+#[template(path = "catalog/detail.html")]
+pub struct ProductView<'a> {
+    pub product: &'a Product,
+    pub add_to_cart: AddToCartView<'a>,
+}
+
+impl<'a> ProductView<'a> {
+    pub fn new(product: &'a Product, add_to_cart: AddToCartView<'a>) -> Self {
+        Self { product, add_to_cart }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_urls_carry_only_what_differs_from_the_default() {
+        assert_eq!(listing_url("/products", "", Sort::Newest, None), "/products");
+        assert_eq!(
+            listing_url("/products", "green tea", Sort::Name, Some("abc_-")),
+            "/products?q=green+tea&sort=name&cursor=abc_-"
+        );
+        assert_eq!(
+            listing_url("/ops/products", "a&b=c", Sort::Newest, None),
+            "/ops/products?q=a%26b%3Dc"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! Handlers of the operator's product pages. Forms post back to their page's address and
+//! redirect (303) to the product page with a notice when they succeed.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::OperatorSession;
+use super::form::{FieldErrors, ProductForm, StockForm};
+use super::views::{EditProductView, NewProductView, OpsMoreRowsView, OpsProductsView, notice};
+use crate::app::AppState;
+use crate::catalog::ListingParams;
+use crate::catalog::views::{LoadMore, listing_url};
+use crate::clients::product_order::{
+    Caller, Product, ProductChanges, ProductOrderCallError, ProductQuery, StockChange,
+};
+use crate::error::{AppForm, WebError, parse_id};
+use crate::render::{PageContext, fragment, page, see_other};
+
+/// Rows per page of the operator's list.
+const PAGE_SIZE: u32 = 25;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ops/products", get(products_page).post(create_product))
+        .route("/ops/products/new", get(new_product_page))
+        .route("/ops/products/{id}", get(product_page).post(update_product))
+        .route("/ops/products/{id}/stock", post(adjust_stock))
+}
+
+#[derive(Deserialize)]
+struct DoneParams {
+    #[serde(default)]
+    done: String,
+}
+
+async fn products_page(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Query(params): Query<ListingParams>,
+) -> Result<Response, WebError> {
+    let (q, sort, cursor) = (params.q(), params.sort(), params.cursor());
+    let query = ProductQuery {
+        q: Some(q).filter(|q| !q.is_empty()),
+        cursor,
+        limit: Some(PAGE_SIZE),
+        sort,
+        include_inactive: true,
+    };
+    let listing = state
+        .product_order
+        .products(Caller::Bearer(&operator.access_token), &query)
+        .await?;
+    let mut load_more = LoadMore {
+        next_url: listing
+            .next_cursor
+            .as_deref()
+            .map(|next| listing_url("/ops/products", q, sort, Some(next))),
+        target: "#ops-product-rows",
+        oob: false,
+    };
+    if ctx.partial && cursor.is_some() {
+        load_more.oob = true;
+        let view = OpsMoreRowsView {
+            products: &listing.items,
+            load_more,
+        };
+        return Ok(fragment(StatusCode::OK, &view));
+    }
+    let view = OpsProductsView {
+        q,
+        sort,
+        products: &listing.items,
+        continued: cursor.is_some(),
+        load_more,
+    };
+    Ok(page(&ctx, StatusCode::OK, "Products · Operator", &view))
+}
+
+async fn new_product_page(ctx: PageContext, _operator: OperatorSession) -> Response {
+    let view = NewProductView::new(&ctx, ProductForm::blank(), FieldErrors::new());
+    page(&ctx, StatusCode::OK, "New product", &view)
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    AppForm(form): AppForm<ProductForm>,
+) -> Result<Response, WebError> {
+    let refused = match form.new_product() {
+        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors),
+        Ok(product) => match state
+            .product_order
+            .create_product(&operator.access_token, &product)
+            .await
+        {
+            Ok(created) => {
+                tracing::info!(product_id = %created.id, operator = %operator.user.id, "product created through the web");
+                return Ok(see_other(&ctx, &format!("/ops/products/{}?done=created", created.id)));
+            }
+            Err(e) => refusal(e)?,
+        },
+    };
+    let (status, errors) = refused;
+    Ok(page(
+        &ctx,
+        status,
+        "New product",
+        &NewProductView::new(&ctx, form, errors),
+    ))
+}
+
+async fn product_page(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+    Query(params): Query<DoneParams>,
+) -> Result<Response, WebError> {
+    let (product, history) = load(&state, &operator, parse_id(&id)?).await?;
+    let view = EditProductView {
+        notice: notice(&params.done),
+        ..EditProductView::new(&ctx, &product, &history)
+    };
+    Ok(page(&ctx, StatusCode::OK, &product.name, &view))
+}
+
+async fn update_product(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+    AppForm(form): AppForm<ProductForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let (status, errors) = match change(&state, &operator, id, form.changes(), "saved").await? {
+        Ok(location) => return Ok(see_other(&ctx, &location)),
+        Err(refused) => refused,
+    };
+    let (product, history) = load(&state, &operator, id).await?;
+    let view = EditProductView::new(&ctx, &product, &history).with_product_errors(form, errors);
+    Ok(page(&ctx, status, &product.name, &view))
+}
+
+async fn adjust_stock(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+    AppForm(form): AppForm<StockForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let (status, errors) = match change(&state, &operator, id, form.changes(), "stock").await? {
+        Ok(location) => return Ok(see_other(&ctx, &location)),
+        Err(refused) => refused,
+    };
+    let (product, history) = load(&state, &operator, id).await?;
+    let view = EditProductView::new(&ctx, &product, &history).with_stock_errors(form, errors);
+    Ok(page(&ctx, status, &product.name, &view))
+}
+
+/// Applies `changes` (unless the form was already wrong); answers where to go next, or why
+/// it was refused.
+async fn change(
+    state: &AppState,
+    operator: &OperatorSession,
+    id: Uuid,
+    changes: Result<ProductChanges, FieldErrors>,
+    done: &str,
+) -> Result<Result<String, (StatusCode, FieldErrors)>, WebError> {
+    let changes = match changes {
+        Ok(changes) => changes,
+        Err(errors) => return Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, errors))),
+    };
+    match state
+        .product_order
+        .update_product(&operator.access_token, id, &changes)
+        .await
+    {
+        Ok(product) => {
+            tracing::info!(product_id = %product.id, operator = %operator.user.id, "product changed through the web");
+            Ok(Ok(format!("/ops/products/{id}?done={done}")))
+        }
+        Err(e) => Ok(Err(refusal(e)?)),
+    }
+}
+
+/// The messages of a refused change by field (a general one under `form`), or the error page.
+fn refusal(error: ProductOrderCallError) -> Result<(StatusCode, FieldErrors), WebError> {
+    match error {
+        ProductOrderCallError::Refused(refusal) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let mut errors = refusal.fields;
+            if errors.is_empty() {
+                errors.insert("form".into(), refusal.message);
+            }
+            Ok((status, errors))
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// A product and its stock history, as the operator sees them.
+async fn load(state: &AppState, operator: &OperatorSession, id: Uuid) -> Result<(Product, Vec<StockChange>), WebError> {
+    let token = &operator.access_token;
+    let (product, history) = tokio::join!(
+        state.product_order.product(Caller::Bearer(token), id),
+        state.product_order.stock_changes(token, id),
+    );
+    Ok((product?, history?))
+}
