@@ -10,3 +10,4 @@ mod sessions;
 mod startup;
 mod tokens;
 mod web_accounts;
+mod web_catalog;
