@@ -2,5 +2,7 @@
 //! claims every service verifies, and (later) the events on `shop.events`.
 
 pub mod claims;
+pub mod order_status;
 
 pub use claims::{AUDIENCE, Claims, ISSUER, Role};
+pub use order_status::OrderStatus;
