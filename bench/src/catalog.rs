@@ -294,6 +294,12 @@ async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Se
          cores. The baseline is measured with the same generator (the same `store::list` call, pool of \
          {concurrency} connections, no HTTP), so the ratio compares like with like."
     ));
+    notes.push(format!(
+        "Each client waits for its answer before sending the next request, so mean latency = {concurrency} / rate: \
+         a p99 under {} ms needs a rate well above {:.0} req/s.",
+        MAX_P99.as_millis(),
+        concurrency as f64 / MAX_P99.as_secs_f64()
+    ));
     notes.push("The services run with testkit's settings: product-order's database pool has 5 connections.".into());
     for row in &rows {
         if let Some(error) = &row.stats.first_error {

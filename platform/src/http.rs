@@ -256,14 +256,16 @@ pub fn spawn_server(
     tasks: &tokio_util::task::TaskTracker,
 ) {
     let app = with_common_layers(app.merge(ops_router(metrics.clone(), dependencies)), metrics);
-    let addr = listener.local_addr().ok();
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     tasks.spawn(async move {
         if let Err(e) = serve(listener, app, shutdown.clone()).await {
             tracing::error!(error = %e, service = name, "HTTP server failed");
             shutdown.cancel();
         }
     });
-    tracing::info!(service = name, addr = ?addr, "listening");
+    tracing::info!(service = name, %addr, "listening");
 }
 
 /// Binds `addr`, saying which variable to change when the port is taken.

@@ -63,3 +63,57 @@ fn a_bad_setting_names_its_variable() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("CUSTOMER_ACCESS_TOKEN_TTL_SECS"), "{stderr}");
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_shop_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let infra = testkit::infra().await;
+    let mut shop = Command::new(env!("CARGO_BIN_EXE_shop"))
+        .env("CUSTOMER_ADDR", "127.0.0.1:0")
+        .env("PRODUCT_ORDER_ADDR", "127.0.0.1:0")
+        .env("WEB_ADDR", "127.0.0.1:0")
+        .env("CUSTOMER_DATABASE_URL", testkit::fresh_database_url(infra, "sigterm"))
+        .env(
+            "PRODUCT_ORDER_DATABASE_URL",
+            testkit::fresh_database_url(infra, "sigterm"),
+        )
+        .env("SHOP_AMQP_URL", &infra.amqp_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the shop binary runs");
+    let stdout = shop.stdout.take().unwrap();
+    // The banner ends with how to log in as operator.
+    let (opened, lines) = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        let mut opened = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            opened |= line.contains("The shop is open at http://127.0.0.1:");
+            let operator = line.contains("operator:");
+            lines.push(line);
+            if operator {
+                break;
+            }
+        }
+        (opened, lines)
+    })
+    .await
+    .unwrap();
+    assert!(opened, "the shop opened: {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("operator: log in as operator@shop.local with password")),
+        "{lines:?}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &shop.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || shop.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a clean exit after SIGTERM, got {status}");
+}
