@@ -37,7 +37,57 @@ pub struct ListingParams {
     pub cursor: String,
 }
 
+/// What a listing page shows: one page of products and its "Load more" link.
+pub struct ListingPage {
+    pub products: Vec<crate::clients::product_order::Product>,
+    pub load_more: LoadMore,
+    /// Not the first page.
+    pub continued: bool,
+}
+
+/// Where a listing lives and whose it is.
+pub struct ListingSpec {
+    pub path: &'static str,
+    /// The element "Load more" appends to.
+    pub target: &'static str,
+    pub page_size: u32,
+    pub include_inactive: bool,
+}
+
 impl ListingParams {
+    /// The page of `spec` these parameters ask for. An htmx request for a later page gets
+    /// its "Load more" link swapped out of band.
+    pub async fn fetch(
+        &self,
+        state: &AppState,
+        caller: Caller<'_>,
+        spec: ListingSpec,
+        partial: bool,
+    ) -> Result<ListingPage, WebError> {
+        let (q, sort, cursor) = (self.q(), self.sort(), self.cursor());
+        let query = ProductQuery {
+            q: Some(q).filter(|q| !q.is_empty()),
+            cursor,
+            limit: Some(spec.page_size),
+            sort,
+            include_inactive: spec.include_inactive,
+        };
+        let listing = state.product_order.products(caller, &query).await?;
+        let load_more = LoadMore {
+            next_url: listing
+                .next_cursor
+                .as_deref()
+                .map(|next| listing_url(spec.path, q, sort, Some(next))),
+            target: spec.target,
+            oob: partial && cursor.is_some(),
+        };
+        Ok(ListingPage {
+            products: listing.items,
+            load_more,
+            continued: cursor.is_some(),
+        })
+    }
+
     pub fn q(&self) -> &str {
         self.q.trim()
     }
@@ -57,38 +107,26 @@ async fn products_page(
     ctx: PageContext,
     Query(params): Query<ListingParams>,
 ) -> Result<Response, WebError> {
-    let (q, sort, cursor) = (params.q(), params.sort(), params.cursor());
-    let query = ProductQuery {
-        q: Some(q).filter(|q| !q.is_empty()),
-        cursor,
-        limit: Some(PAGE_SIZE),
-        sort,
+    let spec = ListingSpec {
+        path: "/products",
+        target: "#product-list",
+        page_size: PAGE_SIZE,
         include_inactive: false,
     };
-    let listing = state.product_order.products(Caller::Anonymous, &query).await?;
-    let next_url = listing
-        .next_cursor
-        .as_deref()
-        .map(|next| listing_url("/products", q, sort, Some(next)));
-    let mut load_more = LoadMore {
-        next_url,
-        target: "#product-list",
-        oob: false,
-    };
-    if ctx.partial && cursor.is_some() {
-        load_more.oob = true;
+    let listing = params.fetch(&state, Caller::Anonymous, spec, ctx.partial).await?;
+    if listing.load_more.oob {
         let view = MoreProductsView {
-            products: &listing.items,
-            load_more,
+            products: &listing.products,
+            load_more: listing.load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));
     }
     let view = ProductListView {
-        q,
-        sort,
-        products: &listing.items,
-        continued: cursor.is_some(),
-        load_more,
+        q: params.q(),
+        sort: params.sort(),
+        products: &listing.products,
+        continued: listing.continued,
+        load_more: listing.load_more,
     };
     Ok(page(&ctx, StatusCode::OK, "Products", &view))
 }

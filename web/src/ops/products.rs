@@ -13,11 +13,8 @@ use super::OperatorSession;
 use super::form::{FieldErrors, ProductForm, StockForm};
 use super::views::{EditProductView, NewProductView, OpsMoreRowsView, OpsProductsView, notice};
 use crate::app::AppState;
-use crate::catalog::ListingParams;
-use crate::catalog::views::{LoadMore, listing_url};
-use crate::clients::product_order::{
-    Caller, Product, ProductChanges, ProductOrderCallError, ProductQuery, StockChange,
-};
+use crate::catalog::{ListingParams, ListingSpec};
+use crate::clients::product_order::{Caller, Product, ProductChanges, ProductOrderCallError, StockChange};
 use crate::error::{AppForm, WebError, parse_id};
 use crate::render::{PageContext, fragment, page, see_other};
 
@@ -44,40 +41,28 @@ async fn products_page(
     operator: OperatorSession,
     Query(params): Query<ListingParams>,
 ) -> Result<Response, WebError> {
-    let (q, sort, cursor) = (params.q(), params.sort(), params.cursor());
-    let query = ProductQuery {
-        q: Some(q).filter(|q| !q.is_empty()),
-        cursor,
-        limit: Some(PAGE_SIZE),
-        sort,
+    let spec = ListingSpec {
+        path: "/ops/products",
+        target: "#ops-product-rows",
+        page_size: PAGE_SIZE,
         include_inactive: true,
     };
-    let listing = state
-        .product_order
-        .products(Caller::Bearer(&operator.access_token), &query)
+    let listing = params
+        .fetch(&state, Caller::Bearer(&operator.access_token), spec, ctx.partial)
         .await?;
-    let mut load_more = LoadMore {
-        next_url: listing
-            .next_cursor
-            .as_deref()
-            .map(|next| listing_url("/ops/products", q, sort, Some(next))),
-        target: "#ops-product-rows",
-        oob: false,
-    };
-    if ctx.partial && cursor.is_some() {
-        load_more.oob = true;
+    if listing.load_more.oob {
         let view = OpsMoreRowsView {
-            products: &listing.items,
-            load_more,
+            products: &listing.products,
+            load_more: listing.load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));
     }
     let view = OpsProductsView {
-        q,
-        sort,
-        products: &listing.items,
-        continued: cursor.is_some(),
-        load_more,
+        q: params.q(),
+        sort: params.sort(),
+        products: &listing.products,
+        continued: listing.continued,
+        load_more: listing.load_more,
     };
     Ok(page(&ctx, StatusCode::OK, "Products · Operator", &view))
 }
