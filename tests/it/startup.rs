@@ -85,6 +85,14 @@ async fn sigterm_stops_the_shop_cleanly() {
         .spawn()
         .expect("the shop binary runs");
     let stdout = shop.stdout.take().unwrap();
+    // Stop the shop even when an assertion below fails.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        }
+    }
+    let guard = KillOnDrop(shop.id());
     // The banner ends with how to log in as operator.
     let (opened, lines) = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
@@ -115,5 +123,6 @@ async fn sigterm_stops_the_shop_cleanly() {
         .unwrap();
     assert!(killed.success());
     let status = tokio::task::spawn_blocking(move || shop.wait()).await.unwrap().unwrap();
+    std::mem::forget(guard);
     assert!(status.success(), "a clean exit after SIGTERM, got {status}");
 }
