@@ -58,6 +58,12 @@ impl OrderStatus {
     }
 }
 
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for OrderStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -7,13 +7,17 @@ use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
 use sqlx::PgPool;
 
-use crate::{cart, catalog};
+use crate::outbox::RelayWaker;
+use crate::{cart, catalog, checkout, orders, sagas};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
+    pub saga: saga::Engine,
+    /// Wakes the outbox relay after a transaction that wrote events.
+    pub relay: RelayWaker,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -22,10 +26,13 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The capabilities' routes (checkout and orders join here as they land).
+/// The capabilities' routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(catalog::router())
         .merge(cart::router())
+        .merge(checkout::router())
+        .merge(orders::router())
+        .merge(sagas::router())
         .with_state(state)
 }

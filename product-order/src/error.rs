@@ -23,6 +23,19 @@ pub enum ProductOrderError {
     CurrencyMismatch { cart: String, product: String },
     #[error("no cart owner")]
     NoCartOwner,
+    #[error("the cart is empty")]
+    EmptyCart,
+    #[error("missing or malformed Idempotency-Key")]
+    MissingIdempotencyKey,
+    #[error("idempotency key reused with other details")]
+    IdempotencyKeyReused,
+    #[error("an order cannot move from {from} to {to}")]
+    StatusMoveRefused {
+        from: contracts::OrderStatus,
+        to: contracts::OrderStatus,
+    },
+    #[error(transparent)]
+    Saga(#[from] saga::Error),
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
@@ -77,6 +90,38 @@ impl From<ProductOrderError> for ApiError {
             ProductOrderError::NoCartOwner => {
                 ApiError::unauthorized("Log in, or send the guest cart token in the X-Cart-Token header.")
             }
+            ProductOrderError::EmptyCart => ApiError::new(
+                StatusCode::CONFLICT,
+                "empty_cart",
+                "Your cart is empty: add something before checking out.",
+            ),
+            ProductOrderError::MissingIdempotencyKey => ApiError::bad_request(
+                "Send an Idempotency-Key header (1 to 255 visible characters, e.g. a UUID) so a repeated \
+                 request cannot place a second order.",
+            ),
+            ProductOrderError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for a checkout with other details; use a new key.",
+            ),
+            ProductOrderError::StatusMoveRefused { from, to } => {
+                let allowed: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
+                let message = if allowed.is_empty() {
+                    format!("The order is {from}; its status can no longer change.")
+                } else {
+                    format!(
+                        "The order is {from}; it can move to {} but not to {to}.",
+                        allowed.join(" or ")
+                    )
+                };
+                ApiError::new(StatusCode::CONFLICT, "status_move_refused", message)
+            }
+            ProductOrderError::Saga(e) => match e {
+                saga::Error::NotFound => ApiError::not_found(),
+                saga::Error::Refused(message) => ApiError::new(StatusCode::CONFLICT, "saga_action_refused", message),
+                saga::Error::Database(e) => ApiError::database(e),
+                other => ApiError::internal(other),
+            },
             ProductOrderError::Api(e) => e,
             ProductOrderError::Auth(e) => e.into(),
             ProductOrderError::Database(e) => ApiError::database(e),

@@ -3,8 +3,12 @@
 pub mod app;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod config;
 pub mod error;
+pub mod orders;
+pub mod outbox;
+pub mod sagas;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,13 +29,19 @@ pub use config::Settings;
 /// Product-order's schema, from `migrations/product-order`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/product-order");
 
-/// Connects to its dependencies, then serves until `shutdown` on tasks tracked by `tasks`;
-/// returns the address it listens on.
+/// A started product-order.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// The checkout saga engine (tests reach its fault injection through it).
+    pub saga: saga::Engine,
+}
+
+/// Connects to its dependencies, then serves until `shutdown` on tasks tracked by `tasks`.
 pub async fn start(
     settings: Settings,
     shutdown: CancellationToken,
     tasks: &TaskTracker,
-) -> Result<SocketAddr, StartupError> {
+) -> Result<Running, StartupError> {
     let Foundation {
         db,
         broker,
@@ -63,11 +73,32 @@ pub async fn start(
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| StartupError::new(format!("cannot build the HTTP client: {e}")))?;
+    let publisher = outbox::Publisher::new(broker.clone());
+    let engine = saga::Engine::new(
+        db.clone(),
+        vec![checkout::steps::definition(publisher.clone())],
+        saga::EngineSettings {
+            worker_name: format!("product-order@{addr}"),
+            concurrency: settings.saga_concurrency.max(1),
+            heartbeat: settings.saga_heartbeat.max(Duration::from_millis(100)),
+            ..saga::EngineSettings::default()
+        },
+    )
+    .await
+    .map_err(|e| StartupError::new(format!("cannot prepare the saga engine's tables: {e}")))?;
+    let relay = outbox::RelayWaker::default();
+    if settings.saga_workers {
+        engine.spawn(shutdown.clone(), tasks);
+        outbox::spawn_relay(db.clone(), publisher, relay.clone(), shutdown.clone(), tasks);
+    }
+    let metrics = Arc::new(Metrics::new());
+    register_saga_metrics(&metrics, engine.metrics());
     let state = AppState {
         db: db.clone(),
         verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
+        saga: engine.clone(),
+        relay,
     };
-    let metrics = Arc::new(Metrics::new());
     http::spawn_server(
         "product-order",
         listener,
@@ -77,5 +108,30 @@ pub async fn start(
         shutdown,
         tasks,
     );
-    Ok(addr)
+    Ok(Running { addr, saga: engine })
+}
+
+fn register_saga_metrics(metrics: &Metrics, saga: &saga::SagaMetrics) {
+    metrics.register("saga_instances_started", "Saga instances started", saga.started.clone());
+    metrics.register(
+        "saga_instances_ended",
+        "Saga instances that ended, by final state",
+        saga.ended.clone(),
+    );
+    metrics.register("saga_step_attempts", "Step attempts, by outcome", saga.attempts.clone());
+    metrics.register(
+        "saga_step_duration_seconds",
+        "Time a step attempt takes",
+        saga.step_seconds.clone(),
+    );
+    metrics.register(
+        "saga_instances",
+        "Saga instances per state (sampled)",
+        saga.instances.clone(),
+    );
+    metrics.register(
+        "saga_queue_age_seconds",
+        "How long the oldest due saga job has waited for a worker (sampled)",
+        saga.queue_age_seconds.clone(),
+    );
 }

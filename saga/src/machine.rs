@@ -47,6 +47,18 @@ impl InstanceState {
         }
     }
 
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Compensating,
+            Self::Completed,
+            Self::Failed,
+            Self::Stuck,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
     /// No step will run again without an operator.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Stuck)
@@ -59,6 +71,21 @@ impl InstanceState {
 pub enum Phase {
     Forward,
     Compensation,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forward => "forward",
+            Self::Compensation => "compensation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Forward, Self::Compensation]
+            .into_iter()
+            .find(|p| p.as_str() == text)
+    }
 }
 
 /// Where an instance stands.

@@ -6,4 +6,4 @@ mod infra;
 mod shop;
 
 pub use infra::{Infra, fresh_database_url, infra};
-pub use shop::{TestShop, wait_until};
+pub use shop::{ProductOrderReplica, TestShop, wait_until};

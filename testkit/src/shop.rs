@@ -33,6 +33,14 @@ impl TestShop {
 
     /// Starts the shop after `customize` adjusts customer's settings.
     pub async fn start_with(customize: impl FnOnce(&mut customer::Settings)) -> Self {
+        Self::start_custom(customize, |_| {}).await
+    }
+
+    /// Starts the shop after the closures adjust customer's and product-order's settings.
+    pub async fn start_custom(
+        customize: impl FnOnce(&mut customer::Settings),
+        customize_product_order: impl FnOnce(&mut product_order::Settings),
+    ) -> Self {
         let infra = infra().await;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -61,17 +69,13 @@ impl TestShop {
             .unwrap_or_else(|e| panic!("customer did not start: {e}"));
         let customer_url = format!("http://{customer_addr}");
 
-        let product_order_settings = product_order::Settings {
-            addr: any_port(),
-            database_url: product_order_database_url.clone(),
-            database_max_connections: 5,
-            amqp_url: infra.amqp_url.clone(),
-            customer_url: customer_url.clone(),
-            demo_catalog: false,
-        };
+        let mut product_order_settings =
+            product_order_test_settings(&product_order_database_url, &infra.amqp_url, &customer_url);
+        customize_product_order(&mut product_order_settings);
         let product_order_addr = product_order::start(product_order_settings, shutdown.clone(), &tasks)
             .await
-            .unwrap_or_else(|e| panic!("product-order did not start: {e}"));
+            .unwrap_or_else(|e| panic!("product-order did not start: {e}"))
+            .addr;
         let product_order_url = format!("http://{product_order_addr}");
 
         let web_settings = web::Settings {
@@ -96,6 +100,11 @@ impl TestShop {
         }
     }
 
+    /// Settings for another product-order on this shop's database and broker.
+    pub fn product_order_settings(&self) -> product_order::Settings {
+        product_order_test_settings(&self.product_order_database_url, &self.amqp_url, &self.customer_url)
+    }
+
     /// Stops every service and waits until they have finished their work.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -103,6 +112,86 @@ impl TestShop {
         tokio::time::timeout(Duration::from_secs(30), self.tasks.wait())
             .await
             .expect("services stop within 30 s");
+    }
+}
+
+fn product_order_test_settings(database_url: &str, amqp_url: &str, customer_url: &str) -> product_order::Settings {
+    product_order::Settings {
+        addr: any_port(),
+        database_url: database_url.to_owned(),
+        database_max_connections: 10,
+        amqp_url: amqp_url.to_owned(),
+        customer_url: customer_url.to_owned(),
+        demo_catalog: false,
+        saga_workers: true,
+        saga_concurrency: 8,
+        // Dead workers are noticed within a second and a half.
+        saga_heartbeat: Duration::from_millis(500),
+    }
+}
+
+/// A product-order running on its own runtime, as another process would: `kill` stops it
+/// dead, mid-step if it is in one, with nothing finished or cleaned up.
+pub struct ProductOrderReplica {
+    pub url: String,
+    pub saga: saga::Engine,
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl ProductOrderReplica {
+    pub async fn start(settings: product_order::Settings) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the replica");
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let started = {
+            let (shutdown, tasks) = (shutdown.clone(), tasks.clone());
+            runtime.spawn(async move { product_order::start(settings, shutdown, &tasks).await })
+        };
+        let running = started
+            .await
+            .expect("the replica's start task")
+            .unwrap_or_else(|e| panic!("product-order replica did not start: {e}"));
+        Self {
+            url: format!("http://{}", running.addr),
+            saga: running.saga,
+            runtime: Some(runtime),
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Like `kill -9`: every task is dropped where it stands; its database connections close
+    /// without committing, its heartbeats stop.
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    /// A graceful stop: in-flight work finishes.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        let waited = tokio::time::timeout(Duration::from_secs(30), self.tasks.wait()).await;
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        waited.expect("the replica stops within 30 s");
+    }
+}
+
+impl Drop for ProductOrderReplica {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -205,6 +205,142 @@ impl ProductOrderApi {
     }
 }
 
+impl ProductOrderApi {
+    /// Asks for a checkout of the caller's cart.
+    pub async fn checkout(&self, idempotency_key: &str, details: Value) -> Answer {
+        Answer::from(
+            self.request(reqwest::Method::POST, "/api/checkout")
+                .header("idempotency-key", idempotency_key)
+                .json(&details)
+                .send()
+                .await
+                .expect("product-order answers"),
+        )
+        .await
+    }
+
+    /// Polls the checkout until it ends (completed, failed or stuck) and returns its body.
+    pub async fn finished_checkout(&self, checkout_id: &str) -> Value {
+        let path = format!("/api/checkouts/{checkout_id}");
+        eventually("the checkout to end", std::time::Duration::from_secs(60), async || {
+            let answer = self.get(&path).await;
+            assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+            matches!(answer.body["state"].as_str(), Some("completed" | "failed" | "stuck")).then_some(answer.body)
+        })
+        .await
+    }
+}
+
+/// Polls `attempt` until it gives a value, failing the test with `what` after `deadline`.
+pub async fn eventually<T>(
+    what: &str,
+    deadline: std::time::Duration,
+    mut attempt: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Contact and delivery details that pass validation.
+pub fn valid_details() -> Value {
+    json!({
+        "contact": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958"},
+        "delivery": {"line1": "12 St James's Square", "line2": "", "city": "London", "postal_code": "SW1Y 4LB", "country": "GB"}
+    })
+}
+
+/// A queue of this test's own, bound to order events on `shop.events`; dropped with its
+/// connection.
+pub struct EventTap {
+    channel: lapin::Channel,
+    queue: String,
+    _connection: lapin::Connection,
+}
+
+impl EventTap {
+    pub async fn open(amqp_url: &str) -> Self {
+        use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+        let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ answers");
+        let channel = connection.create_channel().await.expect("a channel");
+        let queue = format!("test.events.{}", uuid::Uuid::new_v4().simple());
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("a test queue");
+        channel
+            .exchange_declare(
+                "shop.events".into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("the events exchange");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                "shop.events".into(),
+                "order.*".into(),
+                QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("the binding");
+        Self {
+            channel,
+            queue,
+            _connection: connection,
+        }
+    }
+
+    /// Every event waiting on the queue now: (routing key, message id, body).
+    pub async fn drain(&self) -> Vec<(String, String, Value)> {
+        let mut events = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(
+                self.queue.as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic.get")
+        {
+            let delivery = &message.delivery;
+            let message_id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            let body: Value = serde_json::from_slice(&delivery.data).expect("events are JSON");
+            events.push((delivery.routing_key.to_string(), message_id, body));
+        }
+        events
+    }
+}
+
 /// A shop with an operator account, and that operator's access token and id.
 pub struct OperatedShop {
     pub shop: testkit::TestShop,

@@ -4,6 +4,7 @@
 mod accounts;
 mod cart;
 mod catalog;
+mod checkout;
 mod helpers;
 mod operations;
 mod sessions;

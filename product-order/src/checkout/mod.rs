@@ -1,0 +1,205 @@
+//! Checkout: `POST /api/checkout` records a saga instance with a snapshot of the cart and
+//! answers 202 at once; `GET /api/checkouts/{id}` tells its owner how it goes.
+
+pub mod details;
+pub mod steps;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use contracts::events::OrderLine;
+use platform::auth::Caller;
+use platform::http::{AppJson, AppPath};
+use saga::{InstanceState, NewInstance, StepState};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::cart::store as carts;
+use crate::error::{ProductOrderError, Result};
+use details::DetailsForm;
+use steps::{CHECKOUT, CheckoutInput};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/checkout", post(start_checkout))
+        .route("/api/checkouts/{id}", get(show_checkout))
+        .route("/api/shipping-countries", get(shipping_countries))
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted {
+    checkout_id: Uuid,
+    status_url: String,
+    state: InstanceState,
+}
+
+/// Starts a checkout of the caller's cart. The `Idempotency-Key` header makes a repeat (a
+/// double click, a retry after a timeout) return the first checkout instead of a second order.
+async fn start_checkout(
+    State(state): State<AppState>,
+    Caller(claims): Caller,
+    headers: HeaderMap,
+    AppJson(form): AppJson<DetailsForm>,
+) -> Result<(StatusCode, Json<Accepted>)> {
+    let key = idempotency_key(&headers)?;
+    form.validate().map_err(ProductOrderError::Validation)?;
+    let owner = claims.sub.to_string();
+    let request_hash = fingerprint(&form);
+    let accepted = |checkout_id: Uuid| Accepted {
+        checkout_id,
+        status_url: format!("/api/checkouts/{checkout_id}"),
+        state: InstanceState::Running,
+    };
+
+    let mut tx = state.db.begin().await?;
+    let cart_owner = format!("customer:{}", claims.sub);
+    carts::lock(&mut tx, &cart_owner).await?;
+    if let Some((checkout_id, hash)) = state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
+        return repeat(checkout_id, hash.as_deref(), &request_hash)
+            .map(|id| (StatusCode::ACCEPTED, Json(accepted(id))));
+    }
+    let cart = carts::lines(&mut *tx, &cart_owner).await?;
+    let Some(currency) = cart.first().map(|l| l.currency.clone()) else {
+        return Err(ProductOrderError::EmptyCart);
+    };
+    let lines: Vec<OrderLine> = cart
+        .iter()
+        .map(|l| OrderLine {
+            product_id: l.product_id,
+            sku: l.sku.clone(),
+            name: l.name.clone(),
+            unit_price: l.price,
+            quantity: l.quantity,
+        })
+        .collect();
+    let total = lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
+    let input = CheckoutInput {
+        customer_id: claims.sub,
+        details: form,
+        lines,
+        total,
+        currency,
+    };
+    let started = state
+        .saga
+        .start(
+            &mut tx,
+            CHECKOUT,
+            NewInstance {
+                owner,
+                idempotency_key: Some(key),
+                request_hash: Some(request_hash.clone()),
+                input: serde_json::to_value(&input).map_err(anyhow::Error::from)?,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    let id = repeat(started.id, started.request_hash.as_deref(), &request_hash)?;
+    Ok((StatusCode::ACCEPTED, Json(accepted(id))))
+}
+
+/// A key used again must come with the same details.
+fn repeat(checkout_id: Uuid, recorded: Option<&str>, asked: &str) -> Result<Uuid> {
+    match recorded {
+        Some(hash) if hash != asked => Err(ProductOrderError::IdempotencyKeyReused),
+        _ => Ok(checkout_id),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ProductOrderError::MissingIdempotencyKey);
+    }
+    Ok(key.to_owned())
+}
+
+fn fingerprint(form: &DetailsForm) -> String {
+    let canonical = serde_json::to_vec(form).expect("a form serialises");
+    format!("{:x}", Sha256::digest(canonical))
+}
+
+#[derive(Debug, Serialize)]
+struct CheckoutBody {
+    checkout_id: Uuid,
+    state: InstanceState,
+    order_id: Option<Uuid>,
+    failure: Option<String>,
+    steps: Vec<StepBody>,
+    lines: Vec<OrderLine>,
+    total: i64,
+    currency: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepBody {
+    name: String,
+    state: StepState,
+    attempts: u32,
+    error: Option<String>,
+}
+
+/// How the caller's checkout goes; another shopper's is 404.
+async fn show_checkout(
+    State(state): State<AppState>,
+    Caller(claims): Caller,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<CheckoutBody>> {
+    let instance = state.saga.instance(id).await?.ok_or(ProductOrderError::NotFound)?;
+    if instance.summary.saga != CHECKOUT || instance.summary.owner != claims.sub.to_string() {
+        return Err(ProductOrderError::NotFound);
+    }
+    let input: CheckoutInput = serde_json::from_value(instance.input).map_err(anyhow::Error::from)?;
+    let order_id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE checkout_id = $1")
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
+    Ok(Json(CheckoutBody {
+        checkout_id: id,
+        state: instance.summary.state,
+        order_id,
+        failure: instance.summary.failure,
+        steps: instance
+            .steps
+            .into_iter()
+            .map(|s| StepBody {
+                name: s.name,
+                state: s.state,
+                attempts: s.attempts,
+                error: s.error,
+            })
+            .collect(),
+        lines: input.lines,
+        total: input.total,
+        currency: input.currency,
+        created_at: instance.summary.created_at,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct CountryBody {
+    code: &'static str,
+    name: &'static str,
+}
+
+/// The countries the checkout form offers.
+async fn shipping_countries() -> Json<Vec<CountryBody>> {
+    Json(
+        details::SHIPPING_COUNTRIES
+            .iter()
+            .map(|c| CountryBody {
+                code: c.code,
+                name: c.name,
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,249 @@
+//! The checkout saga: validate details -> reserve stock -> place order -> publish
+//! `order.placed`. Each step runs in the engine's transaction, so its effects and the record of
+//! its success commit together.
+
+use std::time::Duration;
+
+use saga::{Definition, RetryPolicy, Step, StepAction, StepContext, StepError, StepFuture};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use contracts::OrderStatus;
+use contracts::events::OrderLine;
+
+use super::details::DetailsForm;
+use crate::orders::store::{self as orders, NewOrder, StatusChange};
+use crate::outbox::{self, Publisher};
+
+/// The saga's name in the engine.
+pub const CHECKOUT: &str = "checkout";
+
+pub const VALIDATE_DETAILS: &str = "validate_details";
+pub const RESERVE_STOCK: &str = "reserve_stock";
+pub const PLACE_ORDER: &str = "place_order";
+pub const PUBLISH_ORDER_PLACED: &str = "publish_order_placed";
+
+/// What a checkout carries from the moment it was asked for: who, the details as typed, and
+/// the cart as it was.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckoutInput {
+    pub customer_id: Uuid,
+    pub details: DetailsForm,
+    pub lines: Vec<OrderLine>,
+    pub total: i64,
+    pub currency: String,
+}
+
+impl CheckoutInput {
+    fn of(context: &StepContext) -> Result<Self, StepError> {
+        serde_json::from_value(context.input.clone())
+            .map_err(|e| StepError::permanent(format!("the checkout's recorded input cannot be read: {e}")))
+    }
+}
+
+/// Database steps: a few quick retries for transient trouble (a deadlock, a failover).
+const DATABASE_STEP: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    initial_backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(10),
+    timeout: Duration::from_secs(10),
+};
+
+/// Publishing waits out a broker outage of any length: the order stands, only its
+/// announcement is late.
+const BROKER_STEP: RetryPolicy = RetryPolicy {
+    max_attempts: u32::MAX,
+    initial_backoff: Duration::from_secs(1),
+    max_backoff: Duration::from_secs(30),
+    timeout: Duration::from_secs(10),
+};
+
+pub fn definition(publisher: Publisher) -> Definition {
+    Definition::new(CHECKOUT)
+        .step(Step::new(VALIDATE_DETAILS, ValidateDetails).retry(DATABASE_STEP))
+        .step(
+            Step::new(RESERVE_STOCK, ReserveStock)
+                .compensate_with(ReleaseStock)
+                .retry(DATABASE_STEP),
+        )
+        .step(
+            Step::new(PLACE_ORDER, PlaceOrder)
+                .compensate_with(CancelOrder)
+                .retry(DATABASE_STEP),
+        )
+        .step(Step::new(PUBLISH_ORDER_PLACED, PublishOrderPlaced(publisher)).retry(BROKER_STEP))
+}
+
+/// Checks the details again on the server, including that we ship to the country.
+struct ValidateDetails;
+
+impl StepAction for ValidateDetails {
+    fn run<'a>(&'a self, context: &'a StepContext, _tx: &'a mut PgConnection) -> StepFuture<'a> {
+        Box::pin(async move {
+            let input = CheckoutInput::of(context)?;
+            if input.lines.is_empty() {
+                return Err(StepError::permanent("The cart was empty."));
+            }
+            input.details.validate().map(|_| ()).map_err(|errors| {
+                let problems: Vec<String> = errors
+                    .0
+                    .iter()
+                    .map(|(field, message)| format!("{field}: {message}"))
+                    .collect();
+                StepError::permanent(format!("Some details need correcting: {}", problems.join(" ")))
+            })
+        })
+    }
+}
+
+/// Takes every line's quantity from stock, all or none; never below zero.
+struct ReserveStock;
+
+impl StepAction for ReserveStock {
+    fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
+        Box::pin(async move {
+            let input = CheckoutInput::of(context)?;
+            let checkout_id = context.instance_id;
+            let held: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM stock_reservations WHERE checkout_id = $1 AND state <> 'released'",
+            )
+            .bind(checkout_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if held > 0 {
+                return Ok(());
+            }
+            // Rows are locked in one order by every checkout, so two never deadlock.
+            let mut lines = input.lines.clone();
+            lines.sort_by_key(|l| l.product_id);
+            let mut shortages = Vec::new();
+            for line in &lines {
+                let taken = sqlx::query(
+                    "UPDATE products SET stock = stock - $2, updated_at = now() \
+                     WHERE id = $1 AND active AND stock >= $2 RETURNING stock",
+                )
+                .bind(line.product_id)
+                .bind(line.quantity)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if taken.is_none() {
+                    let row = sqlx::query("SELECT stock, active FROM products WHERE id = $1")
+                        .bind(line.product_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    shortages.push(match row {
+                        Some(row) if row.get::<bool, _>("active") => match row.get::<i32, _>("stock") {
+                            0 => format!("{} is out of stock.", line.name),
+                            left => format!("Only {left} of {} left (you asked for {}).", line.name, line.quantity),
+                        },
+                        _ => format!("{} is no longer for sale.", line.name),
+                    });
+                }
+            }
+            if !shortages.is_empty() {
+                // The engine rolls back this transaction: nothing stays reserved.
+                return Err(StepError::permanent(shortages.join(" ")));
+            }
+            sqlx::query(
+                "INSERT INTO stock_reservations (checkout_id, product_id, quantity, state) \
+                 SELECT $1, * , 'held' FROM UNNEST($2::uuid[], $3::int[]) \
+                 ON CONFLICT (checkout_id, product_id) DO UPDATE \
+                 SET quantity = EXCLUDED.quantity, state = 'held', updated_at = now()",
+            )
+            .bind(checkout_id)
+            .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+            .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Gives back what the checkout still holds.
+struct ReleaseStock;
+
+impl StepAction for ReleaseStock {
+    fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
+        Box::pin(async move {
+            orders::release_stock(tx, context.instance_id, &["held"]).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The order and its lines at the snapshot's prices, the cart cleared, `order.placed` in the
+/// outbox: one transaction.
+struct PlaceOrder;
+
+impl StepAction for PlaceOrder {
+    fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
+        Box::pin(async move {
+            let input = CheckoutInput::of(context)?;
+            let (contact, delivery) = input
+                .details
+                .validate()
+                .map_err(|_| StepError::permanent("The details no longer pass validation."))?;
+            orders::place(
+                tx,
+                NewOrder {
+                    checkout_id: context.instance_id,
+                    customer_id: input.customer_id,
+                    lines: &input.lines,
+                    currency: &input.currency,
+                    contact: &contact,
+                    delivery: &delivery,
+                },
+            )
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Cancels the placed order (its stock goes back, `order.status_changed` says so).
+struct CancelOrder;
+
+impl StepAction for CancelOrder {
+    fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
+        Box::pin(async move {
+            let Some(placed) = orders::placed_for(tx, context.instance_id).await? else {
+                return Ok(());
+            };
+            let change = StatusChange {
+                order_id: placed.order_id,
+                customer: None,
+                to: OrderStatus::Cancelled,
+                by: None,
+                reason: Some("the checkout was cancelled"),
+            };
+            match orders::change_status(tx, change).await {
+                Ok(_) => Ok(()),
+                // Already cancelled: nothing left to undo.
+                Err(orders::StatusChangeError::NotAllowed {
+                    from: OrderStatus::Cancelled,
+                    ..
+                }) => Ok(()),
+                Err(orders::StatusChangeError::Database(e)) => Err(e.into()),
+                Err(e) => Err(StepError::permanent(format!("cannot cancel the order: {e}"))),
+            }
+        })
+    }
+}
+
+/// Sends `order.placed` and waits for the broker's confirm.
+struct PublishOrderPlaced(Publisher);
+
+impl StepAction for PublishOrderPlaced {
+    fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
+        Box::pin(async move {
+            let placed = orders::placed_for(tx, context.instance_id)
+                .await?
+                .ok_or_else(|| StepError::permanent("no order was placed for this checkout"))?;
+            outbox::publish_stored(tx, &self.0, placed.event_id)
+                .await
+                .map_err(|e| StepError::retryable(e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! SQL for orders: placing one from a checkout, moving it through its statuses. Every change
+//! writes its event to the outbox in the same transaction.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use contracts::OrderStatus;
+use contracts::events::{self, Contact, Delivery, OrderLine, OrderPlaced, OrderStatusChanged};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::outbox::{self, NewEvent};
+
+/// How long the relay leaves an `order.placed` to the checkout saga's publish step.
+const SAGA_PUBLISHES_WITHIN: Duration = Duration::from_secs(30);
+
+/// What an order is placed from.
+pub struct NewOrder<'a> {
+    pub checkout_id: Uuid,
+    pub customer_id: Uuid,
+    pub lines: &'a [OrderLine],
+    pub currency: &'a str,
+    pub contact: &'a Contact,
+    pub delivery: &'a Delivery,
+}
+
+/// The order of a checkout and the id of its `order.placed` event.
+pub struct Placed {
+    pub order_id: Uuid,
+    pub event_id: Uuid,
+}
+
+/// Places the checkout's order with the prices of its snapshot, clears those lines from the
+/// cart and writes `order.placed`. Placing twice gives back the first order.
+pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed, sqlx::Error> {
+    if let Some(existing) = placed_for(tx, order.checkout_id).await? {
+        return Ok(existing);
+    }
+    let order_id = Uuid::now_v7();
+    let total: i64 = order.lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
+    let placed_at = Utc::now();
+    sqlx::query(
+        "INSERT INTO orders (id, checkout_id, customer_id, status, version, total, currency, contact, delivery, placed_at) \
+         VALUES ($1, $2, $3, 'placed', 1, $4, $5, $6, $7, $8)",
+    )
+    .bind(order_id)
+    .bind(order.checkout_id)
+    .bind(order.customer_id)
+    .bind(total)
+    .bind(order.currency)
+    .bind(Json(order.contact))
+    .bind(Json(order.delivery))
+    .bind(placed_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, product_id, sku, name, unit_price, quantity) \
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::int[])",
+    )
+    .bind(order_id)
+    .bind(order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+    .bind(order.lines.iter().map(|l| l.sku.clone()).collect::<Vec<_>>())
+    .bind(order.lines.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
+    .bind(order.lines.iter().map(|l| l.unit_price).collect::<Vec<_>>())
+    .bind(order.lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO order_status_changes (order_id, version, status, at) VALUES ($1, 1, 'placed', $2)")
+        .bind(order_id)
+        .bind(placed_at)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE stock_reservations SET state = 'committed', updated_at = now() WHERE checkout_id = $1 AND state = 'held'",
+    )
+    .bind(order.checkout_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM cart_items WHERE owner = $1 AND product_id = ANY($2)")
+        .bind(format!("customer:{}", order.customer_id))
+        .bind(order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    let event_id = Uuid::now_v7();
+    outbox::write(
+        tx,
+        NewEvent {
+            id: event_id,
+            routing_key: events::ORDER_PLACED,
+            aggregate_id: order_id,
+            relay_after: SAGA_PUBLISHES_WITHIN,
+            body: &OrderPlaced {
+                event_id,
+                occurred_at: placed_at,
+                order_id,
+                customer_id: order.customer_id,
+                lines: order.lines.to_vec(),
+                total,
+                currency: order.currency.to_owned(),
+                contact: order.contact.clone(),
+                delivery: order.delivery.clone(),
+                status: OrderStatus::Placed,
+                version: 1,
+            },
+        },
+    )
+    .await?;
+    Ok(Placed { order_id, event_id })
+}
+
+/// The order a checkout placed, if any, with its `order.placed` event.
+pub async fn placed_for(tx: &mut PgConnection, checkout_id: Uuid) -> Result<Option<Placed>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT o.id, e.id AS event_id FROM orders o \
+         JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = $2 \
+         WHERE o.checkout_id = $1",
+    )
+    .bind(checkout_id)
+    .bind(events::ORDER_PLACED)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| Placed {
+        order_id: r.get("id"),
+        event_id: r.get("event_id"),
+    }))
+}
+
+/// Why a status change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusChangeError {
+    #[error("order not found")]
+    NotFound,
+    #[error("an order cannot move from {from} to {to}")]
+    NotAllowed { from: OrderStatus, to: OrderStatus },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Who moves an order, and why.
+pub struct StatusChange<'a> {
+    pub order_id: Uuid,
+    /// Only this customer's order (a shopper acting), or any (an operator or the saga).
+    pub customer: Option<Uuid>,
+    pub to: OrderStatus,
+    pub by: Option<Uuid>,
+    pub reason: Option<&'a str>,
+}
+
+/// Moves an order along an allowed edge, writes `order.status_changed`, and on cancellation
+/// gives its stock back. Returns the new version.
+pub async fn change_status(tx: &mut PgConnection, change: StatusChange<'_>) -> Result<i64, StatusChangeError> {
+    let row = sqlx::query(
+        "SELECT customer_id, checkout_id, status, version FROM orders \
+         WHERE id = $1 AND ($2::uuid IS NULL OR customer_id = $2) FOR UPDATE",
+    )
+    .bind(change.order_id)
+    .bind(change.customer)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StatusChangeError::NotFound)?;
+    let from: OrderStatus = row
+        .get::<String, _>("status")
+        .parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))?;
+    if !from.can_move_to(change.to) {
+        return Err(StatusChangeError::NotAllowed { from, to: change.to });
+    }
+    let customer_id: Uuid = row.get("customer_id");
+    let checkout_id: Uuid = row.get("checkout_id");
+    let version = row.get::<i64, _>("version") + 1;
+    let at = Utc::now();
+    sqlx::query("UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1")
+        .bind(change.order_id)
+        .bind(change.to.as_str())
+        .bind(version)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO order_status_changes (order_id, version, status, previous_status, changed_by, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(change.order_id)
+    .bind(version)
+    .bind(change.to.as_str())
+    .bind(from.as_str())
+    .bind(change.by)
+    .bind(change.reason)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    if change.to == OrderStatus::Cancelled {
+        release_stock(tx, checkout_id, &["held", "committed"]).await?;
+    }
+    let event_id = Uuid::now_v7();
+    outbox::write(
+        tx,
+        NewEvent {
+            id: event_id,
+            routing_key: events::ORDER_STATUS_CHANGED,
+            aggregate_id: change.order_id,
+            relay_after: Duration::ZERO,
+            body: &OrderStatusChanged {
+                event_id,
+                occurred_at: at,
+                order_id: change.order_id,
+                customer_id,
+                status: change.to,
+                previous_status: from,
+                version,
+                reason: change.reason.map(str::to_owned),
+            },
+        },
+    )
+    .await?;
+    Ok(version)
+}
+
+/// Gives back the stock a checkout holds in the given reservation states. Safe to repeat.
+pub async fn release_stock(tx: &mut PgConnection, checkout_id: Uuid, states: &[&str]) -> Result<u64, sqlx::Error> {
+    let released = sqlx::query(
+        "WITH released AS ( \
+             UPDATE stock_reservations SET state = 'released', updated_at = now() \
+             WHERE checkout_id = $1 AND state = ANY($2) RETURNING product_id, quantity) \
+         UPDATE products p SET stock = p.stock + r.quantity, updated_at = now() \
+         FROM released r WHERE p.id = r.product_id",
+    )
+    .bind(checkout_id)
+    .bind(states)
+    .execute(tx)
+    .await?;
+    Ok(released.rows_affected())
+}

@@ -1,0 +1,230 @@
+//! The outbox: events are written in the same transaction as the change they announce, then
+//! published to `shop.events` with publisher confirms and marked published. Nothing is
+//! announced that did not happen, and nothing that happened goes unannounced.
+//!
+//! The checkout saga publishes its own `order.placed` (its last step); the relay publishes the
+//! rest (status changes) as soon as it is woken, and sweeps up anything left behind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
+use platform::broker::{Broker, EVENTS_EXCHANGE};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// An event to write.
+pub struct NewEvent<'a, T: Serialize> {
+    pub id: Uuid,
+    pub routing_key: &'a str,
+    pub aggregate_id: Uuid,
+    pub body: &'a T,
+    /// How long the relay leaves it to its writer before publishing it itself.
+    pub relay_after: Duration,
+}
+
+/// Writes `event` in the caller's transaction.
+pub async fn write<T: Serialize>(tx: &mut PgConnection, event: NewEvent<'_, T>) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_value(event.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO outbox (id, routing_key, payload, aggregate_id, relay_after) \
+         VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5))",
+    )
+    .bind(event.id)
+    .bind(event.routing_key)
+    .bind(payload)
+    .bind(event.aggregate_id)
+    .bind(event.relay_after.as_secs_f64())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Why a publish did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("RabbitMQ refused the event (nack)")]
+    Nacked,
+    #[error("publisher confirms are off on the channel")]
+    Unconfirmed,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Publishes events with confirms on one channel, reopened when the connection comes back.
+#[derive(Clone)]
+pub struct Publisher {
+    broker: Broker,
+    channel: Arc<Mutex<Option<(u64, Channel)>>>,
+}
+
+impl Publisher {
+    pub fn new(broker: Broker) -> Self {
+        Self {
+            broker,
+            channel: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A channel in confirm mode on the current connection.
+    async fn channel(&self) -> Result<Channel, lapin::Error> {
+        let generation = *self.broker.reconnections().borrow();
+        let mut slot = self.channel.lock().await;
+        if let Some((opened_at, channel)) = slot.as_ref()
+            && *opened_at == generation
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let channel = self.broker.channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        *slot = Some((generation, channel.clone()));
+        Ok(channel)
+    }
+
+    /// Publishes one event and waits until the broker has confirmed it.
+    pub async fn publish(&self, id: Uuid, routing_key: &str, payload: &Value) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(payload).expect("a JSON value serialises");
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "schema_version".into(),
+            AMQPValue::LongUInt(contracts::events::SCHEMA_VERSION),
+        );
+        let properties = BasicProperties::default()
+            .with_message_id(id.to_string().into())
+            .with_type(routing_key.into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(Utc::now().timestamp().max(0) as u64)
+            .with_headers(headers);
+        let channel = self.channel().await?;
+        let confirm = channel
+            .basic_publish(
+                EVENTS_EXCHANGE.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &body,
+                properties,
+            )
+            .await?;
+        match confirm.await? {
+            Confirmation::Ack(None) => Ok(()),
+            // Unroutable: no consumer has bound a queue for this kind of event. The broker
+            // accepted and dropped it; nobody subscribed, so nobody misses it.
+            Confirmation::Ack(Some(_returned)) => {
+                tracing::warn!(%id, routing_key, "no queue is bound for this event; RabbitMQ dropped it");
+                Ok(())
+            }
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            Confirmation::NotRequested => Err(PublishError::Unconfirmed),
+        }
+    }
+}
+
+/// Publishes the stored event `id` unless it was published already, and marks it, inside the
+/// caller's transaction (the row stays locked until it commits).
+pub async fn publish_stored(tx: &mut PgConnection, publisher: &Publisher, id: Uuid) -> Result<(), PublishError> {
+    let row = sqlx::query(
+        "SELECT routing_key, payload, published_at IS NOT NULL AS done FROM outbox WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.get::<bool, _>("done") {
+        return Ok(());
+    }
+    let routing_key: String = row.get("routing_key");
+    let payload: Value = row.get("payload");
+    publisher.publish(id, &routing_key, &payload).await?;
+    sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Wakes the relay after a transaction that wrote events has committed.
+#[derive(Clone, Default)]
+pub struct RelayWaker(Arc<Notify>);
+
+impl RelayWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs the relay until `shutdown`: publishes due events oldest first, woken by `waker` or
+/// every second; several instances share the rows with `SKIP LOCKED`.
+pub fn spawn_relay(
+    db: PgPool,
+    publisher: Publisher,
+    waker: RelayWaker,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) {
+    tasks.spawn(async move {
+        loop {
+            match relay_batch(&db, &publisher).await {
+                // A full batch: there may be more.
+                Ok(published) if published == RELAY_BATCH => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox relay: publishing failed; retrying"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = waker.0.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
+}
+
+const RELAY_BATCH: usize = 50;
+
+async fn relay_batch(db: &PgPool, publisher: &Publisher) -> Result<usize, PublishError> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query(
+        "SELECT id, routing_key, payload FROM outbox \
+         WHERE published_at IS NULL AND relay_after <= now() \
+         ORDER BY relay_after LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(RELAY_BATCH as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut published = 0;
+    for row in &rows {
+        let id: Uuid = row.get("id");
+        let routing_key: String = row.get("routing_key");
+        let payload: Value = row.get("payload");
+        if let Err(e) = publisher.publish(id, &routing_key, &payload).await {
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+                .bind(id)
+                .bind(e.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        published += 1;
+    }
+    tx.commit().await?;
+    Ok(published)
+}

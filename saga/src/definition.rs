@@ -1,0 +1,160 @@
+//! How a saga is declared: an ordered list of named steps, each with an action, an optional
+//! compensation and a retry policy.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::machine::{Shape, StepShape};
+use crate::policy::RetryPolicy;
+
+/// What an action returns.
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
+
+/// What a running step knows of its instance. `instance_id` and `step` together name the
+/// attempt's effect, so an action can make itself idempotent.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub instance_id: Uuid,
+    pub saga: &'static str,
+    pub step: &'static str,
+    pub attempt: u32,
+    pub input: serde_json::Value,
+}
+
+/// An action or a compensation.
+///
+/// It runs inside the transaction in which the engine records its outcome, so its database
+/// effects and the record of its success commit together or not at all. Effects outside the
+/// database (a broker publish) happen at least once: make them safe to repeat.
+pub trait StepAction: Send + Sync + 'static {
+    fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a>;
+}
+
+/// Why an attempt failed. Permanent failures are not retried; the saga compensates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl StepError {
+    /// Worth another attempt after a backoff (a timeout, a dropped connection).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// Will not get better by trying again (out of stock, invalid details).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StepError {
+    /// A broken rule (a constraint, or an exception raised by a trigger) will break again: it
+    /// is permanent. Anything else (a deadlock, a lost connection, a restart) is transient.
+    fn from(error: sqlx::Error) -> Self {
+        let broken_rule = matches!(
+            &error,
+            sqlx::Error::Database(e)
+                if e.code().is_some_and(|code| code.starts_with("23") || code == "P0001")
+        );
+        let message = format!("database: {error}");
+        if broken_rule {
+            Self::permanent(message)
+        } else {
+            Self::retryable(message)
+        }
+    }
+}
+
+/// One step of a definition.
+pub struct Step {
+    pub(crate) name: &'static str,
+    pub(crate) action: Box<dyn StepAction>,
+    pub(crate) compensation: Option<Box<dyn StepAction>>,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl Step {
+    pub fn new(name: &'static str, action: impl StepAction) -> Self {
+        Self {
+            name,
+            action: Box::new(action),
+            compensation: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// What undoes this step when a later one fails for good.
+    pub fn compensate_with(mut self, compensation: impl StepAction) -> Self {
+        self.compensation = Some(Box::new(compensation));
+        self
+    }
+
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn has_compensation(&self) -> bool {
+        self.compensation.is_some()
+    }
+}
+
+/// A saga: a name and its steps in order.
+pub struct Definition {
+    pub(crate) name: &'static str,
+    pub(crate) steps: Vec<Step>,
+    shapes: Vec<StepShape>,
+}
+
+impl Definition {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            steps: Vec::new(),
+            shapes: Vec::new(),
+        }
+    }
+
+    pub fn step(mut self, step: Step) -> Self {
+        self.shapes.push(StepShape {
+            compensable: step.compensation.is_some(),
+            retry: step.retry,
+        });
+        self.steps.push(step);
+        self
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    pub(crate) fn shape(&self) -> Shape<'_> {
+        Shape { steps: &self.shapes }
+    }
+
+    /// The step's name, or a placeholder when an instance points past the definition (it was
+    /// recorded by a newer version of the code).
+    pub(crate) fn step_name(&self, step: usize) -> &'static str {
+        self.steps.get(step).map_or("(unknown step)", |s| s.name)
+    }
+}

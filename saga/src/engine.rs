@@ -1,0 +1,602 @@
+//! The durable engine: instances and attempts in PostgreSQL, steps driven by workers that
+//! hold a lease on the instance they run.
+//!
+//! A worker claims an instance (a lease that lapses when it expires or when the worker's
+//! heartbeat stops), then runs its steps one after another. Each attempt runs in one
+//! transaction that first locks the instance row and checks the instance still stands where
+//! the worker claimed it (the fence), then runs the action, then records the outcome and the
+//! next position: the step's effects and the record commit together, so a step whose worker
+//! dies takes effect exactly once however often it is run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::definition::{Definition, StepContext, StepError};
+use crate::faults::{FaultInjection, FaultPoint};
+use crate::machine::{Action, Event, InstanceState, Phase, Position, transition};
+use crate::metrics::SagaMetrics;
+use crate::queue;
+
+/// What can go wrong outside a step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("saga instance not found")]
+    NotFound,
+    #[error("{0}")]
+    Refused(String),
+    #[error("no saga is defined with the name {0:?}")]
+    UnknownSaga(String),
+    #[error("the instance's record is damaged: {0}")]
+    Corrupt(String),
+    #[error("step queue: {0}")]
+    Queue(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// How the engine's workers run.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Names this process's worker (a unique suffix is added).
+    pub worker_name: String,
+    /// Instances driven at once by this process.
+    pub concurrency: usize,
+    /// How often the worker tells the others it is alive.
+    pub heartbeat: Duration,
+    /// Heartbeats missed before a worker counts as dead: its jobs and leases go to others.
+    pub missed_heartbeats: u32,
+    /// How often the queue is polled for delayed work besides being woken by NOTIFY.
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            worker_name: "saga".into(),
+            concurrency: 16,
+            heartbeat: Duration::from_secs(2),
+            missed_heartbeats: 3,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl EngineSettings {
+    pub(crate) fn orphaned_after(&self) -> Duration {
+        self.heartbeat * self.missed_heartbeats.max(1)
+    }
+}
+
+/// A request to start an instance.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Who starts it; instances are listed and made idempotent per owner.
+    pub owner: String,
+    /// The same key from the same owner gives back the same instance.
+    pub idempotency_key: Option<String>,
+    /// A fingerprint of what was asked, to tell a repeat from a different request reusing a key.
+    pub request_hash: Option<String>,
+    pub input: Value,
+}
+
+/// The instance a start request leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub id: Uuid,
+    /// False when the idempotency key had been used before.
+    pub created: bool,
+    /// The fingerprint recorded with the first request under this key.
+    pub request_hash: Option<String>,
+}
+
+/// The durable saga engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: PgPool,
+    definitions: Vec<Definition>,
+    pub(crate) settings: EngineSettings,
+    pub(crate) worker: String,
+    pub(crate) metrics: SagaMetrics,
+    faults: FaultInjection,
+}
+
+/// An instance this worker holds, at the attempt it is about to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Claim {
+    id: Uuid,
+    saga: &'static str,
+    position: Position,
+    input: Value,
+    attempt_id: i64,
+}
+
+/// Whether the driving worker goes on with the next step.
+pub(crate) enum Next {
+    Continue(Claim),
+    Stop,
+}
+
+impl Engine {
+    /// Creates the engine's schema (and apalis's) when missing.
+    pub async fn new(pool: PgPool, definitions: Vec<Definition>, settings: EngineSettings) -> Result<Self, Error> {
+        crate::schema::migrate(&pool).await?;
+        let worker = format!(
+            "{}-{}-{:08x}",
+            settings.worker_name,
+            std::process::id(),
+            random_u64() as u32
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                definitions,
+                settings,
+                worker,
+                metrics: SagaMetrics::default(),
+                faults: FaultInjection::default(),
+            }),
+        })
+    }
+
+    /// Runs the workers (and the metrics sampler) until `shutdown`.
+    pub fn spawn(&self, shutdown: CancellationToken, tasks: &TaskTracker) {
+        queue::spawn_worker(self.clone(), shutdown.clone(), tasks);
+        tasks.spawn(crate::metrics::sample(self.clone(), shutdown));
+    }
+
+    pub fn metrics(&self) -> &SagaMetrics {
+        &self.inner.metrics
+    }
+
+    /// Lets tests stop this process's worker at a chosen point of a step.
+    pub fn faults(&self) -> &FaultInjection {
+        &self.inner.faults
+    }
+
+    /// This process's worker, as recorded on attempts.
+    pub fn worker(&self) -> &str {
+        &self.inner.worker
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    pub fn definition(&self, name: &str) -> Result<&Definition, Error> {
+        self.inner
+            .definitions
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| Error::UnknownSaga(name.to_owned()))
+    }
+
+    /// Records a new instance of `saga` inside the caller's transaction, with the job that
+    /// starts it: both exist once the caller commits, or neither does.
+    pub async fn start(&self, tx: &mut PgConnection, saga: &str, request: NewInstance) -> Result<Started, Error> {
+        let definition = self.definition(saga)?;
+        let id = Uuid::now_v7();
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO saga.instances \
+               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash) \
+             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6) \
+             ON CONFLICT (saga, owner, idempotency_key) DO NOTHING \
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(definition.name)
+        .bind(&request.input)
+        .bind(&request.owner)
+        .bind(&request.idempotency_key)
+        .bind(&request.request_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_some() {
+            queue::enqueue(tx, id, None).await?;
+            self.inner.metrics.started(definition.name);
+            return Ok(Started {
+                id,
+                created: true,
+                request_hash: request.request_hash,
+            });
+        }
+        let row = sqlx::query(
+            "SELECT id, request_hash FROM saga.instances WHERE saga = $1 AND owner = $2 AND idempotency_key = $3",
+        )
+        .bind(definition.name)
+        .bind(&request.owner)
+        .bind(&request.idempotency_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(Started {
+            id: row.get("id"),
+            created: false,
+            request_hash: row.get("request_hash"),
+        })
+    }
+
+    /// The instance started under an idempotency key, with the fingerprint recorded with it.
+    pub async fn find_by_key(
+        &self,
+        tx: &mut PgConnection,
+        saga: &str,
+        owner: &str,
+        key: &str,
+    ) -> Result<Option<(Uuid, Option<String>)>, Error> {
+        let row = sqlx::query(
+            "SELECT id, request_hash FROM saga.instances WHERE saga = $1 AND owner = $2 AND idempotency_key = $3",
+        )
+        .bind(saga)
+        .bind(owner)
+        .bind(key)
+        .fetch_optional(tx)
+        .await?;
+        Ok(row.map(|r| (r.get("id"), r.get("request_hash"))))
+    }
+
+    /// Runs the instance's steps for as long as this worker can: until it completes, fails,
+    /// waits for a backoff or an operator, or another worker holds it.
+    pub(crate) async fn drive(&self, id: Uuid) -> Result<(), Error> {
+        let Some(mut claim) = self.claim(id).await? else {
+            return Ok(());
+        };
+        loop {
+            match self.run_attempt(claim).await? {
+                Next::Continue(next) => claim = next,
+                Next::Stop => return Ok(()),
+            }
+        }
+    }
+
+    /// Takes the lease on a runnable instance whose lease is free, expired, or held by a worker
+    /// whose heartbeat stopped; records the attempt about to run.
+    async fn claim(&self, id: Uuid) -> Result<Option<Claim>, Error> {
+        let inner = &self.inner;
+        let mut tx = inner.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE saga.instances SET lease_owner = $2, lease_until = now() + make_interval(secs => $3), \
+                    updated_at = now() \
+             WHERE id = $1 AND state IN ('running', 'compensating') \
+               AND run_after <= now() + interval '1 second' \
+               AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now() \
+                    OR NOT EXISTS (SELECT 1 FROM apalis.workers w \
+                                   WHERE w.id = lease_owner AND w.last_seen > now() - make_interval(secs => $4))) \
+             RETURNING saga, state, step, phase, attempts, failure, input",
+        )
+        .bind(id)
+        .bind(&inner.worker)
+        .bind(self.lease_seconds(None))
+        .bind(inner.settings.orphaned_after().as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            // Finished, not due yet, or held by a live worker: whoever holds it (or the job
+            // scheduled for its due time) carries it on.
+            tracing::debug!(instance = %id, "instance not claimable now");
+            return Ok(None);
+        };
+        let saga = self.definition(row.get("saga"))?.name;
+        let position = position_of(&row)?;
+        let input: Value = row.get("input");
+
+        // Attempts still marked running belong to a worker that stopped before recording an
+        // outcome. Their transactions were rolled back, so whatever they did in the database
+        // did not happen; the attempt counts as a retryable failure.
+        let abandoned = sqlx::query(
+            "UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
+                    error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome; \
+its database effects were rolled back, so the step runs again' \
+             WHERE instance_id = $1 AND outcome = 'running' \
+             RETURNING step, phase, attempt",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let current_was_abandoned = abandoned.iter().any(|a| {
+            a.get::<i32, _>("step") as usize == position.step
+                && a.get::<String, _>("phase") == position.phase.as_str()
+                && a.get::<i32, _>("attempt") as u32 == position.attempts
+        });
+        if current_was_abandoned {
+            let definition = self.definition(saga)?;
+            self.inner
+                .metrics
+                .attempt(saga, definition.step_name(position.step), position.phase, "abandoned");
+            let event = Event::Failed {
+                error: "the worker running this step stopped".into(),
+                permanent: false,
+            };
+            let (next_position, action) =
+                transition(definition.shape(), &position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
+            match self
+                .apply(&mut tx, id, definition, &position, &next_position, action, Some(&input))
+                .await?
+            {
+                Next::Continue(claim) => {
+                    tx.commit().await?;
+                    return Ok(Some(claim));
+                }
+                Next::Stop => {
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+            }
+        }
+        let definition = self.definition(saga)?;
+        let attempt_id = self.record_attempt_start(&mut tx, id, definition, &position).await?;
+        tx.commit().await?;
+        Ok(Some(Claim {
+            id,
+            saga,
+            position,
+            input,
+            attempt_id,
+        }))
+    }
+
+    /// Runs one attempt of the claimed step and records its outcome.
+    async fn run_attempt(&self, claim: Claim) -> Result<Next, Error> {
+        let definition = self.definition(claim.saga)?;
+        let Some(step) = definition.steps.get(claim.position.step) else {
+            return Err(Error::Corrupt(format!(
+                "step {} is past the definition",
+                claim.position.step
+            )));
+        };
+        let action = match claim.position.phase {
+            Phase::Forward => step.action.as_ref(),
+            Phase::Compensation => match step.compensation.as_deref() {
+                Some(compensation) => compensation,
+                None => return Err(Error::Corrupt(format!("step {} has no compensation", step.name))),
+            },
+        };
+        let context = StepContext {
+            instance_id: claim.id,
+            saga: claim.saga,
+            step: step.name,
+            attempt: claim.position.attempts,
+            input: claim.input.clone(),
+        };
+        let faults = &self.inner.faults;
+        faults
+            .reach(step.name, claim.position.phase, FaultPoint::BeforeStep)
+            .await;
+
+        let started = Instant::now();
+        let mut tx = self.inner.pool.begin().await?;
+        if !self.fence(&mut tx, &claim).await? {
+            return Ok(Next::Stop);
+        }
+        let result = match tokio::time::timeout(step.retry.timeout, action.run(&context, &mut tx)).await {
+            Ok(result) => result,
+            Err(_) => Err(StepError::retryable(format!(
+                "timed out after {} ms",
+                step.retry.timeout.as_millis()
+            ))),
+        };
+        faults.reach(step.name, claim.position.phase, FaultPoint::MidStep).await;
+        let (event, mut tx) = match result {
+            Ok(()) => (Event::Succeeded, tx),
+            Err(error) => {
+                tx.rollback().await?;
+                let mut tx = self.inner.pool.begin().await?;
+                if !self.fence(&mut tx, &claim).await? {
+                    return Ok(Next::Stop);
+                }
+                let event = Event::Failed {
+                    error: error.message,
+                    permanent: error.permanent,
+                };
+                (event, tx)
+            }
+        };
+        let outcome = match &event {
+            Event::Succeeded => "succeeded",
+            _ => "failed",
+        };
+        let next = self.record(&mut tx, &claim, definition, event).await?;
+        tx.commit().await?;
+        let metrics = &self.inner.metrics;
+        metrics.attempt(claim.saga, step.name, claim.position.phase, outcome);
+        metrics.duration(claim.saga, step.name, started.elapsed());
+        faults
+            .reach(step.name, claim.position.phase, FaultPoint::AfterStep)
+            .await;
+        Ok(next)
+    }
+
+    /// Locks the instance row and checks it still stands where this worker claimed it.
+    async fn fence(&self, tx: &mut PgConnection, claim: &Claim) -> Result<bool, Error> {
+        let holds: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM saga.instances \
+             WHERE id = $1 AND lease_owner = $2 AND step = $3 AND phase = $4 AND attempts = $5 \
+               AND state IN ('running', 'compensating') \
+             FOR UPDATE",
+        )
+        .bind(claim.id)
+        .bind(&self.inner.worker)
+        .bind(claim.position.step as i32)
+        .bind(claim.position.phase.as_str())
+        .bind(claim.position.attempts as i32)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if holds.is_none() {
+            tracing::info!(instance = %claim.id, "instance moved on without this worker; leaving it");
+        }
+        Ok(holds.is_some())
+    }
+
+    /// Closes the attempt with `event`'s outcome and moves the instance on.
+    async fn record(
+        &self,
+        tx: &mut PgConnection,
+        claim: &Claim,
+        definition: &Definition,
+        event: Event,
+    ) -> Result<Next, Error> {
+        let (outcome, error) = match &event {
+            Event::Failed { error, .. } => ("failed", Some(error.clone())),
+            _ => ("succeeded", None),
+        };
+        sqlx::query("UPDATE saga.attempts SET outcome = $2, error = $3, ended_at = clock_timestamp() WHERE id = $1")
+            .bind(claim.attempt_id)
+            .bind(outcome)
+            .bind(&error)
+            .execute(&mut *tx)
+            .await?;
+        let (next_position, action) =
+            transition(definition.shape(), &claim.position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
+        self.apply(
+            tx,
+            claim.id,
+            definition,
+            &claim.position,
+            &next_position,
+            action,
+            Some(&claim.input),
+        )
+        .await
+    }
+
+    /// Stores `position` and does what `action` asks. With `input` (a worker driving the
+    /// instance) a step to run now is claimed by this worker; without (an operator) it is
+    /// queued for any worker.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        definition: &Definition,
+        before: &Position,
+        position: &Position,
+        action: Action,
+        input: Option<&Value>,
+    ) -> Result<Next, Error> {
+        let saga = definition.name;
+        let store = |run_after_seconds: f64, lease: bool, ended: bool| {
+            sqlx::query_scalar::<_, f64>(
+                "UPDATE saga.instances SET state = $2, step = $3, phase = $4, attempts = $5, failure = $6, \
+                        run_after = now() + make_interval(secs => $7), updated_at = now(), \
+                        lease_owner = CASE WHEN $8 THEN lease_owner END, \
+                        lease_until = CASE WHEN $8 THEN now() + make_interval(secs => $9) END, \
+                        ended_at = CASE WHEN $10 THEN now() END \
+                 WHERE id = $1 \
+                 RETURNING extract(epoch FROM run_after)::float8",
+            )
+            .bind(id)
+            .bind(position.state.as_str())
+            .bind(position.step as i32)
+            .bind(position.phase.as_str())
+            .bind(position.attempts as i32)
+            .bind(&position.failure)
+            .bind(run_after_seconds)
+            .bind(lease)
+            .bind(self.lease_seconds(definition.steps.get(position.step)))
+            .bind(ended)
+        };
+        let metrics = &self.inner.metrics;
+        match action {
+            Action::Run { .. } => match input {
+                Some(input) => {
+                    store(0.0, true, false).fetch_one(&mut *tx).await?;
+                    let attempt_id = self.record_attempt_start(tx, id, definition, position).await?;
+                    Ok(Next::Continue(Claim {
+                        id,
+                        saga,
+                        position: position.clone(),
+                        input: input.clone(),
+                        attempt_id,
+                    }))
+                }
+                None => {
+                    store(0.0, false, false).fetch_one(&mut *tx).await?;
+                    queue::enqueue(tx, id, None).await?;
+                    Ok(Next::Stop)
+                }
+            },
+            Action::RunAfter { delay, .. } => {
+                let due = store(delay.as_secs_f64(), false, false).fetch_one(&mut *tx).await?;
+                queue::enqueue(tx, id, Some(due)).await?;
+                Ok(Next::Stop)
+            }
+            Action::Complete | Action::Fail { .. } => {
+                store(0.0, false, true).fetch_one(&mut *tx).await?;
+                if before.state != position.state {
+                    metrics.ended(saga, position.state);
+                }
+                Ok(Next::Stop)
+            }
+            Action::AwaitOperator { reason } => {
+                store(0.0, false, false).fetch_one(&mut *tx).await?;
+                tracing::warn!(instance = %id, saga, %reason, "saga stuck: waiting for an operator");
+                metrics.ended(saga, position.state);
+                Ok(Next::Stop)
+            }
+        }
+    }
+
+    async fn record_attempt_start(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        definition: &Definition,
+        position: &Position,
+    ) -> Result<i64, Error> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'running') RETURNING id",
+        )
+        .bind(id)
+        .bind(position.step as i32)
+        .bind(definition.step_name(position.step))
+        .bind(position.phase.as_str())
+        .bind(position.attempts as i32)
+        .bind(&self.inner.worker)
+        .fetch_one(&mut *tx)
+        .await?)
+    }
+
+    /// A lease outlives the step's timeout, so a live worker never loses it mid-attempt.
+    fn lease_seconds(&self, step: Option<&crate::definition::Step>) -> f64 {
+        let longest = step.map(|s| s.retry.timeout).unwrap_or_else(|| {
+            self.inner
+                .definitions
+                .iter()
+                .flat_map(|d| d.steps.iter().map(|s| s.retry.timeout))
+                .max()
+                .unwrap_or(Duration::from_secs(30))
+        });
+        (longest + Duration::from_secs(10)).as_secs_f64()
+    }
+}
+
+/// An instance's position, from a row with its state, step, phase, attempts and failure.
+pub(crate) fn position_of(row: &sqlx::postgres::PgRow) -> Result<Position, Error> {
+    let state: String = row.get("state");
+    let phase: String = row.get("phase");
+    Ok(Position {
+        state: InstanceState::parse(&state).ok_or_else(|| Error::Corrupt(format!("unknown state {state:?}")))?,
+        step: row.get::<i32, _>("step").max(0) as usize,
+        phase: Phase::parse(&phase).ok_or_else(|| Error::Corrupt(format!("unknown phase {phase:?}")))?,
+        attempts: row.get::<i32, _>("attempts").max(0) as u32,
+        failure: row.get("failure"),
+    })
+}
+
+pub(crate) fn random_u64() -> u64 {
+    getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A random number in 0.0..1.0 for retry jitter.
+pub(crate) fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
