@@ -279,8 +279,22 @@ impl Engine {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            // Finished, not due yet, or held by a live worker: whoever holds it (or the job
-            // scheduled for its due time) carries it on.
+            // Finished or not due yet: nothing to do (a job waits for the due time). Held by a
+            // worker that still looks alive: look again once it would count as dead, since this
+            // job may be the one its death handed over.
+            let held_elsewhere: Option<f64> = sqlx::query_scalar(
+                "SELECT extract(epoch FROM now() + make_interval(secs => $2))::float8 FROM saga.instances \
+                 WHERE id = $1 AND state IN ('running', 'compensating') \
+                   AND run_after <= now() + interval '1 second' AND lease_owner IS NOT NULL",
+            )
+            .bind(id)
+            .bind(inner.settings.orphaned_after().as_secs_f64() + 1.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(look_again_at) = held_elsewhere {
+                queue::enqueue(&mut tx, id, Some(look_again_at)).await?;
+                tx.commit().await?;
+            }
             tracing::debug!(instance = %id, "instance not claimable now");
             return Ok(None);
         };

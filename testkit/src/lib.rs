@@ -6,4 +6,6 @@ mod infra;
 mod shop;
 
 pub use infra::{Infra, fresh_database_url, infra};
+mod proxy;
+pub use proxy::TcpProxy;
 pub use shop::{ProductOrderReplica, TestShop, wait_until};

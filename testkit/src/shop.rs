@@ -125,8 +125,8 @@ fn product_order_test_settings(database_url: &str, amqp_url: &str, customer_url:
         demo_catalog: false,
         saga_workers: true,
         saga_concurrency: 8,
-        // Dead workers are noticed within a second and a half.
-        saga_heartbeat: Duration::from_millis(500),
+        // Dead workers are noticed within three seconds.
+        saga_heartbeat: Duration::from_secs(1),
     }
 }
 

@@ -349,12 +349,17 @@ pub struct OperatedShop {
 }
 
 pub async fn operated_shop() -> OperatedShop {
+    operated_shop_with(|_| {}).await
+}
+
+/// An operated shop whose product-order settings `customize` adjusts.
+pub async fn operated_shop_with(customize: impl FnOnce(&mut product_order::Settings)) -> OperatedShop {
     let operator = email("ops");
     let configured = (
         operator.clone(),
         secrecy::SecretString::from("operator password".to_owned()),
     );
-    let shop = testkit::TestShop::start_with(|s| s.operator = Some(configured)).await;
+    let shop = testkit::TestShop::start_custom(|s| s.operator = Some(configured), customize).await;
     let api = CustomerApi::new(&shop.customer_url);
     let login = api.login(&operator, "operator password").await;
     let operator_token = login.body["access_token"].as_str().unwrap().to_owned();

@@ -6,6 +6,7 @@ pub mod app;
 pub mod assets;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod clients;
 pub mod config;
 pub mod csrf;

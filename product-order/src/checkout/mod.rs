@@ -132,6 +132,8 @@ struct CheckoutBody {
     checkout_id: Uuid,
     state: InstanceState,
     order_id: Option<Uuid>,
+    /// The order's status now (placed, confirmed, shipped, delivered, cancelled), once placed.
+    order_status: Option<String>,
     failure: Option<String>,
     steps: Vec<StepBody>,
     lines: Vec<OrderLine>,
@@ -159,14 +161,16 @@ async fn show_checkout(
         return Err(ProductOrderError::NotFound);
     }
     let input: CheckoutInput = serde_json::from_value(instance.input).map_err(anyhow::Error::from)?;
-    let order_id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE checkout_id = $1")
+    let order: Option<(Uuid, String)> = sqlx::query_as("SELECT id, status FROM orders WHERE checkout_id = $1")
         .bind(id)
         .fetch_optional(&state.db)
         .await?;
+    let (order_id, order_status) = order.unzip();
     Ok(Json(CheckoutBody {
         checkout_id: id,
         state: instance.summary.state,
         order_id,
+        order_status,
         failure: instance.summary.failure,
         steps: instance
             .steps

@@ -181,3 +181,37 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
         Ok(session(parts).and_then(|s| s.user.clone()))
     }
 }
+
+/// The signed-in shopper or operator with the access token to call the services as them; a
+/// handler taking it sends visitors to the login page.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: CurrentUser,
+    pub access_token: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        let access_token = session(parts)
+            .and_then(|s| s.access_token.clone())
+            .ok_or_else(|| WebError::Internal("a signed-in user without an access token".into()))?;
+        Ok(Self { user, access_token })
+    }
+}
+
+/// `Option<SignedIn>`: the signed-in user and their token, if any.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(session(parts).and_then(|s| {
+            Some(Self {
+                user: s.user.clone()?,
+                access_token: s.access_token.clone()?,
+            })
+        }))
+    }
+}

@@ -1,5 +1,6 @@
-//! The product-order service: catalog and carts.
+//! The product-order service: catalog, carts, checkout and orders.
 
+mod checkout;
 mod shapes;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,10 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error_detail;
+pub use checkout::{
+    Checkout, CheckoutDetails, CheckoutLine, CheckoutStarted, CheckoutState, CheckoutStep, CheckoutStepState,
+    ContactDetails, DeliveryDetails, OrderStatusChanged, ShippingCountry,
+};
 use shapes::StockChanges;
 pub use shapes::{
     Availability, Cart, CartLine, NewProduct, Product, ProductChanges, ProductPage, ProductQuery, Sort, StockChange,

@@ -1,0 +1,197 @@
+//! The checkout saga under faults: a worker killed at each step boundary and in the middle of
+//! each step, and the broker unreachable for a while.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use saga::{FaultPoint, Phase};
+use serde_json::Value;
+use sqlx::PgPool;
+use testkit::{ProductOrderReplica, TcpProxy};
+
+use crate::helpers::{CustomerApi, EventTap, ProductOrderApi, email, eventually, operated_shop_with, valid_details};
+
+const STEPS: [&str; 4] = [
+    "validate_details",
+    "reserve_stock",
+    "place_order",
+    "publish_order_placed",
+];
+
+#[tokio::test]
+async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and_one_event() {
+    // The shop's own product-order serves the API only; replicas do the saga work.
+    let ops = operated_shop_with(|s| s.saga_workers = false).await;
+    let shop = &ops.shop;
+    let tap = EventTap::open(&shop.amqp_url).await;
+    let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
+    let tea = operator.create_product("TEA-1", "Sencha", 1290, 100).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = CustomerApi::new(&shop.customer_url).signed_up(&email("crash")).await;
+    let shopper = ProductOrderApi::as_user(&shop.product_order_url, login["access_token"].as_str().unwrap());
+    let mut settings = shop.product_order_settings();
+    settings.saga_heartbeat = Duration::from_millis(500);
+
+    let mut faults = Vec::new();
+    for step in STEPS {
+        faults.push((step, FaultPoint::MidStep));
+        faults.push((step, FaultPoint::AfterStep));
+    }
+    let mut orders = HashMap::new();
+    for (round, (step, point)) in faults.iter().enumerate() {
+        let doomed = ProductOrderReplica::start(settings.clone()).await;
+        doomed.saga.faults().freeze_at(step, Phase::Forward, *point);
+        assert_eq!(shopper.set_quantity(&tea, 2).await.status, StatusCode::OK);
+        let accepted = shopper.checkout(&format!("round-{round}"), valid_details()).await;
+        assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+        let checkout_id = accepted.body["checkout_id"].as_str().unwrap().to_owned();
+        tokio::time::timeout(Duration::from_secs(30), doomed.saga.faults().frozen())
+            .await
+            .unwrap_or_else(|_| panic!("the worker never reached {step} {point:?}"));
+        doomed.kill();
+
+        let rescuer = ProductOrderReplica::start(settings.clone()).await;
+        let done = shopper.finished_checkout(&checkout_id).await;
+        assert_eq!(done["state"], "completed", "after a kill at {step} {point:?}: {done:?}");
+        rescuer.stop().await;
+        orders.insert(done["order_id"].as_str().unwrap().to_owned(), (*step, *point));
+    }
+
+    let db = PgPool::connect(&shop.product_order_database_url).await.unwrap();
+    let placed: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(placed as usize, faults.len(), "one order per checkout");
+    let stock: i32 = sqlx::query_scalar("SELECT stock FROM products")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(stock, 100 - 2 * faults.len() as i32, "each checkout reserved once");
+    let states: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM stock_reservations GROUP BY state ORDER BY state")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(states, [("committed".to_owned(), faults.len() as i64)]);
+    let abandoned: i64 = sqlx::query_scalar("SELECT count(*) FROM saga.attempts WHERE outcome = 'abandoned'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        abandoned as usize,
+        faults.len() - 1,
+        "every kill but the last step's end left an attempt open"
+    );
+
+    // Every order announced; only a kill between the broker's confirm and the commit that
+    // records it can send the same event (same message id) twice, and consumers dedupe on it.
+    let mut deliveries: HashMap<String, Vec<String>> = HashMap::new();
+    eventually("every order.placed", Duration::from_secs(30), async || {
+        for (key, message_id, body) in tap.drain().await {
+            // Other tests publish to the same exchange: keep ours.
+            if key == "order.placed" && orders.contains_key(body["order_id"].as_str().unwrap_or_default()) {
+                deliveries
+                    .entry(body["order_id"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .push(message_id);
+            }
+        }
+        (deliveries.len() == orders.len()).then_some(())
+    })
+    .await;
+    for (order_id, (step, point)) in &orders {
+        let ids = &deliveries[order_id];
+        if (*step, *point) == ("publish_order_placed", FaultPoint::MidStep) {
+            assert!(ids.len() <= 2 && ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        } else {
+            assert_eq!(
+                ids.len(),
+                1,
+                "order.placed sent more than once after a kill at {step} {point:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_the_broker_unreachable_orders_are_placed_and_announced_once_it_is_back() {
+    let amqp = url::Url::parse(&testkit::infra().await.amqp_url).unwrap();
+    let broker = tokio::net::lookup_host((amqp.host_str().unwrap(), amqp.port().unwrap_or(5672)))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = TcpProxy::start(broker).await;
+    let mut through_proxy = amqp.clone();
+    through_proxy.set_port(Some(proxy.addr.port())).unwrap();
+    through_proxy.set_host(Some("127.0.0.1")).unwrap();
+    let ops = operated_shop_with(|s| s.amqp_url = through_proxy.to_string()).await;
+    let shop = &ops.shop;
+    let tap = EventTap::open(&shop.amqp_url).await;
+    let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
+    let tea = operator.create_product("TEA-1", "Sencha", 1290, 10).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    proxy.cut();
+    let mut checkouts = Vec::new();
+    for n in 0..3 {
+        let login = CustomerApi::new(&shop.customer_url).signed_up(&email("offline")).await;
+        let shopper = ProductOrderApi::as_user(&shop.product_order_url, login["access_token"].as_str().unwrap());
+        shopper.set_quantity(&tea, 1).await;
+        let accepted = shopper.checkout(&format!("offline-{n}"), valid_details()).await;
+        assert_eq!(
+            accepted.status,
+            StatusCode::ACCEPTED,
+            "accepted while the broker is away"
+        );
+        checkouts.push((shopper, accepted.body["checkout_id"].as_str().unwrap().to_owned()));
+    }
+    let mut order_ids: Vec<String> = Vec::new();
+    for (shopper, checkout_id) in &checkouts {
+        let waiting = eventually(
+            "the order placed and its publish retrying",
+            Duration::from_secs(30),
+            async || {
+                let body = shopper.get(&format!("/api/checkouts/{checkout_id}")).await.body;
+                let publish = &body["steps"][3];
+                (body["order_id"] != Value::Null && publish["state"] == "retrying").then_some(body)
+            },
+        )
+        .await;
+        assert_eq!(waiting["state"], "running");
+        assert!(waiting["steps"][3]["error"].as_str().is_some());
+        order_ids.push(waiting["order_id"].as_str().unwrap().to_owned());
+    }
+    // Other tests publish to the same exchange: keep ours.
+    let ours = |events: Vec<(String, String, Value)>| {
+        events
+            .into_iter()
+            .filter(|(key, _, body)| {
+                key == "order.placed" && order_ids.iter().any(|id| body["order_id"] == id.as_str())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        ours(tap.drain().await).is_empty(),
+        "nothing was published while the broker was away"
+    );
+
+    proxy.restore();
+    for (shopper, checkout_id) in &checkouts {
+        let done = shopper.finished_checkout(checkout_id).await;
+        assert_eq!(done["state"], "completed", "{done:?}");
+    }
+    let mut placed = Vec::new();
+    eventually("three order.placed", Duration::from_secs(10), async || {
+        placed.extend(ours(tap.drain().await));
+        (placed.len() >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(placed.len(), 3);
+}

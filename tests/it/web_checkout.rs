@@ -1,0 +1,380 @@
+//! The checkout pages as a browser uses them: the details form, the page that follows the
+//! checkout (and its htmx poll), cancelling the order.
+
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::json;
+use testkit::{TestShop, wait_until};
+
+use crate::helpers::{CustomerApi, ProductOrderApi, email, operated_shop};
+
+/// How long a checkout may take to finish in a test.
+const CHECKOUT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A browser: cookies kept, redirects not followed, the CSRF token of the last page reused.
+struct Browser {
+    base: String,
+    http: Client,
+    csrf: String,
+}
+
+struct Page {
+    status: StatusCode,
+    html: String,
+}
+
+impl Browser {
+    async fn open(base: &str) -> Self {
+        let http = Client::builder()
+            .cookie_store(true)
+            .redirect(redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut browser = Self {
+            base: base.to_owned(),
+            http,
+            csrf: String::new(),
+        };
+        browser.get("/").await;
+        browser
+    }
+
+    async fn fetch(&self, path: &str, htmx: bool) -> Page {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if htmx {
+            request = request.header("hx-request", "true");
+        }
+        let response = request.send().await.unwrap();
+        Page {
+            status: response.status(),
+            html: response.text().await.unwrap(),
+        }
+    }
+
+    /// A full page load; its CSRF token is used by the next forms.
+    async fn get(&mut self, path: &str) -> Page {
+        let page = self.fetch(path, false).await;
+        if let Some(token) = hidden_value(&page.html, "csrf_token") {
+            self.csrf = token;
+        }
+        page
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &self.csrf));
+        let request = self.http.post(format!("{}{path}", self.base)).form(&form);
+        request.send().await.unwrap()
+    }
+
+    /// Registers through the page, which signs the browser in.
+    async fn register(&mut self, address: &str) {
+        self.get("/register").await;
+        let fields = [
+            ("email", address),
+            ("name", "Ada Lovelace"),
+            ("password", "correct horse battery"),
+        ];
+        let response = self.post("/register", &fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "registering {address}");
+    }
+
+    async fn add_to_cart(&mut self, product_id: &str, quantity: &str) {
+        self.get(&format!("/products/{product_id}")).await;
+        let response = self
+            .post("/cart/items", &[("product_id", product_id), ("quantity", quantity)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "adding to the cart");
+    }
+}
+
+/// The value of the hidden input named `name`.
+fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    html[start..].split('"').next().map(str::to_owned)
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Valid details for Germany with `postal_code`, under the form's idempotency key.
+fn details<'a>(key: &'a str, postal_code: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("idempotency_key", key),
+        ("contact_name", "Ada Lovelace"),
+        ("contact_email", "ada@example.com"),
+        ("contact_phone", "+49 30 1234567"),
+        ("delivery_line1", "Hauptstraße 1"),
+        ("delivery_line2", ""),
+        ("delivery_city", "Berlin"),
+        ("delivery_postal_code", postal_code),
+        ("delivery_country", "DE"),
+    ]
+}
+
+/// A shopper signed in through the pages with `quantity` of a new product (of `stock`) in
+/// their cart; answers the browser, the operator's API and the product's id.
+async fn shopper_with_a_cart(
+    ops: &crate::helpers::OperatedShop,
+    quantity: &str,
+    stock: i64,
+) -> (Browser, ProductOrderApi, String) {
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let sku = format!("TEA-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let tea = operator.create_product(&sku, "Sencha", 1290, stock).await;
+    let tea_id = tea["id"].as_str().unwrap().to_owned();
+    let mut browser = Browser::open(&ops.shop.web_url).await;
+    browser.register(&email("checkout")).await;
+    browser.add_to_cart(&tea_id, quantity).await;
+    (browser, operator, tea_id)
+}
+
+#[tokio::test]
+async fn a_visitor_is_sent_to_log_in_and_back_to_the_checkout() {
+    let shop = TestShop::start().await;
+    let mut browser = Browser::open(&shop.web_url).await;
+    let response = browser
+        .http
+        .get(format!("{}/checkout", shop.web_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let login = location(&response);
+    assert_eq!(login, "/login?next=%2Fcheckout");
+
+    let address = email("visitor");
+    let registered = CustomerApi::new(&shop.customer_url)
+        .register(&address, "correct horse battery", "Visiting Shopper")
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{:?}", registered.body);
+    let page = browser.get(&login).await;
+    assert_eq!(hidden_value(&page.html, "next").as_deref(), Some("/checkout"));
+    let logged_in = browser
+        .post(
+            "/login",
+            &[
+                ("email", &address),
+                ("password", "correct horse battery"),
+                ("next", "/checkout"),
+            ],
+        )
+        .await;
+    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&logged_in), "/checkout");
+}
+
+#[tokio::test]
+async fn an_empty_cart_shows_the_empty_state_instead_of_the_form() {
+    let shop = TestShop::start().await;
+    let mut browser = Browser::open(&shop.web_url).await;
+    browser.register(&email("empty")).await;
+    let page = browser.get("/checkout").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains(r#"id="checkout-empty""#), "{}", page.html);
+    assert!(page.html.contains(r#"href="/products""#));
+    assert!(
+        !page.html.contains(r#"id="checkout-form""#),
+        "no form for an empty cart"
+    );
+
+    // A form sent from another tab after the cart was emptied.
+    let key = uuid::Uuid::new_v4().to_string();
+    let response = browser.post("/checkout", &details(&key, "10115")).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="checkout-empty""#), "{html}");
+    assert!(html.contains("Your cart is empty"), "{html}");
+}
+
+#[tokio::test]
+async fn wrong_details_come_back_by_their_fields_with_what_was_typed() {
+    let ops = operated_shop().await;
+    let (mut browser, _, tea_id) = shopper_with_a_cart(&ops, "2", 10).await;
+    let cart = browser.get("/cart").await;
+    assert!(
+        cart.html.contains(r#"href="/checkout""#),
+        "the cart offers checking out"
+    );
+
+    let page = browser.get("/checkout").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains(r#"id="checkout-form""#), "{}", page.html);
+    assert!(page.html.contains(&format!(r#"id="summary-{tea_id}""#)));
+    assert!(page.html.contains("€25.80"), "the cart's total");
+    assert!(page.html.contains(r#"<option value="DE">Germany</option>"#));
+    assert!(
+        page.html.contains(r#"value="Ada Lovelace""#) && page.html.contains("@example.com"),
+        "name and email come from the session"
+    );
+    let key = hidden_value(&page.html, "idempotency_key").expect("an idempotency key");
+    assert!(uuid::Uuid::parse_str(&key).is_ok(), "{key}");
+
+    let mut fields = details(&key, "1234");
+    fields[1] = ("contact_name", "Ada <Lovelace>");
+    let response = browser.post("/checkout", &fields).await;
+    assert!(
+        [StatusCode::OK, StatusCode::UNPROCESSABLE_ENTITY].contains(&response.status()),
+        "{}",
+        response.status()
+    );
+    let html = response.text().await.unwrap();
+    let error_start = html
+        .find(r#"id="delivery_postal_code-error">"#)
+        .expect("a message by the postal code");
+    let message = html[error_start..].split("</p>").next().unwrap();
+    assert!(message.contains("postal code"), "{message}");
+    assert!(html.contains(r#"aria-describedby="delivery_postal_code-error""#));
+    for typed in [
+        r#"value="1234""#,
+        r#"value="Hauptstraße 1""#,
+        r#"value="Berlin""#,
+        r#"value="+49 30 1234567""#,
+        r#"<option value="DE" selected>Germany</option>"#,
+    ] {
+        assert!(html.contains(typed), "{typed} kept: {html}");
+    }
+    assert!(
+        html.contains("Ada &#60;Lovelace&#62;") || html.contains("Ada &lt;Lovelace&gt;"),
+        "typed text is escaped"
+    );
+    assert!(!html.contains("Ada <Lovelace>"));
+    assert_eq!(
+        hidden_value(&html, "idempotency_key").as_deref(),
+        Some(key.as_str()),
+        "the form keeps its key"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_is_followed_until_placed_and_its_order_can_be_cancelled() {
+    let ops = operated_shop().await;
+    let (mut browser, _, _) = shopper_with_a_cart(&ops, "2", 10).await;
+    let page = browser.get("/checkout").await;
+    let key = hidden_value(&page.html, "idempotency_key").unwrap();
+
+    let response = browser.post("/checkout", &details(&key, "10115")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let status_path = location(&response);
+    assert!(status_path.starts_with("/checkouts/"), "{status_path}");
+    let again = browser.post("/checkout", &details(&key, "10115")).await;
+    assert_eq!(
+        location(&again),
+        status_path,
+        "the same form sent twice is one checkout"
+    );
+
+    let first = browser.get(&status_path).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(
+        first.html.contains("Placing your order") || first.html.contains("Thank you, your order is placed"),
+        "{}",
+        first.html
+    );
+    if first.html.contains("Placing your order") {
+        assert!(first.html.contains(r#"hx-trigger="every 1s""#), "{}", first.html);
+        assert!(
+            first.html.contains(r#"id="refresh-link""#),
+            "a way to refresh without JavaScript"
+        );
+    }
+
+    let browser_ref = &browser;
+    let path = status_path.as_str();
+    wait_until("the order to be placed", CHECKOUT_DEADLINE, move || async move {
+        let page = browser_ref.fetch(path, false).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        assert!(!page.html.contains("Your order was not placed"), "{}", page.html);
+        page.html.contains("Thank you, your order is placed")
+    })
+    .await;
+
+    let partial = browser.fetch(&status_path, true).await;
+    assert_eq!(partial.status, StatusCode::OK);
+    assert!(!partial.html.contains("<html"), "htmx gets the part, not the page");
+    assert!(partial.html.contains(r#"id="checkout-status""#));
+    assert!(
+        !partial.html.contains("hx-trigger"),
+        "a finished checkout stops polling: {}",
+        partial.html
+    );
+    assert!(partial.html.contains("€25.80") && partial.html.contains("Sencha"));
+
+    let placed = browser.get(&status_path).await;
+    let marker = r#"id="order-id">"#;
+    let start = placed.html.find(marker).expect("the order number") + marker.len();
+    let order_id = placed.html[start..].split('<').next().unwrap().to_owned();
+    assert!(placed.html.contains(&format!(r#"action="/orders/{order_id}/cancel""#)));
+    assert_eq!(
+        hidden_value(&placed.html, "return_to").as_deref(),
+        Some(status_path.as_str())
+    );
+    let cart = browser.get("/cart").await;
+    assert!(cart.html.contains(r#"id="cart-empty""#), "the order emptied the cart");
+
+    let cancel_path = format!("/orders/{order_id}/cancel");
+    let cancelled = browser.post(&cancel_path, &[("return_to", &status_path)]).await;
+    assert_eq!(cancelled.status(), StatusCode::SEE_OTHER);
+    let back = location(&cancelled);
+    assert_eq!(back, format!("{status_path}?done=cancelled"));
+    let page = browser.get(&back).await;
+    assert!(page.html.contains("Your order is cancelled"), "{}", page.html);
+    assert!(
+        !page.html.contains(r#"id="cancel-order-form""#),
+        "nothing left to cancel"
+    );
+
+    let refused = browser
+        .post(&cancel_path, &[("return_to", "https://evil.example/checkouts/x")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Your order was not cancelled"), "{html}");
+    assert!(
+        !html.contains("evil.example"),
+        "only checkout pages are gone back to: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_that_runs_out_of_stock_says_why_and_what_to_do() {
+    let ops = operated_shop().await;
+    let (mut browser, operator, tea_id) = shopper_with_a_cart(&ops, "3", 3).await;
+    let taken = operator
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/products/{tea_id}"),
+            json!({"stock_delta": -1, "stock_reason": "a broken pack"}),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{:?}", taken.body);
+
+    let page = browser.get("/checkout").await;
+    let key = hidden_value(&page.html, "idempotency_key").unwrap();
+    let response = browser.post("/checkout", &details(&key, "10115")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let status_path = location(&response);
+
+    let browser_ref = &browser;
+    let path = status_path.as_str();
+    wait_until("the checkout to fail", CHECKOUT_DEADLINE, move || async move {
+        let page = browser_ref.fetch(path, true).await;
+        assert!(!page.html.contains("Thank you"), "{}", page.html);
+        page.html.contains("Your order was not placed")
+    })
+    .await;
+    let page = browser.get(&status_path).await;
+    assert!(
+        page.html.contains("Only 2 of Sencha left (you asked for 3)."),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(r#"href="/cart""#) && page.html.contains("Change your cart and check out again"));
+    assert!(
+        !page.html.contains("hx-trigger=\"every"),
+        "a failed checkout stops polling"
+    );
+}

@@ -1,0 +1,144 @@
+//! Checkout: the details form (/checkout) sends the cart to product-order's checkout saga;
+//! the page that follows it (/checkouts/{id}, polled by htmx while it runs) says when the
+//! order is placed or why not, and lets the shopper cancel the order placed.
+
+mod form;
+mod status;
+pub mod views;
+
+use axum::Extension;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::cart::HeaderCart;
+use crate::clients::product_order::{Caller, Cart, ProductOrderCallError, Refusal, ShippingCountry};
+use crate::error::{AppForm, WebError};
+use crate::render::{PageContext, page, see_other};
+use crate::session::SignedIn;
+use form::{CheckoutForm, FieldErrors, field_errors};
+use views::CheckoutView;
+
+/// The address of the checkout form.
+const CHECKOUT_PATH: &str = "/checkout";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(CHECKOUT_PATH, get(checkout_page).post(start_checkout))
+        .route("/checkouts/{id}", get(status::checkout_status_page))
+        .route("/orders/{id}/cancel", post(status::cancel_order))
+}
+
+async fn checkout_page(
+    State(state): State<AppState>,
+    mut ctx: PageContext,
+    shopper: SignedIn,
+    loaded: Option<Extension<HeaderCart>>,
+) -> Result<Response, WebError> {
+    let cart = loaded.map(|Extension(HeaderCart(cart))| Cart::clone(&cart));
+    let (cart, countries) = cart_and_countries(&state, &shopper, cart).await?;
+    let form = CheckoutForm::blank(&shopper.user);
+    let no_errors = (FieldErrors::new(), Vec::new());
+    Ok(show_form(&mut ctx, StatusCode::OK, &cart, &countries, form, no_errors))
+}
+
+/// Starts the checkout and follows it on its page; a refusal shows the form again with the
+/// reasons by their fields and everything typed kept.
+async fn start_checkout(
+    State(state): State<AppState>,
+    mut ctx: PageContext,
+    shopper: SignedIn,
+    AppForm(form): AppForm<CheckoutForm>,
+) -> Result<Response, WebError> {
+    let Some(key) = form.idempotency_key() else {
+        return Err(WebError::BadRequest(
+            "Send the form from the checkout page: reload it and try again.".into(),
+        ));
+    };
+    let refusal = match state
+        .product_order
+        .start_checkout(&shopper.access_token, &key, &form.details())
+        .await
+    {
+        Ok(started) => {
+            tracing::info!(checkout_id = %started.checkout_id, customer_id = %shopper.user.id, "checkout started through the web");
+            return Ok(see_other(&ctx, &format!("/checkouts/{}", started.checkout_id)));
+        }
+        Err(ProductOrderCallError::Refused(refusal)) => refusal,
+        Err(e) => return Err(call_error(e, CHECKOUT_PATH)),
+    };
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    if refusal.code == "empty_cart" {
+        let empty = Cart::default();
+        let view = CheckoutView {
+            empty_message: refusal.message,
+            ..CheckoutView::new(&ctx, &empty, &[], form)
+        };
+        return Ok(page(&ctx, status, "Check out", &view));
+    }
+    let (cart, countries) = cart_and_countries(&state, &shopper, None).await?;
+    let (form, errors, others) = refused_form(form, refusal);
+    Ok(show_form(&mut ctx, status, &cart, &countries, form, (errors, others)))
+}
+
+/// The form to show again after `refusal`, with its messages by field and the others.
+fn refused_form(form: CheckoutForm, refusal: Refusal) -> (CheckoutForm, FieldErrors, Vec<String>) {
+    if refusal.code == "idempotency_key_reused" {
+        // The details changed after this form's key started a checkout: sending them again
+        // is a new checkout, so it needs a new key.
+        let message = "Your details changed since you first sent this form. Check them and place your order again.";
+        return (form.with_new_key(), FieldErrors::new(), vec![message.to_owned()]);
+    }
+    let (errors, mut others) = field_errors(refusal.fields);
+    if errors.is_empty() && others.is_empty() {
+        others.push(refusal.message);
+    }
+    (form, errors, others)
+}
+
+/// The form page, with messages by field and about no field.
+fn show_form(
+    ctx: &mut PageContext,
+    status: StatusCode,
+    cart: &Cart,
+    countries: &[ShippingCountry],
+    form: CheckoutForm,
+    (errors, other_errors): (FieldErrors, Vec<String>),
+) -> Response {
+    ctx.cart_count = Some(cart.item_count);
+    let view = CheckoutView {
+        errors,
+        other_errors,
+        ..CheckoutView::new(ctx, cart, countries, form)
+    };
+    page(ctx, status, "Check out", &view)
+}
+
+/// The shopper's cart (`loaded` when the header already has it) and where we deliver.
+async fn cart_and_countries(
+    state: &AppState,
+    shopper: &SignedIn,
+    loaded: Option<Cart>,
+) -> Result<(Cart, Vec<ShippingCountry>), WebError> {
+    let cart = async {
+        match loaded {
+            Some(cart) => Ok(cart),
+            None => state.product_order.cart(Caller::Bearer(&shopper.access_token)).await,
+        }
+    };
+    let (cart, countries) = tokio::join!(cart, state.product_order.shipping_countries());
+    let cart = cart.map_err(|e| call_error(e, CHECKOUT_PATH))?;
+    Ok((cart, countries.map_err(|e| call_error(e, CHECKOUT_PATH))?))
+}
+
+/// The error page for a failed call; a session product-order no longer accepts (it expired
+/// on the way) logs in again and comes back to `next`.
+fn call_error(error: ProductOrderCallError, next: &str) -> WebError {
+    match error {
+        ProductOrderCallError::Forbidden => WebError::LoginRequired { next: next.to_owned() },
+        other => other.into(),
+    }
+}

@@ -1,0 +1,230 @@
+//! The checkout form, the page that follows a checkout, and the notices about cancelling.
+
+use askama::Template;
+
+use super::form::{CheckoutForm, FieldErrors};
+use crate::clients::product_order::{Cart, Checkout, CheckoutState, CheckoutStepState, ShippingCountry};
+use crate::render::PageContext;
+
+/// /checkout (`#checkout`): the cart's summary and the details form, or the empty state.
+#[derive(Template)]
+#[template(path = "checkout/checkout.html")]
+pub struct CheckoutView<'a> {
+    pub csrf_token: &'a str,
+    pub cart: &'a Cart,
+    pub countries: &'a [ShippingCountry],
+    pub form: CheckoutForm,
+    /// Messages by the form's field names.
+    pub errors: FieldErrors,
+    /// Messages about no field of the form.
+    pub other_errors: Vec<String>,
+    /// What the empty state says.
+    pub empty_message: String,
+}
+
+impl<'a> CheckoutView<'a> {
+    pub fn new(ctx: &'a PageContext, cart: &'a Cart, countries: &'a [ShippingCountry], form: CheckoutForm) -> Self {
+        Self {
+            csrf_token: &ctx.csrf_token,
+            cart,
+            countries,
+            form,
+            errors: FieldErrors::new(),
+            other_errors: Vec::new(),
+            empty_message: "Your cart is empty.".into(),
+        }
+    }
+}
+
+/// A step of a checkout in a shopper's words.
+pub struct StepLine<'a> {
+    pub label: &'a str,
+    pub state: &'static str,
+    /// The CSS class of its state.
+    pub class: &'static str,
+}
+
+/// /checkouts/{id} (`#checkout-status`): how the checkout goes. While it runs, htmx fetches
+/// this part again every second; once final it carries no trigger, and polling stops.
+#[derive(Template)]
+#[template(path = "checkout/status.html")]
+pub struct CheckoutStatusView<'a> {
+    pub csrf_token: &'a str,
+    pub checkout: &'a Checkout,
+    /// The order was cancelled from this page.
+    pub cancelled: bool,
+}
+
+impl<'a> CheckoutStatusView<'a> {
+    pub fn new(ctx: &'a PageContext, checkout: &'a Checkout, done: &str) -> Self {
+        Self {
+            csrf_token: &ctx.csrf_token,
+            checkout,
+            cancelled: done == "cancelled" || checkout.order_status.as_deref() == Some("cancelled"),
+        }
+    }
+
+    /// The page's title.
+    pub fn title(&self) -> &'static str {
+        match self.checkout.state {
+            CheckoutState::Running | CheckoutState::Compensating => "Placing your order",
+            CheckoutState::Completed if self.cancelled => "Order cancelled",
+            CheckoutState::Completed => "Order placed",
+            CheckoutState::Failed => "Order not placed",
+            CheckoutState::Stuck => "We are looking into your order",
+        }
+    }
+
+    /// This page's address (what htmx polls and the refresh link opens).
+    pub fn path(&self) -> String {
+        format!("/checkouts/{}", self.checkout.checkout_id)
+    }
+
+    /// The shopper may still cancel: the order has not shipped.
+    pub fn cancellable(&self) -> bool {
+        !self.cancelled
+            && matches!(
+                self.checkout.order_status.as_deref(),
+                None | Some("placed" | "confirmed")
+            )
+    }
+
+    pub fn placing(&self) -> bool {
+        !self.checkout.state.is_final()
+    }
+
+    pub fn compensating(&self) -> bool {
+        self.checkout.state == CheckoutState::Compensating
+    }
+
+    pub fn completed(&self) -> bool {
+        self.checkout.state == CheckoutState::Completed
+    }
+
+    pub fn failed(&self) -> bool {
+        self.checkout.state == CheckoutState::Failed
+    }
+
+    pub fn steps(&self) -> Vec<StepLine<'_>> {
+        self.checkout
+            .steps
+            .iter()
+            .map(|step| {
+                let (state, class) = step_state(step.state);
+                StepLine {
+                    label: step_label(&step.name),
+                    state,
+                    class,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A step's name in a shopper's words (an unknown step by its own name).
+pub fn step_label(name: &str) -> &str {
+    match name {
+        "validate_details" => "Checking your details",
+        "reserve_stock" => "Reserving your items",
+        "place_order" => "Placing your order",
+        "publish_order_placed" => "Confirming your order",
+        other => other,
+    }
+}
+
+/// A step's state in a shopper's words, with its CSS class.
+fn step_state(state: CheckoutStepState) -> (&'static str, &'static str) {
+    match state {
+        CheckoutStepState::Pending => ("Waiting", "pending"),
+        CheckoutStepState::Running => ("In progress", "running"),
+        CheckoutStepState::Retrying => ("Trying again", "retrying"),
+        CheckoutStepState::Succeeded => ("Done", "succeeded"),
+        CheckoutStepState::Failed => ("Did not work", "failed"),
+    }
+}
+
+/// A page telling how cancelling an order went, with the way back.
+#[derive(Template)]
+#[template(path = "checkout/notice.html")]
+pub struct OrderNoticeView<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub back: &'a str,
+    pub back_label: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkout(state: &str) -> Checkout {
+        serde_json::from_value(serde_json::json!({
+            "checkout_id": uuid::Uuid::nil(), "state": state, "order_id": null, "failure": null,
+            "steps": [
+                {"name": "validate_details", "state": "succeeded", "attempts": 1, "error": null},
+                {"name": "reserve_stock", "state": "retrying", "attempts": 2, "error": "timeout"},
+                {"name": "something_new", "state": "pending", "attempts": 0, "error": null}
+            ],
+            "lines": [], "total": 0, "currency": "EUR", "created_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn steps_read_in_shopper_words() {
+        let ctx = PageContext::default();
+        let checkout = checkout("running");
+        let view = CheckoutStatusView::new(&ctx, &checkout, "");
+        let steps: Vec<_> = view.steps().iter().map(|s| (s.label, s.state)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("Checking your details", "Done"),
+                ("Reserving your items", "Trying again"),
+                ("something_new", "Waiting"),
+            ]
+        );
+        assert_eq!(step_label("place_order"), "Placing your order");
+        assert_eq!(step_label("publish_order_placed"), "Confirming your order");
+    }
+
+    #[test]
+    fn only_unfinished_checkouts_poll() {
+        let ctx = PageContext::default();
+        for (state, polls) in [
+            ("running", true),
+            ("compensating", true),
+            ("completed", false),
+            ("failed", false),
+            ("stuck", false),
+        ] {
+            let checkout = checkout(state);
+            let html = CheckoutStatusView::new(&ctx, &checkout, "").render().unwrap();
+            assert_eq!(html.contains("hx-trigger"), polls, "{state}: {html}");
+            assert_eq!(html.contains(r#"hx-trigger="every 1s""#), polls, "{state}");
+        }
+    }
+
+    #[test]
+    fn each_final_state_says_what_happened() {
+        let ctx = PageContext::default();
+        let mut failed = checkout("failed");
+        failed.failure = Some("Only 2 of Sencha <green> left (you asked for 3).".into());
+        let html = CheckoutStatusView::new(&ctx, &failed, "").render().unwrap();
+        assert!(html.contains("Only 2 of Sencha &#60;green&#62; left") || html.contains("&lt;green&gt;"));
+        assert!(html.contains(r#"href="/cart""#), "{html}");
+        let stuck = checkout("stuck");
+        let html = CheckoutStatusView::new(&ctx, &stuck, "").render().unwrap();
+        assert!(html.contains("We are looking into your order"), "{html}");
+        let mut completed = checkout("completed");
+        completed.order_id = Some(uuid::Uuid::nil());
+        let html = CheckoutStatusView::new(&ctx, &completed, "").render().unwrap();
+        assert!(html.contains("Thank you, your order is placed"), "{html}");
+        assert!(html.contains(&format!(r#"action="/orders/{}/cancel""#, uuid::Uuid::nil())));
+        let html = CheckoutStatusView::new(&ctx, &completed, "cancelled").render().unwrap();
+        assert!(
+            html.contains("Your order is cancelled") && !html.contains("/cancel\""),
+            "{html}"
+        );
+    }
+}
