@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::sessions::signing::TokenSigner;
-use crate::{accounts, sessions};
+use crate::{accounts, orders, sessions};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -48,5 +48,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(accounts::router())
         .merge(sessions::router())
+        .merge(orders::router())
         .with_state(state)
 }

@@ -25,6 +25,8 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed (the web front).
     pub trusted_proxies: Vec<IpRange>,
+    /// Customer's queue of order events on `shop.events`.
+    pub events: crate::orders::events::EventSettings,
 }
 
 /// How many failed logins are tolerated within the window.
@@ -83,6 +85,10 @@ impl Settings {
                 window: Duration::from_secs(parse_or("CUSTOMER_LOGIN_WINDOW_SECS", 900)?),
             },
             trusted_proxies,
+            events: crate::orders::events::EventSettings {
+                queue: var_or("CUSTOMER_EVENTS_QUEUE", "customer.order-events"),
+                expires: None,
+            },
         })
     }
 }

@@ -1,9 +1,10 @@
-//! The customer service: accounts, login and sessions (and, later, order history).
+//! The customer service: accounts, login and sessions, and order history kept from events.
 
 pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod orders;
 pub mod sessions;
 
 use std::net::SocketAddr;
@@ -74,6 +75,13 @@ pub async fn start(
             .await
             .map_err(|e| StartupError::new(format!("cannot set up the operator account: {e:#}")))?;
     }
+    orders::events::spawn(
+        db.clone(),
+        broker.clone(),
+        state.settings.events.clone(),
+        shutdown.clone(),
+        tasks,
+    );
     http::spawn_server(
         "customer",
         listener,

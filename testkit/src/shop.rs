@@ -17,6 +17,8 @@ pub struct TestShop {
     pub customer_database_url: String,
     pub product_order_database_url: String,
     pub amqp_url: String,
+    /// Customer's queue of order events (its dead letters are in `<queue>.dead`).
+    pub customer_events_queue: String,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -62,8 +64,15 @@ impl TestShop {
                 window: Duration::from_secs(900),
             },
             trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
+            // A queue of this shop's own, so shops of parallel tests do not take each other's
+            // events; RabbitMQ deletes it a minute after the test.
+            events: customer::orders::events::EventSettings {
+                queue: format!("customer.order-events.test-{}", uuid::Uuid::new_v4().simple()),
+                expires: Some(Duration::from_secs(60)),
+            },
         };
         customize(&mut customer_settings);
+        let customer_events_queue = customer_settings.events.queue.clone();
         let customer_addr = customer::start(customer_settings, shutdown.clone(), &tasks)
             .await
             .unwrap_or_else(|e| panic!("customer did not start: {e}"));
@@ -95,6 +104,7 @@ impl TestShop {
             customer_database_url,
             product_order_database_url,
             amqp_url: infra.amqp_url.clone(),
+            customer_events_queue,
             shutdown,
             tasks,
         }

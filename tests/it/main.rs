@@ -8,6 +8,7 @@ mod checkout;
 mod checkout_faults;
 mod helpers;
 mod operations;
+mod order_history;
 mod sessions;
 mod startup;
 mod tokens;

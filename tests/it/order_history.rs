@@ -1,0 +1,249 @@
+//! Order history in customer, kept from product-order's events: placed orders arrive, status
+//! moves follow, and the consumer is idempotent, ordered and survives bad messages.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lapin::BasicProperties;
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{CustomerApi, ProductOrderApi, email, eventually, operated_shop, valid_details};
+
+/// A signed-up shopper: their product-order client, customer base URL, token and id.
+struct Shopper {
+    api: ProductOrderApi,
+    customer: String,
+    token: String,
+    id: String,
+}
+
+impl Shopper {
+    async fn sign_up(shop: &testkit::TestShop) -> Self {
+        let customer = CustomerApi::new(&shop.customer_url);
+        let login = customer.signed_up(&email("history")).await;
+        let token = login["access_token"].as_str().unwrap().to_owned();
+        let id = customer.me(&token).await.body["id"].as_str().unwrap().to_owned();
+        Self {
+            api: ProductOrderApi::as_user(&shop.product_order_url, &token),
+            customer: shop.customer_url.clone(),
+            token,
+            id,
+        }
+    }
+
+    async fn orders(&self, path: &str) -> (StatusCode, Value) {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.customer))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("customer answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until customer shows the order with `status`, and returns it.
+    async fn order_with_status(&self, order_id: &str, status: &str) -> Value {
+        let path = format!("/api/orders/{order_id}");
+        eventually(&format!("order {order_id} {status} in customer"), Duration::from_secs(20), async || {
+            let (code, body) = self.orders(&path).await;
+            (code == StatusCode::OK && body["status"] == status).then_some(body)
+        })
+        .await
+    }
+}
+
+async fn place_order(shopper: &Shopper, product_id: &str, quantity: i64) -> String {
+    shopper.api.set_quantity(product_id, quantity).await;
+    let accepted = shopper.api.checkout(&Uuid::new_v4().to_string(), valid_details()).await;
+    let done = shopper
+        .api
+        .finished_checkout(accepted.body["checkout_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["state"], "completed", "{done:?}");
+    done["order_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn placed_orders_and_every_status_move_reach_the_shoppers_history() {
+    let ops = operated_shop().await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let tea = operator.create_product("TEA-1", "Sencha", 1290, 10).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shopper = Shopper::sign_up(&ops.shop).await;
+    let order_id = place_order(&shopper, &tea, 2).await;
+
+    let order = shopper.order_with_status(&order_id, "placed").await;
+    assert_eq!(order["total"], 2580);
+    assert_eq!(order["currency"], "EUR");
+    assert_eq!(order["lines"][0]["name"], "Sencha");
+    assert_eq!(order["lines"][0]["quantity"], 2);
+    assert_eq!(order["delivery"]["city"], "London");
+    assert_eq!(order["contact"]["name"], "Ada Lovelace");
+    let (_, list) = shopper.orders("/api/orders").await;
+    assert_eq!(list["items"][0]["id"], order_id.as_str());
+    assert_eq!(list["items"][0]["item_count"], 2);
+
+    let stranger = Shopper::sign_up(&ops.shop).await;
+    assert_eq!(stranger.orders(&format!("/api/orders/{order_id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(stranger.orders("/api/orders").await.1["items"], json!([]));
+
+    for status in ["confirmed", "shipped", "delivered"] {
+        let moved = operator
+            .send(Method::PATCH, &format!("/api/ops/orders/{order_id}/status"), json!({"status": status}))
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    }
+    let refused = operator
+        .send(Method::PATCH, &format!("/api/ops/orders/{order_id}/status"), json!({"status": "cancelled"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("delivered"));
+
+    let delivered = shopper.order_with_status(&order_id, "delivered").await;
+    let history: Vec<&str> = delivered["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["placed", "confirmed", "shipped", "delivered"]);
+}
+
+/// Publishes a raw message straight to the shop's customer queue (not through `shop.events`, so
+/// no other test's shop sees it).
+async fn publish_to_customer(shop: &testkit::TestShop, kind: &str, message_id: &str, body: &[u8]) {
+    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+        .basic_publish(
+            "".into(),
+            shop.customer_events_queue.as_str().into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_type(kind.into())
+                .with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let _ = connection.close(200, "done".into()).await;
+}
+
+fn placed_event(event_id: Uuid, order_id: Uuid, customer_id: &str) -> Value {
+    json!({
+        "event_id": event_id, "occurred_at": Utc::now(), "order_id": order_id, "customer_id": customer_id,
+        "lines": [{"product_id": Uuid::new_v4(), "sku": "TEA-1", "name": "Sencha", "unit_price": 1290, "quantity": 1}],
+        "total": 1290, "currency": "EUR",
+        "contact": {"name": "Ada", "email": "ada@example.com", "phone": "+44 20 7946 0958"},
+        "delivery": {"line1": "1 Road", "line2": "", "city": "London", "postal_code": "SW1A 1AA", "country": "GB"},
+        "status": "placed", "version": 1
+    })
+}
+
+fn status_event(order_id: Uuid, customer_id: &str, version: i64, previous: &str, status: &str) -> (Uuid, Value) {
+    let event_id = Uuid::new_v4();
+    let body = json!({
+        "event_id": event_id, "occurred_at": Utc::now(), "order_id": order_id, "customer_id": customer_id,
+        "status": status, "previous_status": previous, "version": version, "reason": null
+    });
+    (event_id, body)
+}
+
+async fn send(shop: &testkit::TestShop, kind: &str, event_id: Uuid, body: &Value) {
+    publish_to_customer(shop, kind, &event_id.to_string(), &serde_json::to_vec(body).unwrap()).await;
+}
+
+#[tokio::test]
+async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_order() {
+    let ops = operated_shop().await;
+    let shop = &ops.shop;
+    let shopper = Shopper::sign_up(shop).await;
+
+    // Delivered twice, applied once; status changes out of order end in the newest status.
+    let order = Uuid::new_v4();
+    let placed_id = Uuid::new_v4();
+    let placed = placed_event(placed_id, order, &shopper.id);
+    send(shop, "order.placed", placed_id, &placed).await;
+    send(shop, "order.placed", placed_id, &placed).await;
+    let (confirmed_id, confirmed) = status_event(order, &shopper.id, 2, "placed", "confirmed");
+    let (shipped_id, shipped) = status_event(order, &shopper.id, 3, "confirmed", "shipped");
+    send(shop, "order.status_changed", shipped_id, &shipped).await;
+    shopper.order_with_status(&order.to_string(), "shipped").await;
+    send(shop, "order.status_changed", confirmed_id, &confirmed).await;
+    send(shop, "order.status_changed", shipped_id, &shipped).await;
+    let history = eventually("the older change in the history", Duration::from_secs(20), async || {
+        let (_, body) = shopper.orders(&format!("/api/orders/{order}")).await;
+        (body["status_history"].as_array().map_or(0, Vec::len) == 3).then_some(body)
+    })
+    .await;
+    assert_eq!(history["status"], "shipped", "an older version never overwrites a newer one");
+    let statuses: Vec<&str> = history["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["placed", "confirmed", "shipped"]);
+    let (_, list) = shopper.orders("/api/orders").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the duplicate made no second order");
+
+    // A status change that arrives before its order.placed is not lost.
+    let early_order = Uuid::new_v4();
+    let (early_id, early) = status_event(early_order, &shopper.id, 2, "placed", "cancelled");
+    send(shop, "order.status_changed", early_id, &early).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late_placed = Uuid::new_v4();
+    send(shop, "order.placed", late_placed, &placed_event(late_placed, early_order, &shopper.id)).await;
+    shopper.order_with_status(&early_order.to_string(), "cancelled").await;
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_with_its_error_and_the_next_one_still_applies() {
+    let ops = operated_shop().await;
+    let shop = &ops.shop;
+    let shopper = Shopper::sign_up(shop).await;
+
+    publish_to_customer(shop, "order.placed", "poison-1", b"{ this is not json").await;
+    let good = Uuid::new_v4();
+    let order = Uuid::new_v4();
+    send(shop, "order.placed", good, &placed_event(good, order, &shopper.id)).await;
+    shopper.order_with_status(&order.to_string(), "placed").await;
+
+    // In the dead-letter queue, and on record with its error.
+    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let dead_queue = format!("{}.dead", shop.customer_events_queue);
+    let dead = eventually("the poison message in the dead-letter queue", Duration::from_secs(10), async || {
+        channel
+            .basic_get(dead_queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(dead.delivery.data, b"{ this is not json");
+    let db = sqlx::PgPool::connect(&shop.customer_database_url).await.unwrap();
+    let (error, dead_lettered): (String, bool) =
+        sqlx::query_as("SELECT last_error, dead_lettered FROM event_failures WHERE message_id = 'poison-1'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(error.contains("not an order.placed"), "{error}");
+    assert!(dead_lettered);
+}
