@@ -48,10 +48,14 @@ impl Shopper {
     /// Waits until customer shows the order with `status`, and returns it.
     async fn order_with_status(&self, order_id: &str, status: &str) -> Value {
         let path = format!("/api/orders/{order_id}");
-        eventually(&format!("order {order_id} {status} in customer"), Duration::from_secs(20), async || {
-            let (code, body) = self.orders(&path).await;
-            (code == StatusCode::OK && body["status"] == status).then_some(body)
-        })
+        eventually(
+            &format!("order {order_id} {status} in customer"),
+            Duration::from_secs(20),
+            async || {
+                let (code, body) = self.orders(&path).await;
+                (code == StatusCode::OK && body["status"] == status).then_some(body)
+            },
+        )
         .await
     }
 }
@@ -90,20 +94,53 @@ async fn placed_orders_and_every_status_move_reach_the_shoppers_history() {
     assert_eq!(list["items"][0]["item_count"], 2);
 
     let stranger = Shopper::sign_up(&ops.shop).await;
-    assert_eq!(stranger.orders(&format!("/api/orders/{order_id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        stranger.orders(&format!("/api/orders/{order_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(stranger.orders("/api/orders").await.1["items"], json!([]));
 
     for status in ["confirmed", "shipped", "delivered"] {
         let moved = operator
-            .send(Method::PATCH, &format!("/api/ops/orders/{order_id}/status"), json!({"status": status}))
+            .send(
+                Method::PATCH,
+                &format!("/api/ops/orders/{order_id}/status"),
+                json!({"status": status}),
+            )
             .await;
         assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     }
     let refused = operator
-        .send(Method::PATCH, &format!("/api/ops/orders/{order_id}/status"), json!({"status": "cancelled"}))
+        .send(
+            Method::PATCH,
+            &format!("/api/ops/orders/{order_id}/status"),
+            json!({"status": "cancelled"}),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.body["error"]["message"].as_str().unwrap().contains("delivered"));
+
+    // Operators list orders by status and see what each may move to.
+    let delivered_list = operator.get("/api/ops/orders?status=delivered").await;
+    assert_eq!(delivered_list.status, StatusCode::OK, "{:?}", delivered_list.body);
+    assert_eq!(delivered_list.body["items"][0]["id"], order_id.as_str());
+    assert_eq!(delivered_list.body["items"][0]["allowed_moves"], json!([]));
+    assert_eq!(
+        operator.get("/api/ops/orders?status=placed").await.body["items"],
+        json!([])
+    );
+    let detail = operator.get(&format!("/api/ops/orders/{order_id}")).await;
+    assert_eq!(detail.body["lines"][0]["sku"], "TEA-1");
+    assert_eq!(detail.body["history"].as_array().unwrap().len(), 4);
+    assert_eq!(shopper.api.get("/api/ops/orders").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        operator.get("/api/ops/orders?status=lost").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // The shopper's recent checkouts name the order they placed.
+    let checkouts = shopper.api.get("/api/checkouts").await;
+    assert_eq!(checkouts.body["items"][0]["order_id"], order_id.as_str());
+    assert_eq!(checkouts.body["items"][0]["state"], "completed");
 
     let delivered = shopper.order_with_status(&order_id, "delivered").await;
     let history: Vec<&str> = delivered["status_history"]
@@ -191,7 +228,10 @@ async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_or
         (body["status_history"].as_array().map_or(0, Vec::len) == 3).then_some(body)
     })
     .await;
-    assert_eq!(history["status"], "shipped", "an older version never overwrites a newer one");
+    assert_eq!(
+        history["status"], "shipped",
+        "an older version never overwrites a newer one"
+    );
     let statuses: Vec<&str> = history["status_history"]
         .as_array()
         .unwrap()
@@ -200,7 +240,11 @@ async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_or
         .collect();
     assert_eq!(statuses, ["placed", "confirmed", "shipped"]);
     let (_, list) = shopper.orders("/api/orders").await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the duplicate made no second order");
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "the duplicate made no second order"
+    );
 
     // A status change that arrives before its order.placed is not lost.
     let early_order = Uuid::new_v4();
@@ -208,7 +252,13 @@ async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_or
     send(shop, "order.status_changed", early_id, &early).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let late_placed = Uuid::new_v4();
-    send(shop, "order.placed", late_placed, &placed_event(late_placed, early_order, &shopper.id)).await;
+    send(
+        shop,
+        "order.placed",
+        late_placed,
+        &placed_event(late_placed, early_order, &shopper.id),
+    )
+    .await;
     shopper.order_with_status(&early_order.to_string(), "cancelled").await;
 }
 
@@ -230,12 +280,16 @@ async fn a_poison_message_is_dead_lettered_with_its_error_and_the_next_one_still
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
     let dead_queue = format!("{}.dead", shop.customer_events_queue);
-    let dead = eventually("the poison message in the dead-letter queue", Duration::from_secs(10), async || {
-        channel
-            .basic_get(dead_queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-    })
+    let dead = eventually(
+        "the poison message in the dead-letter queue",
+        Duration::from_secs(10),
+        async || {
+            channel
+                .basic_get(dead_queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        },
+    )
     .await;
     assert_eq!(dead.delivery.data, b"{ this is not json");
     let db = sqlx::PgPool::connect(&shop.customer_database_url).await.unwrap();

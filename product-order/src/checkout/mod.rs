@@ -26,6 +26,7 @@ use steps::{CHECKOUT, CheckoutInput};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/checkout", post(start_checkout))
+        .route("/api/checkouts", get(list_checkouts))
         .route("/api/checkouts/{id}", get(show_checkout))
         .route("/api/shipping-countries", get(shipping_countries))
 }
@@ -187,6 +188,51 @@ async fn show_checkout(
         currency: input.currency,
         created_at: instance.summary.created_at,
     }))
+}
+
+#[derive(Debug, Serialize)]
+struct CheckoutSummary {
+    checkout_id: Uuid,
+    state: InstanceState,
+    order_id: Option<Uuid>,
+    failure: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckoutList {
+    items: Vec<CheckoutSummary>,
+}
+
+/// The caller's most recent checkouts (newest first, at most 20), so a page can show an order
+/// that is still being placed or announced.
+async fn list_checkouts(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<CheckoutList>> {
+    let filter = saga::ListFilter {
+        saga: Some(CHECKOUT.to_owned()),
+        owner: Some(claims.sub.to_string()),
+        limit: 20,
+        ..saga::ListFilter::default()
+    };
+    let instances = state.saga.list(&filter).await?;
+    let ids: Vec<Uuid> = instances.iter().map(|i| i.id).collect();
+    let orders: Vec<(Uuid, Uuid)> = sqlx::query_as("SELECT checkout_id, id FROM orders WHERE checkout_id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&state.db)
+        .await?;
+    let items = instances
+        .into_iter()
+        .map(|i| CheckoutSummary {
+            order_id: orders
+                .iter()
+                .find(|(checkout, _)| *checkout == i.id)
+                .map(|(_, order)| *order),
+            checkout_id: i.id,
+            state: i.state,
+            failure: i.failure,
+            created_at: i.created_at,
+        })
+        .collect();
+    Ok(Json(CheckoutList { items }))
 }
 
 #[derive(Debug, Serialize)]

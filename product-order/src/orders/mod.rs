@@ -6,10 +6,10 @@ pub mod store;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{patch, post};
+use axum::routing::{get, patch, post};
 use contracts::OrderStatus;
 use platform::auth::{Caller, Operator};
-use platform::http::{AppJson, AppPath};
+use platform::http::{AppJson, AppPath, AppQuery};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ use store::{StatusChange, StatusChangeError};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/orders/{id}/cancel", post(cancel_order))
+        .route("/api/ops/orders", get(list_orders))
+        .route("/api/ops/orders/{id}", get(show_order))
         .route("/api/ops/orders/{id}/status", patch(set_status))
 }
 
@@ -47,6 +49,91 @@ async fn cancel_order(
 }
 
 #[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    cursor: Option<Uuid>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct OrderItem {
+    #[serde(flatten)]
+    order: store::OrderRow,
+    /// The statuses it may move to now.
+    allowed_moves: Vec<OrderStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct OrderList {
+    items: Vec<OrderItem>,
+    next_cursor: Option<Uuid>,
+}
+
+fn parse_status(text: &str) -> Result<OrderStatus> {
+    text.parse().map_err(|message: String| {
+        let mut errors = platform::FieldErrors::new();
+        errors.add("status", message);
+        ProductOrderError::Validation(errors)
+    })
+}
+
+fn item(order: store::OrderRow) -> OrderItem {
+    let allowed_moves = order
+        .status
+        .parse::<OrderStatus>()
+        .map(|s| s.next().to_vec())
+        .unwrap_or_default();
+    OrderItem { order, allowed_moves }
+}
+
+/// Orders for operators, newest first, optionally of one status.
+async fn list_orders(
+    State(state): State<AppState>,
+    _: Operator,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<OrderList>> {
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(text) => Some(parse_status(text)?),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let mut orders = store::list(&state.db, status, query.cursor, limit + 1).await?;
+    let next_cursor = if orders.len() as i64 > limit {
+        orders.truncate(limit as usize);
+        orders.last().map(|o| o.id)
+    } else {
+        None
+    };
+    Ok(Json(OrderList {
+        items: orders.into_iter().map(item).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct OrderDetail {
+    #[serde(flatten)]
+    item: OrderItem,
+    lines: Vec<contracts::events::OrderLine>,
+    history: Vec<store::StatusChangeRow>,
+}
+
+async fn show_order(
+    State(state): State<AppState>,
+    _: Operator,
+    AppPath(order_id): AppPath<Uuid>,
+) -> Result<Json<OrderDetail>> {
+    let order = store::list_one(&state.db, order_id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    Ok(Json(OrderDetail {
+        lines: store::lines(&state.db, order_id).await?,
+        history: store::history(&state.db, order_id).await?,
+        item: item(order),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SetStatus {
     status: String,
@@ -61,11 +148,7 @@ async fn set_status(
     AppPath(order_id): AppPath<Uuid>,
     AppJson(body): AppJson<SetStatus>,
 ) -> Result<Json<StatusBody>> {
-    let to: OrderStatus = body.status.parse().map_err(|message: String| {
-        let mut errors = platform::FieldErrors::new();
-        errors.add("status", message);
-        ProductOrderError::Validation(errors)
-    })?;
+    let to = parse_status(&body.status)?;
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let change = StatusChange {
         order_id,

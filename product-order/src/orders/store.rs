@@ -232,3 +232,92 @@ pub async fn release_stock(tx: &mut PgConnection, checkout_id: Uuid, states: &[&
     .await?;
     Ok(released.rows_affected())
 }
+
+/// An order as operators list it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub checkout_id: Uuid,
+    pub customer_id: Uuid,
+    pub status: String,
+    pub version: i64,
+    pub total: i64,
+    pub currency: String,
+    pub contact: serde_json::Value,
+    pub delivery: serde_json::Value,
+    pub placed_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+/// Orders newest first, of one status or all, after the order `before` if given.
+pub async fn list(
+    db: &sqlx::PgPool,
+    status: Option<OrderStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE ($1::text IS NULL OR status = $1) \
+           AND ($2::uuid IS NULL OR (placed_at, id) < (SELECT placed_at, id FROM orders WHERE id = $2)) \
+         ORDER BY placed_at DESC, id DESC LIMIT $3"
+    )))
+    .bind(status.map(OrderStatus::as_str))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+const ORDER_COLUMNS: &str = "id, checkout_id, customer_id, status, version, total, currency::text AS currency, \
+     contact, delivery, placed_at, updated_at";
+
+/// One order, as operators see it in lists.
+pub async fn list_one(db: &sqlx::PgPool, order_id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"
+    )))
+    .bind(order_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// One order's lines.
+pub async fn lines(db: &sqlx::PgPool, order_id: Uuid) -> Result<Vec<OrderLine>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT product_id, sku, name, unit_price, quantity FROM order_lines WHERE order_id = $1 ORDER BY name",
+    )
+    .bind(order_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| OrderLine {
+            product_id: r.get("product_id"),
+            sku: r.get("sku"),
+            name: r.get("name"),
+            unit_price: r.get("unit_price"),
+            quantity: r.get("quantity"),
+        })
+        .collect())
+}
+
+/// Every status change of an order, oldest first.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct StatusChangeRow {
+    pub version: i64,
+    pub status: String,
+    pub previous_status: Option<String>,
+    pub changed_by: Option<Uuid>,
+    pub reason: Option<String>,
+    pub at: chrono::DateTime<Utc>,
+}
+
+pub async fn history(db: &sqlx::PgPool, order_id: Uuid) -> Result<Vec<StatusChangeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, status, previous_status, changed_by, reason, at FROM order_status_changes \
+         WHERE order_id = $1 ORDER BY version",
+    )
+    .bind(order_id)
+    .fetch_all(db)
+    .await
+}
