@@ -86,6 +86,7 @@ impl Settings {
             },
             trusted_proxies,
             events: crate::orders::events::EventSettings {
+                workers: parse_or("CUSTOMER_EVENT_WORKERS", true)?,
                 queue: var_or("CUSTOMER_EVENTS_QUEUE", "customer.order-events"),
                 expires: None,
             },

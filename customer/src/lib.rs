@@ -75,13 +75,15 @@ pub async fn start(
             .await
             .map_err(|e| StartupError::new(format!("cannot set up the operator account: {e:#}")))?;
     }
-    orders::events::spawn(
-        db.clone(),
-        broker.clone(),
-        state.settings.events.clone(),
-        shutdown.clone(),
-        tasks,
-    );
+    if state.settings.events.workers {
+        orders::events::spawn(
+            db.clone(),
+            broker.clone(),
+            state.settings.events.clone(),
+            shutdown.clone(),
+            tasks,
+        );
+    }
     http::spawn_server(
         "customer",
         listener,

@@ -19,6 +19,7 @@ pub struct TestShop {
     pub amqp_url: String,
     /// Customer's queue of order events (its dead letters are in `<queue>.dead`).
     pub customer_events_queue: String,
+    customer_settings: customer::Settings,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -67,12 +68,14 @@ impl TestShop {
             // A queue of this shop's own, so shops of parallel tests do not take each other's
             // events; RabbitMQ deletes it a minute after the test.
             events: customer::orders::events::EventSettings {
+                workers: true,
                 queue: format!("customer.order-events.test-{}", uuid::Uuid::new_v4().simple()),
                 expires: Some(Duration::from_secs(60)),
             },
         };
         customize(&mut customer_settings);
         let customer_events_queue = customer_settings.events.queue.clone();
+        let customer_replica_settings = customer_settings.clone();
         let customer_addr = customer::start(customer_settings, shutdown.clone(), &tasks)
             .await
             .unwrap_or_else(|e| panic!("customer did not start: {e}"));
@@ -105,6 +108,7 @@ impl TestShop {
             product_order_database_url,
             amqp_url: infra.amqp_url.clone(),
             customer_events_queue,
+            customer_settings: customer_replica_settings,
             shutdown,
             tasks,
         }
@@ -113,6 +117,14 @@ impl TestShop {
     /// Settings for another product-order on this shop's database and broker.
     pub fn product_order_settings(&self) -> product_order::Settings {
         product_order_test_settings(&self.product_order_database_url, &self.amqp_url, &self.customer_url)
+    }
+
+    /// Settings for another customer on this shop's database, broker and event queue.
+    pub fn customer_settings(&self) -> customer::Settings {
+        customer::Settings {
+            addr: any_port(),
+            ..self.customer_settings.clone()
+        }
     }
 
     /// Stops every service and waits until they have finished their work.
@@ -140,18 +152,50 @@ fn product_order_test_settings(database_url: &str, amqp_url: &str, customer_url:
     }
 }
 
-/// A product-order running on its own runtime, as another process would: `kill` stops it
-/// dead, mid-step if it is in one, with nothing finished or cleaned up.
-pub struct ProductOrderReplica {
+/// A service running on its own runtime, as another process would: `kill` stops it dead,
+/// mid-step if it is in one, with nothing finished or cleaned up.
+pub struct Replica<T> {
     pub url: String,
-    pub saga: saga::Engine,
+    /// What the service handed back at start (product-order's saga engine).
+    pub handle: T,
     runtime: Option<tokio::runtime::Runtime>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
 
-impl ProductOrderReplica {
-    pub async fn start(settings: product_order::Settings) -> Self {
+/// A product-order replica, with its saga engine.
+pub type ProductOrderReplica = Replica<saga::Engine>;
+
+impl Replica<saga::Engine> {
+    pub async fn product_order(settings: product_order::Settings) -> Self {
+        Self::start("product-order", |shutdown, tasks| async move {
+            product_order::start(settings, shutdown, &tasks)
+                .await
+                .map(|running| (running.addr, running.saga))
+        })
+        .await
+    }
+
+    pub fn saga(&self) -> &saga::Engine {
+        &self.handle
+    }
+}
+
+impl Replica<()> {
+    pub async fn customer(settings: customer::Settings) -> Self {
+        Self::start("customer", |shutdown, tasks| async move {
+            customer::start(settings, shutdown, &tasks).await.map(|addr| (addr, ()))
+        })
+        .await
+    }
+}
+
+impl<T: Send + 'static> Replica<T> {
+    async fn start<F, Fut>(service: &str, start: F) -> Self
+    where
+        F: FnOnce(CancellationToken, TaskTracker) -> Fut,
+        Fut: Future<Output = Result<(SocketAddr, T), platform::StartupError>> + Send + 'static,
+    {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -159,17 +203,14 @@ impl ProductOrderReplica {
             .expect("a runtime for the replica");
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let started = {
-            let (shutdown, tasks) = (shutdown.clone(), tasks.clone());
-            runtime.spawn(async move { product_order::start(settings, shutdown, &tasks).await })
-        };
-        let running = started
+        let started = runtime.spawn(start(shutdown.clone(), tasks.clone()));
+        let (addr, handle) = started
             .await
             .expect("the replica's start task")
-            .unwrap_or_else(|e| panic!("product-order replica did not start: {e}"));
+            .unwrap_or_else(|e| panic!("{service} replica did not start: {e}"));
         Self {
-            url: format!("http://{}", running.addr),
-            saga: running.saga,
+            url: format!("http://{addr}"),
+            handle,
             runtime: Some(runtime),
             shutdown,
             tasks,
@@ -196,7 +237,7 @@ impl ProductOrderReplica {
     }
 }
 
-impl Drop for ProductOrderReplica {
+impl<T> Drop for Replica<T> {
     fn drop(&mut self) {
         self.shutdown.cancel();
         if let Some(runtime) = self.runtime.take() {

@@ -194,13 +194,13 @@ async fn two_hundred_checkouts_for_fifty_units_sell_exactly_fifty() {
     // Shoppers sign up a few at a time (each costs two password hashes), then all check out at once.
     let mut shoppers = Vec::with_capacity(SHOPPERS);
     for batch in (0..SHOPPERS).collect::<Vec<_>>().chunks(8) {
-        let signed_up = futures_join_all(batch.iter().map(|_| shopper(&ops.shop, "racer"))).await;
+        let signed_up = futures::future::join_all(batch.iter().map(|_| shopper(&ops.shop, "racer"))).await;
         shoppers.extend(signed_up);
     }
     for shopper in &shoppers {
         assert_eq!(shopper.set_quantity(&kettle, 1).await.status, StatusCode::OK);
     }
-    let accepted = futures_join_all(shoppers.iter().map(|s| s.checkout("race", valid_details()))).await;
+    let accepted = futures::future::join_all(shoppers.iter().map(|s| s.checkout("race", valid_details()))).await;
     let mut checkouts = Vec::new();
     for (shopper, answer) in shoppers.iter().zip(&accepted) {
         assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.body);
@@ -229,33 +229,6 @@ async fn two_hundred_checkouts_for_fifty_units_sell_exactly_fifty() {
         .unwrap();
     assert_eq!(ordered, 50);
     assert_eq!(held_reservations(&db).await, 0);
-}
-
-async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.into_iter().collect();
-    let mut outputs = Vec::with_capacity(handles.len());
-    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
-    // Polls all together; finishes when every one has.
-    let mut results: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, future) in results.iter_mut().zip(pinned.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *slot = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.extend(results.into_iter().map(|r| r.expect("every future finished")));
-    outputs
 }
 
 #[tokio::test]

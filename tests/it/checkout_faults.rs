@@ -42,18 +42,18 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
     }
     let mut orders = HashMap::new();
     for (round, (step, point)) in faults.iter().enumerate() {
-        let doomed = ProductOrderReplica::start(settings.clone()).await;
-        doomed.saga.faults().freeze_at(step, Phase::Forward, *point);
+        let doomed = ProductOrderReplica::product_order(settings.clone()).await;
+        doomed.saga().faults().freeze_at(step, Phase::Forward, *point);
         assert_eq!(shopper.set_quantity(&tea, 2).await.status, StatusCode::OK);
         let accepted = shopper.checkout(&format!("round-{round}"), valid_details()).await;
         assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
         let checkout_id = accepted.body["checkout_id"].as_str().unwrap().to_owned();
-        tokio::time::timeout(Duration::from_secs(30), doomed.saga.faults().frozen())
+        tokio::time::timeout(Duration::from_secs(30), doomed.saga().faults().frozen())
             .await
             .unwrap_or_else(|_| panic!("the worker never reached {step} {point:?}"));
         doomed.kill();
 
-        let rescuer = ProductOrderReplica::start(settings.clone()).await;
+        let rescuer = ProductOrderReplica::product_order(settings.clone()).await;
         let done = shopper.finished_checkout(&checkout_id).await;
         assert_eq!(done["state"], "completed", "after a kill at {step} {point:?}: {done:?}");
         rescuer.stop().await;

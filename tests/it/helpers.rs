@@ -354,12 +354,27 @@ pub async fn operated_shop() -> OperatedShop {
 
 /// An operated shop whose product-order settings `customize` adjusts.
 pub async fn operated_shop_with(customize: impl FnOnce(&mut product_order::Settings)) -> OperatedShop {
+    operated_shop_custom(|_| {}, customize).await
+}
+
+/// An operated shop whose customer and product-order settings the closures adjust.
+pub async fn operated_shop_custom(
+    customize_customer: impl FnOnce(&mut customer::Settings),
+    customize_product_order: impl FnOnce(&mut product_order::Settings),
+) -> OperatedShop {
     let operator = email("ops");
     let configured = (
         operator.clone(),
         secrecy::SecretString::from("operator password".to_owned()),
     );
-    let shop = testkit::TestShop::start_custom(|s| s.operator = Some(configured), customize).await;
+    let shop = testkit::TestShop::start_custom(
+        |s| {
+            s.operator = Some(configured);
+            customize_customer(s);
+        },
+        customize_product_order,
+    )
+    .await;
     let api = CustomerApi::new(&shop.customer_url);
     let login = api.login(&operator, "operator password").await;
     let operator_token = login.body["access_token"].as_str().unwrap().to_owned();

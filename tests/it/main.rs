@@ -9,6 +9,7 @@ mod checkout_faults;
 mod helpers;
 mod operations;
 mod order_history;
+mod order_history_faults;
 mod sessions;
 mod startup;
 mod tokens;

@@ -39,6 +39,8 @@ use super::store::{self, Applied, ApplyError};
 /// Where customer's events come from.
 #[derive(Debug, Clone)]
 pub struct EventSettings {
+    /// Apply events in this instance (`false`: serve the API only; another instance applies).
+    pub workers: bool,
     /// Customer's queue; its dead letters go to `<queue>.dead`.
     pub queue: String,
     /// Delete the queues after they have had no consumer this long (tests, temporary instances).
