@@ -421,6 +421,17 @@ where
     }
 }
 
+/// Keyset paging: from up to `limit + 1` rows fetched, keeps `limit` and gives the cursor of the
+/// next page (the last row kept) when there is one.
+pub fn keyset_page<T, C>(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> C) -> (Vec<T>, Option<C>) {
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(cursor_of);
+    (rows, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

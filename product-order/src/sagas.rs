@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use platform::auth::Operator;
-use platform::http::{AppJson, AppPath, AppQuery};
+use platform::http::{AppJson, AppPath, AppQuery, keyset_page};
 use saga::{InstanceState, InstanceSummary, InstanceView, ListFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -70,11 +70,7 @@ async fn list_sagas(
         before: query.cursor,
         limit: limit + 1,
     };
-    let mut items = state.saga.list(&filter).await?;
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|i| i.id)
-    });
+    let (items, next_cursor) = keyset_page(state.saga.list(&filter).await?, limit, |i| i.id);
     let counts = state
         .saga
         .count_by_state()
@@ -84,7 +80,7 @@ async fn list_sagas(
         .collect();
     Ok(Json(ListBody {
         items,
-        next_cursor: next_cursor.flatten(),
+        next_cursor,
         counts,
     }))
 }

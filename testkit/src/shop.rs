@@ -66,11 +66,11 @@ impl TestShop {
             },
             trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
             // A queue of this shop's own, so shops of parallel tests do not take each other's
-            // events; RabbitMQ deletes it a minute after the test.
+            // events; RabbitMQ deletes it once it has had no consumer for ten minutes.
             events: customer::orders::events::EventSettings {
                 workers: true,
                 queue: format!("customer.order-events.test-{}", uuid::Uuid::new_v4().simple()),
-                expires: Some(Duration::from_secs(60)),
+                expires: Some(Duration::from_secs(600)),
             },
         };
         customize(&mut customer_settings);

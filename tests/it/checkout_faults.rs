@@ -8,9 +8,11 @@ use reqwest::StatusCode;
 use saga::{FaultPoint, Phase};
 use serde_json::Value;
 use sqlx::PgPool;
-use testkit::{ProductOrderReplica, TcpProxy};
+use testkit::ProductOrderReplica;
 
-use crate::helpers::{CustomerApi, EventTap, ProductOrderApi, email, eventually, operated_shop_with, valid_details};
+use crate::helpers::{
+    CustomerApi, EventTap, ProductOrderApi, broker_behind_proxy, email, eventually, operated_shop_with, valid_details,
+};
 
 const STEPS: [&str; 4] = [
     "validate_details",
@@ -119,17 +121,8 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
 
 #[tokio::test]
 async fn with_the_broker_unreachable_orders_are_placed_and_announced_once_it_is_back() {
-    let amqp = url::Url::parse(&testkit::infra().await.amqp_url).unwrap();
-    let broker = tokio::net::lookup_host((amqp.host_str().unwrap(), amqp.port().unwrap_or(5672)))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(broker).await;
-    let mut through_proxy = amqp.clone();
-    through_proxy.set_port(Some(proxy.addr.port())).unwrap();
-    through_proxy.set_host(Some("127.0.0.1")).unwrap();
-    let ops = operated_shop_with(|s| s.amqp_url = through_proxy.to_string()).await;
+    let (proxy, through_proxy) = broker_behind_proxy().await;
+    let ops = operated_shop_with(|s| s.amqp_url = through_proxy).await;
     let shop = &ops.shop;
     let tap = EventTap::open(&shop.amqp_url).await;
     let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);

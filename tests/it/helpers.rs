@@ -390,3 +390,19 @@ pub async fn operated_shop_custom(
 pub fn guest_token() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
+
+/// A proxy in front of the test broker, and the AMQP URL that goes through it: cutting the
+/// proxy takes the broker away from the services using that URL only.
+pub async fn broker_behind_proxy() -> (testkit::TcpProxy, String) {
+    let amqp = url::Url::parse(&testkit::infra().await.amqp_url).expect("a valid AMQP URL");
+    let broker = tokio::net::lookup_host((amqp.host_str().unwrap_or("127.0.0.1"), amqp.port().unwrap_or(5672)))
+        .await
+        .expect("the broker's host resolves")
+        .next()
+        .expect("an address for the broker");
+    let proxy = testkit::TcpProxy::start(broker).await;
+    let mut through_proxy = amqp;
+    through_proxy.set_host(Some("127.0.0.1")).expect("a host");
+    through_proxy.set_port(Some(proxy.addr.port())).expect("a port");
+    (proxy, through_proxy.to_string())
+}

@@ -8,11 +8,12 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
-use testkit::{Replica, TcpProxy};
+use testkit::Replica;
 use uuid::Uuid;
 
 use crate::helpers::{
-    CustomerApi, OperatedShop, ProductOrderApi, email, eventually, operated_shop_custom, valid_details,
+    CustomerApi, OperatedShop, ProductOrderApi, broker_behind_proxy, email, eventually, operated_shop_custom,
+    valid_details,
 };
 
 async fn shoppers(shop: &testkit::TestShop, count: usize) -> Vec<ProductOrderApi> {
@@ -153,17 +154,8 @@ async fn customer_down_while_500_orders_are_placed_and_moved_catches_up_with_eve
 
 #[tokio::test]
 async fn the_broker_going_away_mid_stream_loses_no_order() {
-    let amqp = url::Url::parse(&testkit::infra().await.amqp_url).unwrap();
-    let broker = tokio::net::lookup_host((amqp.host_str().unwrap(), amqp.port().unwrap_or(5672)))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(broker).await;
-    let mut through_proxy = amqp.clone();
-    through_proxy.set_host(Some("127.0.0.1")).unwrap();
-    through_proxy.set_port(Some(proxy.addr.port())).unwrap();
-    let (for_customer, for_product_order) = (through_proxy.to_string(), through_proxy.to_string());
+    let (proxy, through_proxy) = broker_behind_proxy().await;
+    let (for_customer, for_product_order) = (through_proxy.clone(), through_proxy);
     let ops = operated_shop_custom(|s| s.amqp_url = for_customer, |s| s.amqp_url = for_product_order).await;
     let shop = &ops.shop;
     let product = tea(&ops).await;

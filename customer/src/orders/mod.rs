@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use platform::auth::Caller;
-use platform::http::{AppPath, AppQuery};
+use platform::http::{AppPath, AppQuery, keyset_page};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -42,13 +42,8 @@ async fn list_orders(
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<OrderList>> {
     let limit = query.limit.unwrap_or(20).clamp(1, 100);
-    let mut items = store::list(&state.db, claims.sub, query.cursor, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|o| o.id)
-    } else {
-        None
-    };
+    let orders = store::list(&state.db, claims.sub, query.cursor, limit + 1).await?;
+    let (items, next_cursor) = keyset_page(orders, limit as usize, |o| o.id);
     Ok(Json(OrderList { items, next_cursor }))
 }
 

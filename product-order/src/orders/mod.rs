@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::routing::{get, patch, post};
 use contracts::OrderStatus;
 use platform::auth::{Caller, Operator};
-use platform::http::{AppJson, AppPath, AppQuery};
+use platform::http::{AppJson, AppPath, AppQuery, keyset_page};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -97,13 +97,8 @@ async fn list_orders(
         None => None,
     };
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
-    let mut orders = store::list(&state.db, status, query.cursor, limit + 1).await?;
-    let next_cursor = if orders.len() as i64 > limit {
-        orders.truncate(limit as usize);
-        orders.last().map(|o| o.id)
-    } else {
-        None
-    };
+    let orders = store::list(&state.db, status, query.cursor, limit + 1).await?;
+    let (orders, next_cursor) = keyset_page(orders, limit as usize, |o| o.id);
     Ok(Json(OrderList {
         items: orders.into_iter().map(item).collect(),
         next_cursor,
