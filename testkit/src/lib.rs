@@ -8,4 +8,4 @@ mod shop;
 pub use infra::{Infra, fresh_database_url, infra};
 mod proxy;
 pub use proxy::TcpProxy;
-pub use shop::{ProductOrderReplica, Replica, TestShop, wait_until};
+pub use shop::{ProductOrderReplica, Replica, TestShop, delete_event_queues, wait_until};

@@ -249,7 +249,43 @@ impl<T> Drop for Replica<T> {
 impl Drop for TestShop {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // Quorum queues hold files open on the broker: delete this shop's at once rather than
+        // leave them to their expiry, so many tests in a row do not exhaust the broker.
+        let (url, queue) = (self.amqp_url.clone(), self.customer_events_queue.clone());
+        let deleted = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(delete_event_queues(&url, &queue)).ok()
+        })
+        .join();
+        if !matches!(deleted, Ok(Some(()))) {
+            eprintln!(
+                "could not delete the test queue {}; it expires by itself",
+                self.customer_events_queue
+            );
+        }
     }
+}
+
+/// Deletes customer's event queue `queue`, its dead-letter queue and exchange.
+pub async fn delete_event_queues(amqp_url: &str, queue: &str) -> Result<(), lapin::Error> {
+    let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    for name in [queue.to_owned(), format!("{queue}.dead")] {
+        channel
+            .queue_delete(name.as_str().into(), lapin::options::QueueDeleteOptions::default())
+            .await?;
+    }
+    let exchange = format!("{queue}.dlx");
+    channel
+        .exchange_delete(
+            exchange.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    connection.close(200, "test over".into()).await
 }
 
 /// Polls `condition` until it holds, failing the test with `what` after `deadline`.

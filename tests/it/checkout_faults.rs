@@ -79,15 +79,28 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
             .await
             .unwrap();
     assert_eq!(states, [("committed".to_owned(), faults.len() as i64)]);
-    let abandoned: i64 = sqlx::query_scalar("SELECT count(*) FROM saga.attempts WHERE outcome = 'abandoned'")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let decisions: Vec<(String, String)> =
+        sqlx::query_as("SELECT step_name, error FROM saga.attempts WHERE outcome = 'abandoned' ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(
-        abandoned as usize,
+        decisions.len(),
         faults.len() - 1,
-        "every kill but the last step's end left an attempt open"
+        "every kill but the last step's end left an attempt open: {decisions:?}"
     );
+    for (step, error) in &decisions {
+        // The killed attempt's transaction was rolled back: its check finds it not done.
+        let expected = if step == "validate_details" {
+            "the step cannot tell: it runs again"
+        } else {
+            "the step's check found it not done: it runs again"
+        };
+        assert!(
+            error.starts_with("outcome unknown: worker") && error.contains(expected),
+            "{step}: {error}"
+        );
+    }
 
     // Every order announced; only a kill between the broker's confirm and the commit that
     // records it can send the same event (same message id) twice, and consumers dedupe on it.

@@ -16,3 +16,4 @@ mod tokens;
 mod web_accounts;
 mod web_catalog;
 mod web_checkout;
+mod web_orders;

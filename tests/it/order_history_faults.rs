@@ -87,7 +87,8 @@ async fn customer_down_while_500_orders_are_placed_and_moved_catches_up_with_eve
     let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
         .await
         .unwrap();
-    eventually("customer's queue", Duration::from_secs(10), async || {
+    // Consuming means the queue is declared and bound: events from now on are kept for it.
+    eventually("customer consuming its queue", Duration::from_secs(10), async || {
         let channel = connection.create_channel().await.ok()?;
         let passive = lapin::options::QueueDeclareOptions {
             passive: true,
@@ -96,7 +97,7 @@ async fn customer_down_while_500_orders_are_placed_and_moved_catches_up_with_eve
         let declared = channel
             .queue_declare(shop.customer_events_queue.as_str().into(), passive, Default::default())
             .await;
-        declared.ok().map(|_| ())
+        declared.ok().filter(|queue| queue.consumer_count() > 0).map(|_| ())
     })
     .await;
     first.stop().await;

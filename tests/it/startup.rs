@@ -70,6 +70,7 @@ async fn sigterm_stops_the_shop_cleanly() {
     use std::process::Stdio;
 
     let infra = testkit::infra().await;
+    let events_queue = format!("customer.order-events.test-{}", uuid::Uuid::new_v4().simple());
     let mut shop = Command::new(env!("CARGO_BIN_EXE_shop"))
         .env("CUSTOMER_ADDR", "127.0.0.1:0")
         .env("PRODUCT_ORDER_ADDR", "127.0.0.1:0")
@@ -80,6 +81,8 @@ async fn sigterm_stops_the_shop_cleanly() {
             testkit::fresh_database_url(infra, "sigterm"),
         )
         .env("SHOP_AMQP_URL", &infra.amqp_url)
+        // A queue of its own: the default one would collect every other test's events.
+        .env("CUSTOMER_EVENTS_QUEUE", &events_queue)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -124,5 +127,8 @@ async fn sigterm_stops_the_shop_cleanly() {
     assert!(killed.success());
     let status = tokio::task::spawn_blocking(move || shop.wait()).await.unwrap().unwrap();
     std::mem::forget(guard);
+    testkit::delete_event_queues(&infra.amqp_url, &events_queue)
+        .await
+        .expect("the test's queues are deleted");
     assert!(status.success(), "a clean exit after SIGTERM, got {status}");
 }

@@ -9,7 +9,7 @@ use platform::auth::TokenVerifier;
 use crate::clients::{CustomerClient, ProductOrderClient};
 use crate::config::Settings;
 use crate::session::refresh::RefreshFlights;
-use crate::{accounts, assets, cart, catalog, checkout, csrf, error, ops, pages, session};
+use crate::{accounts, assets, cart, catalog, checkout, csrf, error, ops, orders, pages, session};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::router())
         .merge(cart::router())
         .merge(checkout::router())
+        .merge(orders::router())
         .merge(ops::router())
         .fallback(error::not_found)
         .layer(from_fn(csrf::verify))

@@ -178,6 +178,34 @@ pub async fn error_pages(request: Request, next: Next) -> Response {
     page
 }
 
+/// A failed call to a service, as the services' clients report it.
+pub trait CallFailure: Into<WebError> {
+    /// The service no longer accepts the session the call was made with.
+    fn session_refused(&self) -> bool;
+}
+
+impl CallFailure for ProductOrderCallError {
+    fn session_refused(&self) -> bool {
+        matches!(self, ProductOrderCallError::Forbidden)
+    }
+}
+
+impl CallFailure for CustomerCallError {
+    fn session_refused(&self) -> bool {
+        matches!(self, CustomerCallError::SessionEnded)
+    }
+}
+
+/// The error page for a call made as the signed-in shopper that failed; a session the service
+/// no longer accepts (it expired on the way) logs in again and comes back to `next`.
+pub fn call_error(error: impl CallFailure, next: &str) -> WebError {
+    if error.session_refused() {
+        WebError::LoginRequired { next: next.to_owned() }
+    } else {
+        error.into()
+    }
+}
+
 /// The fallback: every unknown address gets the 404 page.
 pub async fn not_found() -> WebError {
     WebError::NotFound

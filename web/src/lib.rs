@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod error;
 pub mod money;
 pub mod ops;
+pub mod orders;
 pub mod pages;
 pub mod render;
 pub mod session;

@@ -26,6 +26,9 @@ pub struct PageContext {
     pub htmx: bool,
     /// htmx wants only the main content (not a boosted full-page navigation).
     pub partial: bool,
+    /// The id of the element htmx swaps the answer into (`HX-Target`), when it has one: a
+    /// page whose parts poll answers such a request with that part only.
+    pub target: Option<String>,
     /// Units in the visitor's cart, for the header badge; None when not known.
     pub cart_count: Option<i64>,
 }
@@ -34,6 +37,11 @@ impl PageContext {
     /// The context of a request that went through the session and CSRF middleware.
     pub fn of(request: &Request) -> Self {
         Self::from_request(request.headers(), request.extensions())
+    }
+
+    /// htmx asks for the part of the page whose id is `id` (a poll of that part).
+    pub fn targets(&self, id: &str) -> bool {
+        self.partial && self.target.as_deref() == Some(id)
     }
 
     fn from_request(headers: &HeaderMap, extensions: &Extensions) -> Self {
@@ -47,6 +55,10 @@ impl PageContext {
                 .unwrap_or_default(),
             htmx,
             partial: htmx && !is_true("hx-boosted"),
+            target: htmx
+                .then(|| headers.get("hx-target").and_then(|v| v.to_str().ok()))
+                .flatten()
+                .map(str::to_owned),
             cart_count: extensions.get::<HeaderCart>().map(|cart| cart.0.item_count),
         }
     }

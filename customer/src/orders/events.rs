@@ -149,8 +149,10 @@ async fn consume(
                         channel: channel.clone(),
                     })
                     .build();
-                    if sender.send(task).await.is_err() {
-                        return;
+                    // The workers stop taking deliveries at shutdown: never wait on them then.
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        sent = sender.send(task) => if sent.is_err() { return },
                     }
                 }
                 tracing::warn!("order event consumer ended; waiting for the broker");

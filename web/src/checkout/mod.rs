@@ -1,6 +1,7 @@
 //! Checkout: the details form (/checkout) sends the cart to product-order's checkout saga;
 //! the page that follows it (/checkouts/{id}, polled by htmx while it runs) says when the
-//! order is placed or why not, and lets the shopper cancel the order placed.
+//! order is placed or why not, and offers to cancel the order placed (the orders module
+//! does the cancelling).
 
 mod form;
 mod status;
@@ -11,12 +12,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::app::AppState;
 use crate::cart::HeaderCart;
 use crate::clients::product_order::{Caller, Cart, ProductOrderCallError, Refusal, ShippingCountry};
-use crate::error::{AppForm, WebError};
+use crate::error::{AppForm, WebError, call_error};
 use crate::render::{PageContext, page, see_other};
 use crate::session::SignedIn;
 use form::{CheckoutForm, FieldErrors, field_errors};
@@ -29,7 +30,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(CHECKOUT_PATH, get(checkout_page).post(start_checkout))
         .route("/checkouts/{id}", get(status::checkout_status_page))
-        .route("/orders/{id}/cancel", post(status::cancel_order))
 }
 
 async fn checkout_page(
@@ -132,13 +132,4 @@ async fn cart_and_countries(
     let (cart, countries) = tokio::join!(cart, state.product_order.shipping_countries());
     let cart = cart.map_err(|e| call_error(e, CHECKOUT_PATH))?;
     Ok((cart, countries.map_err(|e| call_error(e, CHECKOUT_PATH))?))
-}
-
-/// The error page for a failed call; a session product-order no longer accepts (it expired
-/// on the way) logs in again and comes back to `next`.
-fn call_error(error: ProductOrderCallError, next: &str) -> WebError {
-    match error {
-        ProductOrderCallError::Forbidden => WebError::LoginRequired { next: next.to_owned() },
-        other => other.into(),
-    }
 }

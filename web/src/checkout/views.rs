@@ -1,4 +1,4 @@
-//! The checkout form, the page that follows a checkout, and the notices about cancelling.
+//! The checkout form and the page that follows a checkout.
 
 use askama::Template;
 
@@ -141,16 +141,6 @@ fn step_state(state: CheckoutStepState) -> (&'static str, &'static str) {
         CheckoutStepState::Succeeded => ("Done", "succeeded"),
         CheckoutStepState::Failed => ("Did not work", "failed"),
     }
-}
-
-/// A page telling how cancelling an order went, with the way back.
-#[derive(Template)]
-#[template(path = "checkout/notice.html")]
-pub struct OrderNoticeView<'a> {
-    pub title: &'a str,
-    pub message: &'a str,
-    pub back: &'a str,
-    pub back_label: &'a str,
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The customer service: registration and sessions.
+//! The customer service: registration, sessions and the shopper's order history.
+
+mod orders;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error_detail;
+pub use orders::{Order, OrderPage, OrderSummary, StatusAt};
 
 /// Calls customer at its base URL; cheap to clone.
 #[derive(Clone)]
@@ -48,7 +51,8 @@ pub enum CustomerCallError {
     InvalidCredentials,
     #[error("too many attempts, retry in {retry_after}s")]
     RateLimited { retry_after: u64 },
-    /// The refresh token is unknown, expired or revoked.
+    /// The refresh token (or, on a call made as the shopper, the access token) is unknown,
+    /// expired or revoked.
     #[error("the session has ended")]
     SessionEnded,
     /// Customer could not be reached or failed on its side.
@@ -144,6 +148,21 @@ impl CustomerClient {
             status if status.is_success() => Ok(()),
             _ => Err(unexpected(response).await),
         }
+    }
+
+    /// A GET of `path` on behalf of the shopper whose access token is `token`.
+    fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .with_request_id()
+    }
+
+    async fn send(&self, path: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        request
+            .send()
+            .await
+            .map_err(|e| CustomerCallError::Unavailable(format!("GET {path}: {}", e.without_url())))
     }
 
     async fn post(&self, path: &str, body: &impl Serialize, shopper: Option<IpAddr>) -> Result<reqwest::Response> {

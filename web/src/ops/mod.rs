@@ -1,7 +1,9 @@
-//! Operator pages under /ops: products and their stock. Visitors are sent to log in,
-//! shoppers get 403.
+//! Operator pages under /ops: products and their stock, orders and their statuses. Visitors
+//! are sent to log in, shoppers get 403.
 
 mod form;
+mod order_views;
+mod orders;
 mod products;
 mod views;
 
@@ -19,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ops", get(|| async { Redirect::to("/ops/products") }))
         .merge(products::router())
+        .merge(orders::router())
 }
 
 /// The signed-in operator of an /ops request, with the token to call the services as them.

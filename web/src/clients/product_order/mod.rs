@@ -1,6 +1,7 @@
 //! The product-order service: catalog, carts, checkout and orders.
 
 mod checkout;
+mod orders;
 mod shapes;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub use checkout::{
     Checkout, CheckoutDetails, CheckoutLine, CheckoutStarted, CheckoutState, CheckoutStep, CheckoutStepState,
     ContactDetails, DeliveryDetails, OrderStatusChanged, ShippingCountry,
 };
+pub use orders::{CheckoutSummary, OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
 use shapes::StockChanges;
 pub use shapes::{
     Availability, Cart, CartLine, NewProduct, Product, ProductChanges, ProductPage, ProductQuery, Sort, StockChange,
