@@ -13,6 +13,9 @@ use crate::policy::RetryPolicy;
 /// What an action returns.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
 
+/// What an action's check returns: whether an earlier attempt took effect, if it can tell.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<bool>, StepError>> + Send + 'a>>;
+
 /// What a running step knows of its instance. `instance_id` and `step` together name the
 /// attempt's effect, so an action can make itself idempotent.
 #[derive(Debug, Clone)]
@@ -31,6 +34,14 @@ pub struct StepContext {
 /// database (a broker publish) happen at least once: make them safe to repeat.
 pub trait StepAction: Send + Sync + 'static {
     fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a>;
+
+    /// Asked when a worker stopped in the middle of an attempt, before the step runs again:
+    /// did that attempt take effect (`Some(true)`: the engine records the step done), or not
+    /// (`Some(false)`: it runs again)? `None` when the step cannot tell; it runs again, so it
+    /// must be safe to repeat.
+    fn took_effect<'a>(&'a self, _context: &'a StepContext, _tx: &'a mut PgConnection) -> CheckFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Why an attempt failed. Permanent failures are not retried; the saga compensates.

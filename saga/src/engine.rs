@@ -303,32 +303,30 @@ impl Engine {
         let input: Value = row.get("input");
 
         // Attempts still marked running belong to a worker that stopped before recording an
-        // outcome. Their transactions were rolled back, so whatever they did in the database
-        // did not happen; the attempt counts as a retryable failure.
+        // outcome: their outcome is unknown until the step's own check has said whether they
+        // took effect.
         let abandoned = sqlx::query(
             "UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
-                    error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome; \
-its database effects were rolled back, so the step runs again' \
+                    error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome' \
              WHERE instance_id = $1 AND outcome = 'running' \
-             RETURNING step, phase, attempt",
+             RETURNING id, step, phase, attempt",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        let current_was_abandoned = abandoned.iter().any(|a| {
+        let current_abandoned = abandoned.iter().find(|a| {
             a.get::<i32, _>("step") as usize == position.step
                 && a.get::<String, _>("phase") == position.phase.as_str()
                 && a.get::<i32, _>("attempt") as u32 == position.attempts
         });
-        if current_was_abandoned {
+        if let Some(attempt) = current_abandoned {
             let definition = self.definition(saga)?;
             self.inner
                 .metrics
                 .attempt(saga, definition.step_name(position.step), position.phase, "abandoned");
-            let event = Event::Failed {
-                error: "the worker running this step stopped".into(),
-                permanent: false,
-            };
+            let event = self
+                .decide_abandoned(&mut tx, definition, id, &position, &input, attempt.get("id"))
+                .await?;
             let (next_position, action) =
                 transition(definition.shape(), &position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
             match self
@@ -355,6 +353,59 @@ its database effects were rolled back, so the step runs again' \
             input,
             attempt_id,
         }))
+    }
+
+    /// Asks the step's check whether an abandoned attempt took effect, records the decision on
+    /// the attempt, and says what happened: the step is done, or it runs again.
+    async fn decide_abandoned(
+        &self,
+        tx: &mut PgConnection,
+        definition: &Definition,
+        id: Uuid,
+        position: &Position,
+        input: &Value,
+        attempt_id: i64,
+    ) -> Result<Event, Error> {
+        let Some(step) = definition.steps.get(position.step) else {
+            return Err(Error::Corrupt(format!("step {} is past the definition", position.step)));
+        };
+        let action = match position.phase {
+            Phase::Forward => Some(step.action.as_ref()),
+            Phase::Compensation => step.compensation.as_deref(),
+        };
+        let context = StepContext {
+            instance_id: id,
+            saga: definition.name,
+            step: step.name,
+            attempt: position.attempts,
+            input: input.clone(),
+        };
+        let verdict = match action {
+            Some(action) => action.took_effect(&context, tx).await,
+            None => Ok(None),
+        };
+        let (decision, event) = match verdict {
+            Ok(Some(true)) => ("the step's check found it done: recorded as done", Event::Succeeded),
+            Ok(Some(false)) => ("the step's check found it not done: it runs again", redo()),
+            Ok(None) => ("the step cannot tell: it runs again (it is safe to repeat)", redo()),
+            Err(e) => {
+                tracing::warn!(instance = %id, error = %e, "checking an abandoned attempt failed");
+                ("checking it failed: it runs again", redo())
+            }
+        };
+        // An attempt found done did succeed; the note says how that was learnt.
+        let outcome = if event == Event::Succeeded {
+            "succeeded"
+        } else {
+            "abandoned"
+        };
+        sqlx::query("UPDATE saga.attempts SET outcome = $3, error = error || '; ' || $2 WHERE id = $1")
+            .bind(attempt_id)
+            .bind(decision)
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        Ok(event)
     }
 
     /// Runs one attempt of the claimed step and records its outcome.
@@ -590,6 +641,15 @@ its database effects were rolled back, so the step runs again' \
                 .unwrap_or(Duration::from_secs(30))
         });
         (longest + Duration::from_secs(10)).as_secs_f64()
+    }
+}
+
+/// An abandoned attempt that did not take effect counts as a retryable failure, so a step
+/// that keeps killing its workers still runs out of attempts.
+fn redo() -> Event {
+    Event::Failed {
+        error: "the worker running this step stopped".into(),
+        permanent: false,
     }
 }
 

@@ -19,7 +19,7 @@ pub mod queue;
 mod schema;
 pub mod views;
 
-pub use definition::{Definition, Step, StepAction, StepContext, StepError, StepFuture};
+pub use definition::{CheckFuture, Definition, Step, StepAction, StepContext, StepError, StepFuture};
 pub use engine::{Engine, EngineSettings, Error, NewInstance, Started};
 pub use faults::{FaultInjection, FaultPoint};
 pub use machine::{Action, Event, InstanceState, Phase, Position, Refused, Shape, StepShape, transition};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use saga::{Definition, RetryPolicy, Step, StepAction, StepContext, StepError, StepFuture};
+use saga::{CheckFuture, Definition, RetryPolicy, Step, StepAction, StepContext, StepError, StepFuture};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -159,6 +159,19 @@ impl StepAction for ReserveStock {
             Ok(())
         })
     }
+
+    /// Reserved when the checkout holds (or has committed) stock.
+    fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let holding: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE checkout_id = $1 AND state <> 'released')",
+            )
+            .bind(context.instance_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            Ok(Some(holding))
+        })
+    }
 }
 
 /// Gives back what the checkout still holds.
@@ -169,6 +182,19 @@ impl StepAction for ReleaseStock {
         Box::pin(async move {
             orders::release_stock(tx, context.instance_id, &["held"]).await?;
             Ok(())
+        })
+    }
+
+    /// Released when nothing is held any more.
+    fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let holding: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE checkout_id = $1 AND state = 'held')",
+            )
+            .bind(context.instance_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            Ok(Some(!holding))
         })
     }
 }
@@ -199,6 +225,11 @@ impl StepAction for PlaceOrder {
             .await?;
             Ok(())
         })
+    }
+
+    /// Placed when the checkout has its order.
+    fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
+        Box::pin(async move { Ok(Some(orders::placed_for(tx, context.instance_id).await?.is_some())) })
     }
 }
 
@@ -244,6 +275,22 @@ impl StepAction for PublishOrderPlaced {
             outbox::publish_stored(tx, &self.0, placed.event_id)
                 .await
                 .map_err(|e| StepError::retryable(e.to_string()))
+        })
+    }
+
+    /// Published when the outbox row is marked. A send the broker confirmed but whose mark
+    /// was not committed reads as not published: the event goes out again with the same id.
+    fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let published: Option<bool> = sqlx::query_scalar(
+                "SELECT e.published_at IS NOT NULL FROM orders o \
+                 JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = 'order.placed' \
+                 WHERE o.checkout_id = $1",
+            )
+            .bind(context.instance_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ok(Some(published.unwrap_or(false)))
         })
     }
 }
