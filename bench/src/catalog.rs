@@ -19,9 +19,9 @@ use crate::load::{Probe, measure};
 use crate::report::{Row, Section, Verdict};
 
 /// The API must serve at least this share of the baseline's rate...
-pub const MIN_RATIO: f64 = 0.5;
+const MIN_RATIO: f64 = 0.5;
 /// ...with its 99th percentile latency under this.
-pub const MAX_P99: Duration = Duration::from_millis(20);
+const MAX_P99: Duration = Duration::from_millis(20);
 
 const PAGE: i64 = 20;
 /// Words the generator puts in names: "Smoky" adjective, "Yunnan" origin (1 product in 100).
@@ -308,6 +308,9 @@ async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Se
     }
     Ok(Section {
         title: "Catalog".into(),
+        counted: "Requests",
+        ratio: "API / baseline",
+        goal: format!("Goal (≥ {MIN_RATIO:.2}×, p99 < {} ms)", MAX_P99.as_millis()),
         rows,
         notes,
     })
@@ -347,7 +350,7 @@ fn short(path: &str) -> String {
     }
 }
 
-async fn drop_database(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn drop_database(url: &str) -> anyhow::Result<()> {
     use sqlx::ConnectOptions as _;
     use std::str::FromStr as _;
     let options = sqlx::postgres::PgConnectOptions::from_str(url)?;

@@ -51,15 +51,27 @@ pub async fn measure<P: Probe>(probe: Arc<P>, concurrency: usize, warmup: Durati
             first_error = result.first_error;
         }
     }
-    latencies.sort_unstable();
-    Stats {
-        requests: latencies.len(),
-        errors,
-        first_error,
-        elapsed,
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        max: latencies.last().copied().unwrap_or_default(),
+    Stats::from_latencies(latencies, errors, first_error, elapsed)
+}
+
+impl Stats {
+    /// The stats of a case that completed one request per latency in `elapsed`.
+    pub fn from_latencies(
+        mut latencies: Vec<Duration>,
+        errors: usize,
+        first_error: Option<String>,
+        elapsed: Duration,
+    ) -> Self {
+        latencies.sort_unstable();
+        Stats {
+            requests: latencies.len(),
+            errors,
+            first_error,
+            elapsed,
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+        }
     }
 }
 

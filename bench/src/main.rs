@@ -3,13 +3,15 @@
 //! ```text
 //! cargo run --release -p bench -- catalog [--products 100000] [--concurrency 32] [--seconds 10]
 //!                                         [--warmup 2] [--out bench-results.md] [--keep-db]
-//! cargo run --release -p bench -- all     (every benchmark; for now the catalog one)
+//! cargo run --release -p bench -- checkout [--concurrency 32] [--seconds 10] [--warmup 2] ...
+//! cargo run --release -p bench -- all      (every benchmark, one table each)
 //! ```
 //!
 //! The shop runs in this process (testkit finds local PostgreSQL and RabbitMQ, or starts
 //! containers) on fresh databases; results are printed as a Markdown table and written to `--out`.
 
 mod catalog;
+mod checkout;
 mod load;
 mod report;
 
@@ -23,15 +25,18 @@ usage: bench <command> [options]
 commands:
   catalog   GET /api/products (first page, deep page by cursor, search) and the web product
             list, each against the same query issued straight to PostgreSQL through sqlx
-  all       every benchmark above, one table
+  checkout  shoppers checking out through the saga, POST /api/checkout to order.placed
+            confirmed, at the highest rate and at half of it, against the same checkout as
+            one SQL transaction through sqlx
+  all       every benchmark above, one table each
 
 options:
-  --products N      products to load (default 100000)
-  --concurrency N   concurrent clients (default 32)
+  --products N      products to load for catalog (default 100000)
+  --concurrency N   concurrent clients, shoppers for checkout (default 32)
   --seconds N       measured seconds per case (default 10)
   --warmup N        warm-up seconds per case, not measured (default 2)
   --out PATH        Markdown file to write (default bench-results.md)
-  --keep-db         keep the benchmark's databases afterwards (to EXPLAIN queries by hand)
+  --keep-db         keep the benchmark's databases afterwards (to look at them by hand)
 ";
 
 /// What every benchmark is run with.
@@ -60,6 +65,7 @@ impl Default for Options {
 
 enum Command {
     Catalog,
+    Checkout,
     All,
 }
 
@@ -67,6 +73,7 @@ fn parse(args: &[String]) -> Result<(Command, Options), String> {
     let mut args = args.iter();
     let command = match args.next().map(String::as_str) {
         Some("catalog") => Command::Catalog,
+        Some("checkout") => Command::Checkout,
         Some("all") => Command::All,
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("no command given".to_owned()),
@@ -125,8 +132,11 @@ fn main() -> ExitCode {
         .expect("a tokio runtime");
     let result = runtime.block_on(async {
         let mut sections = Vec::new();
-        match command {
-            Command::Catalog | Command::All => sections.push(catalog::run(&options).await?),
+        if matches!(command, Command::Catalog | Command::All) {
+            sections.push(catalog::run(&options).await?);
+        }
+        if matches!(command, Command::Checkout | Command::All) {
+            sections.push(checkout::run(&options).await?);
         }
         report::write(&options, &load, &sections)
     });

@@ -6,12 +6,17 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::Options;
-use crate::catalog::{MAX_P99, MIN_RATIO};
 use crate::load::Stats;
 
 /// One benchmark's results.
 pub struct Section {
     pub title: String,
+    /// What the count column counts ("Requests", "Orders").
+    pub counted: &'static str,
+    /// The heading of the ratio column ("API / baseline").
+    pub ratio: &'static str,
+    /// The heading of the goal column, stating the goal.
+    pub goal: String,
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
 }
@@ -54,61 +59,132 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-/// Renders `sections`, prints them and writes them to `options.out`; true when every case
-/// succeeded and met its goal.
-/// `load` is the load average before the run: other work on the machine skews every figure.
+/// Renders `sections`, prints them and writes them to `options.out`, in place of the file's
+/// sections of the same titles (the others stay); true when every case succeeded and met its
+/// goal. `load` is the load average before the run: other work on the machine skews every
+/// figure.
 pub fn write(options: &Options, load: &str, sections: &[Section]) -> anyhow::Result<bool> {
+    let run = run_line(options, load);
+    let mut ok = true;
+    let mut fresh = Vec::new();
+    for section in sections {
+        ok &= section.rows.iter().all(|row| row.verdict.ok());
+        let text = render(section, &run)?;
+        print!("{text}");
+        fresh.push((section.title.clone(), text));
+    }
+    let previous = std::fs::read_to_string(&options.out).unwrap_or_default();
+    let md = merge(&previous, fresh);
+    std::fs::write(&options.out, &md).with_context(|| format!("writing {}", options.out.display()))?;
+    eprintln!("bench: wrote {}", options.out.display());
+    Ok(ok)
+}
+
+/// What was run where, above each section's table.
+fn run_line(options: &Options, load: &str) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let command: Vec<String> = std::env::args().skip(1).collect();
-    let mut md = String::from("# Benchmarks\n\n");
-    writeln!(
-        md,
-        "{} · {} CPU cores (nproc), load average {} before the run · {} products · {} concurrent clients · {} s per case after {} s warm-up · \
-         `cargo run --release -p bench -- {}`\n",
+    format!(
+        "{} · {} CPU cores (nproc), load average {} before the run · {} concurrent clients · {} s per case after {} s \
+         warm-up · `cargo run --release -p bench -- {}`",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         cores,
         load,
-        options.products,
         options.concurrency,
         options.duration.as_secs(),
         options.warmup.as_secs(),
         command.join(" "),
+    )
+}
+
+fn render(section: &Section, run: &str) -> anyhow::Result<String> {
+    let mut md = String::new();
+    writeln!(md, "## {}\n\n{run}\n", section.title)?;
+    writeln!(
+        md,
+        "| Case | Via | {} | per s | p50 ms | p99 ms | max ms | Errors | {} | {} |",
+        section.counted, section.ratio, section.goal
     )?;
-    let mut ok = true;
-    for section in sections {
-        writeln!(md, "## {}\n", section.title)?;
+    writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    for row in &section.rows {
+        let s = &row.stats;
         writeln!(
             md,
-            "| Case | Via | Requests | req/s | p50 ms | p99 ms | max ms | Errors | API / baseline | Goal (≥ {MIN_RATIO:.2}×, p99 < {} ms) |",
-            MAX_P99.as_millis()
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            row.case,
+            row.via,
+            s.requests,
+            s.per_second(),
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max),
+            s.errors,
+            row.ratio.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×")),
+            row.verdict.text(),
         )?;
-        writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")?;
-        for row in &section.rows {
-            ok &= row.verdict.ok();
-            let s = &row.stats;
-            writeln!(
-                md,
-                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
-                row.case,
-                row.via,
-                s.requests,
-                s.per_second(),
-                ms(s.p50),
-                ms(s.p99),
-                ms(s.max),
-                s.errors,
-                row.ratio.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×")),
-                row.verdict.text(),
-            )?;
-        }
-        md.push('\n');
-        for note in &section.notes {
-            writeln!(md, "- {note}")?;
-        }
-        md.push('\n');
     }
-    print!("{md}");
-    std::fs::write(&options.out, &md).with_context(|| format!("writing {}", options.out.display()))?;
-    eprintln!("bench: wrote {}", options.out.display());
-    Ok(ok)
+    md.push('\n');
+    for note in &section.notes {
+        writeln!(md, "- {note}")?;
+    }
+    md.push('\n');
+    Ok(md)
+}
+
+/// The `previous` file's sections (`## Title` to the next) with `fresh` ones in place of those
+/// of the same title, new titles last.
+fn merge(previous: &str, fresh: Vec<(String, String)>) -> String {
+    let mut preamble = String::new();
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in previous.lines() {
+        match (line.strip_prefix("## "), sections.last_mut()) {
+            (Some(title), _) => sections.push((title.to_owned(), format!("{line}\n"))),
+            (None, Some((_, text))) => writeln!(text, "{line}").expect("writing to a String"),
+            (None, None) => writeln!(preamble, "{line}").expect("writing to a String"),
+        }
+    }
+    // Files from before each section had a run line of its own keep it above the first one.
+    let shared_run = preamble.lines().find(|l| !l.is_empty() && !l.starts_with('#'));
+    if let Some(run) = shared_run {
+        for (title, text) in &mut sections {
+            let first = text.lines().skip(1).find(|l| !l.is_empty());
+            if first.is_some_and(|l| l.starts_with('|')) {
+                *text = text.replacen(&format!("## {title}\n"), &format!("## {title}\n\n{run}\n"), 1);
+            }
+        }
+    }
+    for (title, text) in fresh {
+        match sections.iter_mut().find(|(t, _)| *t == title) {
+            Some(section) => section.1 = text,
+            None => sections.push((title, text)),
+        }
+    }
+    let mut md = String::from("# Benchmarks\n\n");
+    for (_, text) in sections {
+        md.push_str(text.trim_end());
+        md.push_str("\n\n");
+    }
+    md.truncate(md.trim_end().len());
+    md.push('\n');
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_section_replaces_its_namesake_and_the_others_stay() {
+        let previous = "# Benchmarks\n\nold run\n\n## Catalog\n\n| a |\n\n- note\n\n## Checkout\n\nrun 1\n\n| b |\n";
+        let merged = merge(
+            previous,
+            vec![("Checkout".into(), "## Checkout\n\nrun 2\n\n| c |\n\n".into())],
+        );
+        assert_eq!(
+            merged,
+            "# Benchmarks\n\n## Catalog\n\nold run\n\n| a |\n\n- note\n\n## Checkout\n\nrun 2\n\n| c |\n"
+        );
+        let added = merge("", vec![("Checkout".into(), "## Checkout\n\n| c |\n".into())]);
+        assert_eq!(added, "# Benchmarks\n\n## Checkout\n\n| c |\n");
+    }
 }
