@@ -143,6 +143,23 @@ async fn placed_orders_and_every_status_move_reach_the_shoppers_history() {
     assert_eq!(checkouts.body["items"][0]["state"], "completed");
 
     let delivered = shopper.order_with_status(&order_id, "delivered").await;
+
+    // The other allowed ending: cancelled once confirmed, its stock back on sale.
+    let second = place_order(&shopper, &tea, 3).await;
+    for status in ["confirmed", "cancelled"] {
+        let moved = operator
+            .send(
+                Method::PATCH,
+                &format!("/api/ops/orders/{second}/status"),
+                json!({"status": status, "reason": "customer called"}),
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    }
+    let cancelled = shopper.order_with_status(&second, "cancelled").await;
+    assert_eq!(cancelled["status_history"][2]["reason"], "customer called");
+    let stock = operator.get(&format!("/api/products/{tea}")).await.body["stock"].clone();
+    assert_eq!(stock, 8, "10 - 2 delivered; the cancelled 3 are back");
     let history: Vec<&str> = delivered["status_history"]
         .as_array()
         .unwrap()
