@@ -5,10 +5,10 @@
 
 mod baseline;
 mod loops;
-mod observe;
-mod shoppers;
+pub(crate) mod observe;
+pub(crate) mod shoppers;
 mod summary;
-mod tap;
+pub(crate) mod tap;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Inserts the hot and spread products, each with `STOCK` units.
-    async fn load(pool: &PgPool) -> anyhow::Result<Self> {
+    pub(crate) async fn load(pool: &PgPool) -> anyhow::Result<Self> {
         let run = &Uuid::new_v4().simple().to_string()[..8];
         let product = |kind: &str, i: usize| OrderLine {
             product_id: Uuid::now_v7(),
@@ -145,7 +145,7 @@ struct SagaCase {
 }
 
 async fn measure_saga(pool: &PgPool, tally: Tally, elapsed: Duration, mark: &Mark) -> SagaCase {
-    let load = mark.load_since(pool, tally.latencies.len()).await;
+    let load = mark.load_since(pool, tally.latencies.len(), "order").await;
     let parts = match observe::saga_parts(pool, &tally.traces).await {
         Ok(parts) => parts,
         Err(e) => format!("(not available: {e})"),
@@ -194,7 +194,7 @@ async fn baseline_case(options: &Options, pool: &PgPool, catalog: &Catalog) -> (
     let mark = Mark::now(pool).await;
     let (_, tally, elapsed) = baseline::closed_loop(pool, catalog, clients, options.duration).await;
     let baseline = tally.stats(elapsed);
-    let load = mark.load_since(pool, baseline.requests).await;
+    let load = mark.load_since(pool, baseline.requests, "order").await;
     (baseline, load)
 }
 
@@ -209,7 +209,7 @@ async fn bench(options: &Options, test_shop: &testkit::TestShop) -> anyhow::Resu
     let postgres: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
     eprintln!("checkout: loading {HOT} hot and {SPREAD} spread products...");
     let catalog = Catalog::load(&pool).await?;
-    let tap = tap::Tap::open(&test_shop.amqp_url).await?;
+    let tap = tap::Tap::open(&test_shop.amqp_url, &test_shop.events_exchange).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)

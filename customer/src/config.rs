@@ -15,6 +15,8 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub amqp_url: String,
+    /// The topic exchange order events come through.
+    pub events_exchange: String,
     /// The operator account ensured at start, when both are set.
     pub operator: Option<(String, SecretString)>,
     /// PEM (PKCS#8) Ed25519 key signing access tokens; when unset, one is generated and kept
@@ -75,6 +77,7 @@ impl Settings {
             ),
             database_max_connections: parse_or("CUSTOMER_DATABASE_MAX_CONNECTIONS", 10)?,
             amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            events_exchange: var_or("SHOP_EVENTS_EXCHANGE", platform::broker::DEFAULT_EVENTS_EXCHANGE),
             operator,
             signing_key_file: var_opt("SHOP_JWT_SIGNING_KEY_FILE"),
             access_token_ttl: Duration::from_secs(access_secs),

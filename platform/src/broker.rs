@@ -14,8 +14,8 @@ use tokio_util::task::TaskTracker;
 use crate::StartupError;
 use crate::config::redact_url;
 
-/// The exchange every shop event is published to.
-pub const EVENTS_EXCHANGE: &str = "shop.events";
+/// The exchange shop events are published to unless `SHOP_EVENTS_EXCHANGE` names another.
+pub const DEFAULT_EVENTS_EXCHANGE: &str = "shop.events";
 
 const START_HINT: &str = "start it with `rabbitmq-server -detached` or `docker compose up -d rabbitmq`";
 
@@ -29,6 +29,8 @@ struct Inner {
     url: String,
     name: String,
     connection: RwLock<Connection>,
+    /// The durable topic exchange the shop's events go through.
+    events_exchange: String,
     /// Bumped on every successful (re)connection, so consumers know to resubscribe.
     generation: watch::Sender<u64>,
 }
@@ -39,10 +41,11 @@ impl Broker {
     pub async fn connect(
         url: &str,
         connection_name: &str,
+        events_exchange: &str,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<Self, StartupError> {
-        let connection = open(url, connection_name).await.map_err(|e| {
+        let connection = open(url, connection_name, events_exchange).await.map_err(|e| {
             StartupError::new(format!(
                 "cannot reach RabbitMQ at {} ({e}); {START_HINT}",
                 redact_url(url)
@@ -53,11 +56,17 @@ impl Broker {
                 url: url.to_owned(),
                 name: connection_name.to_owned(),
                 connection: RwLock::new(connection),
+                events_exchange: events_exchange.to_owned(),
                 generation: watch::Sender::new(1),
             }),
         };
         tasks.spawn(broker.clone().supervise(shutdown));
         Ok(broker)
+    }
+
+    /// The exchange the shop's events go through.
+    pub fn events_exchange(&self) -> &str {
+        &self.inner.events_exchange
     }
 
     /// True while the connection is up.
@@ -87,7 +96,7 @@ impl Broker {
                 continue;
             }
             tracing::warn!(broker = %redact_url(&self.inner.url), "broker connection lost, reconnecting");
-            match open(&self.inner.url, &self.inner.name).await {
+            match open(&self.inner.url, &self.inner.name, &self.inner.events_exchange).await {
                 Ok(connection) => {
                     *self.inner.connection.write().await = connection;
                     self.inner.generation.send_modify(|g| *g += 1);
@@ -111,7 +120,7 @@ impl Broker {
     }
 }
 
-async fn open(url: &str, name: &str) -> Result<Connection, String> {
+async fn open(url: &str, name: &str, events_exchange: &str) -> Result<Connection, String> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let connection = tokio::time::timeout(Duration::from_secs(5), Connection::connect(url, properties))
         .await
@@ -120,7 +129,7 @@ async fn open(url: &str, name: &str) -> Result<Connection, String> {
     let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
     channel
         .exchange_declare(
-            EVENTS_EXCHANGE.into(),
+            events_exchange.into(),
             ExchangeKind::Topic,
             ExchangeDeclareOptions {
                 durable: true,

@@ -50,6 +50,7 @@ pub struct FoundationSettings<'a> {
     pub database_max_connections: u32,
     pub migrator: &'static sqlx::migrate::Migrator,
     pub amqp_url: &'a str,
+    pub events_exchange: &'a str,
 }
 
 /// Connects the database, binds the listener and connects the broker, failing with one line
@@ -68,7 +69,14 @@ pub async fn lay_foundation(
     let listener = crate::http::bind(settings.addr, settings.addr_variable).await?;
     let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
     let connection_name = format!("{}@{addr}", settings.service);
-    let broker = crate::broker::Broker::connect(settings.amqp_url, &connection_name, shutdown, tasks).await?;
+    let broker = crate::broker::Broker::connect(
+        settings.amqp_url,
+        &connection_name,
+        settings.events_exchange,
+        shutdown,
+        tasks,
+    )
+    .await?;
     Ok(Foundation {
         db,
         broker,

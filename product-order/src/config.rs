@@ -13,6 +13,8 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub amqp_url: String,
+    /// The topic exchange order events are published to.
+    pub events_exchange: String,
     /// Where customer publishes the keys access tokens are verified with.
     pub customer_url: String,
     /// Seed the demo catalog when the catalog is empty.
@@ -37,6 +39,7 @@ impl Settings {
             ),
             database_max_connections: parse_or("PRODUCT_ORDER_DATABASE_MAX_CONNECTIONS", 20)?,
             amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            events_exchange: var_or("SHOP_EVENTS_EXCHANGE", platform::broker::DEFAULT_EVENTS_EXCHANGE),
             customer_url: var_or("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081"),
             demo_catalog: parse_or("PRODUCT_ORDER_DEMO_CATALOG", false)?,
             saga_workers: parse_or("PRODUCT_ORDER_SAGA_WORKERS", true)?,

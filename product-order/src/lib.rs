@@ -56,6 +56,7 @@ pub async fn start(
             database_max_connections: settings.database_max_connections,
             migrator: &MIGRATOR,
             amqp_url: &settings.amqp_url,
+            events_exchange: &settings.events_exchange,
         },
         shutdown.clone(),
         tasks,

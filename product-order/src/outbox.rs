@@ -13,7 +13,7 @@ use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
-use platform::broker::{Broker, EVENTS_EXCHANGE};
+use platform::broker::Broker;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
@@ -111,7 +111,7 @@ impl Publisher {
         let channel = self.channel().await?;
         let confirm = channel
             .basic_publish(
-                EVENTS_EXCHANGE.into(),
+                self.broker.events_exchange().into(),
                 routing_key.into(),
                 BasicPublishOptions {
                     mandatory: true,
@@ -193,8 +193,10 @@ pub fn spawn_relay(
     });
 }
 
-const RELAY_BATCH: usize = 50;
+const RELAY_BATCH: usize = 200;
 
+/// Publishes a batch of due events at once (their confirms awaited together, not one by one)
+/// and marks those the broker confirmed; the others keep their error and go out next time.
 async fn relay_batch(db: &PgPool, publisher: &Publisher) -> Result<usize, PublishError> {
     let mut tx = db.begin().await?;
     let rows = sqlx::query(
@@ -205,26 +207,40 @@ async fn relay_batch(db: &PgPool, publisher: &Publisher) -> Result<usize, Publis
     .bind(RELAY_BATCH as i64)
     .fetch_all(&mut *tx)
     .await?;
-    let mut published = 0;
-    for row in &rows {
-        let id: Uuid = row.get("id");
-        let routing_key: String = row.get("routing_key");
-        let payload: Value = row.get("payload");
-        if let Err(e) = publisher.publish(id, &routing_key, &payload).await {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
-                .bind(id)
-                .bind(e.to_string())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Err(e);
+    let events: Vec<(Uuid, String, Value)> = rows
+        .iter()
+        .map(|row| (row.get("id"), row.get("routing_key"), row.get("payload")))
+        .collect();
+    let outcomes = futures::future::join_all(
+        events
+            .iter()
+            .map(|(id, routing_key, payload)| publisher.publish(*id, routing_key, payload)),
+    )
+    .await;
+    let mut published = Vec::with_capacity(events.len());
+    let mut failure = None;
+    for ((id, _, _), outcome) in events.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => published.push(*id),
+            Err(e) => {
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(e.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                failure.get_or_insert(e);
+            }
         }
-        sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        published += 1;
     }
+    sqlx::query(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)",
+    )
+    .bind(&published)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(published)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(published.len()),
+    }
 }

@@ -17,6 +17,8 @@ pub struct TestShop {
     pub customer_database_url: String,
     pub product_order_database_url: String,
     pub amqp_url: String,
+    /// The topic exchange this shop's events go through (its own).
+    pub events_exchange: String,
     /// Customer's queue of order events (its dead letters are in `<queue>.dead`).
     pub customer_events_queue: String,
     customer_settings: customer::Settings,
@@ -50,11 +52,14 @@ impl TestShop {
         let customer_database_url = fresh_database_url(infra, "customer");
         let product_order_database_url = fresh_database_url(infra, "product_order");
 
+        // An exchange of this shop's own, so parallel tests never see each other's events.
+        let events_exchange = format!("shop.events.test-{}", uuid::Uuid::new_v4().simple());
         let mut customer_settings = customer::Settings {
             addr: any_port(),
             database_url: customer_database_url.clone(),
             database_max_connections: 5,
             amqp_url: infra.amqp_url.clone(),
+            events_exchange: events_exchange.clone(),
             operator: None,
             signing_key_file: None,
             access_token_ttl: Duration::from_secs(900),
@@ -81,8 +86,12 @@ impl TestShop {
             .unwrap_or_else(|e| panic!("customer did not start: {e}"));
         let customer_url = format!("http://{customer_addr}");
 
-        let mut product_order_settings =
-            product_order_test_settings(&product_order_database_url, &infra.amqp_url, &customer_url);
+        let mut product_order_settings = product_order_test_settings(
+            &product_order_database_url,
+            &infra.amqp_url,
+            &customer_url,
+            &events_exchange,
+        );
         customize_product_order(&mut product_order_settings);
         let product_order_addr = product_order::start(product_order_settings, shutdown.clone(), &tasks)
             .await
@@ -107,6 +116,7 @@ impl TestShop {
             customer_database_url,
             product_order_database_url,
             amqp_url: infra.amqp_url.clone(),
+            events_exchange,
             customer_events_queue,
             customer_settings: customer_replica_settings,
             shutdown,
@@ -116,7 +126,12 @@ impl TestShop {
 
     /// Settings for another product-order on this shop's database and broker.
     pub fn product_order_settings(&self) -> product_order::Settings {
-        product_order_test_settings(&self.product_order_database_url, &self.amqp_url, &self.customer_url)
+        product_order_test_settings(
+            &self.product_order_database_url,
+            &self.amqp_url,
+            &self.customer_url,
+            &self.events_exchange,
+        )
     }
 
     /// Settings for another customer on this shop's database, broker and event queue.
@@ -137,12 +152,18 @@ impl TestShop {
     }
 }
 
-fn product_order_test_settings(database_url: &str, amqp_url: &str, customer_url: &str) -> product_order::Settings {
+fn product_order_test_settings(
+    database_url: &str,
+    amqp_url: &str,
+    customer_url: &str,
+    events_exchange: &str,
+) -> product_order::Settings {
     product_order::Settings {
         addr: any_port(),
         database_url: database_url.to_owned(),
         database_max_connections: 10,
         amqp_url: amqp_url.to_owned(),
+        events_exchange: events_exchange.to_owned(),
         customer_url: customer_url.to_owned(),
         demo_catalog: false,
         saga_workers: true,
@@ -251,13 +272,18 @@ impl Drop for TestShop {
         self.shutdown.cancel();
         // Quorum queues hold files open on the broker: delete this shop's at once rather than
         // leave them to their expiry, so many tests in a row do not exhaust the broker.
-        let (url, queue) = (self.amqp_url.clone(), self.customer_events_queue.clone());
+        let (url, queue, exchange) = (
+            self.amqp_url.clone(),
+            self.customer_events_queue.clone(),
+            self.events_exchange.clone(),
+        );
         let deleted = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
-            runtime.block_on(delete_event_queues(&url, &queue)).ok()
+            runtime.block_on(delete_event_queues(&url, &queue)).ok()?;
+            runtime.block_on(delete_exchange(&url, &exchange)).ok()
         })
         .join();
         if !matches!(deleted, Ok(Some(()))) {
@@ -267,6 +293,15 @@ impl Drop for TestShop {
             );
         }
     }
+}
+
+async fn delete_exchange(amqp_url: &str, exchange: &str) -> Result<(), lapin::Error> {
+    let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .exchange_delete(exchange.into(), lapin::options::ExchangeDeleteOptions::default())
+        .await?;
+    connection.close(200, "test over".into()).await
 }
 
 /// Deletes customer's event queue `queue`, its dead-letter queue and exchange.

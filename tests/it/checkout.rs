@@ -37,7 +37,7 @@ async fn held_reservations(db: &PgPool) -> i64 {
 #[tokio::test]
 async fn a_checkout_places_the_order_clears_the_cart_and_announces_it_once() {
     let ops = operated_shop().await;
-    let tap = EventTap::open(&ops.shop.amqp_url).await;
+    let tap = EventTap::open(&ops.shop).await;
     let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
     let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
     let pot = id_of(&operator.create_product("POT-1", "Teapot", 3490, 3).await);
@@ -234,7 +234,7 @@ async fn two_hundred_checkouts_for_fifty_units_sell_exactly_fifty() {
 #[tokio::test]
 async fn a_shopper_cancels_before_shipping_and_the_stock_returns() {
     let ops = operated_shop().await;
-    let tap = EventTap::open(&ops.shop.amqp_url).await;
+    let tap = EventTap::open(&ops.shop).await;
     let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
     let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
     let shopper = shopper(&ops.shop, "regret").await;

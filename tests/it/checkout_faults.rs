@@ -26,7 +26,7 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
     // The shop's own product-order serves the API only; replicas do the saga work.
     let ops = operated_shop_with(|s| s.saga_workers = false).await;
     let shop = &ops.shop;
-    let tap = EventTap::open(&shop.amqp_url).await;
+    let tap = EventTap::open(shop).await;
     let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
     let tea = operator.create_product("TEA-1", "Sencha", 1290, 100).await["id"]
         .as_str()
@@ -107,7 +107,6 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
     let mut deliveries: HashMap<String, Vec<String>> = HashMap::new();
     eventually("every order.placed", Duration::from_secs(30), async || {
         for (key, message_id, body) in tap.drain().await {
-            // Other tests publish to the same exchange: keep ours.
             if key == "order.placed" && orders.contains_key(body["order_id"].as_str().unwrap_or_default()) {
                 deliveries
                     .entry(body["order_id"].as_str().unwrap().to_owned())
@@ -137,7 +136,7 @@ async fn with_the_broker_unreachable_orders_are_placed_and_announced_once_it_is_
     let (proxy, through_proxy) = broker_behind_proxy().await;
     let ops = operated_shop_with(|s| s.amqp_url = through_proxy).await;
     let shop = &ops.shop;
-    let tap = EventTap::open(&shop.amqp_url).await;
+    let tap = EventTap::open(shop).await;
     let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
     let tea = operator.create_product("TEA-1", "Sencha", 1290, 10).await["id"]
         .as_str()
@@ -174,7 +173,6 @@ async fn with_the_broker_unreachable_orders_are_placed_and_announced_once_it_is_
         assert!(waiting["steps"][3]["error"].as_str().is_some());
         order_ids.push(waiting["order_id"].as_str().unwrap().to_owned());
     }
-    // Other tests publish to the same exchange: keep ours.
     let ours = |events: Vec<(String, String, Value)>| {
         events
             .into_iter()

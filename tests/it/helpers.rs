@@ -267,7 +267,8 @@ pub struct EventTap {
 }
 
 impl EventTap {
-    pub async fn open(amqp_url: &str) -> Self {
+    pub async fn open(shop: &testkit::TestShop) -> Self {
+        let amqp_url = shop.amqp_url.as_str();
         use lapin::options::{QueueBindOptions, QueueDeclareOptions};
         let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
             .await
@@ -288,7 +289,7 @@ impl EventTap {
             .expect("a test queue");
         channel
             .exchange_declare(
-                "shop.events".into(),
+                shop.events_exchange.as_str().into(),
                 lapin::ExchangeKind::Topic,
                 lapin::options::ExchangeDeclareOptions {
                     durable: true,
@@ -301,7 +302,7 @@ impl EventTap {
         channel
             .queue_bind(
                 queue.as_str().into(),
-                "shop.events".into(),
+                shop.events_exchange.as_str().into(),
                 "order.*".into(),
                 QueueBindOptions::default(),
                 lapin::types::FieldTable::default(),

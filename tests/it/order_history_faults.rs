@@ -51,8 +51,7 @@ async fn place_orders(shoppers: &[ProductOrderApi], product_id: &str, each: usiz
         .collect()
 }
 
-/// The orders' statuses by id, in product-order's or customer's database. Only these orders:
-/// every test's shop publishes to the same exchange, so customer also keeps other tests' orders.
+/// The orders' statuses by id, in product-order's or customer's database.
 async fn statuses(db: &PgPool, orders: &[Uuid]) -> HashMap<Uuid, String> {
     sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM orders WHERE id = ANY($1)")
         .bind(orders)

@@ -68,9 +68,10 @@ impl Mark {
         }
     }
 
-    /// The machine's CPU and the database's commits since this mark, per `done` checkouts.
-    /// Backends report their commits up to a second late, so the count is approximate.
-    pub async fn load_since(&self, pool: &PgPool, done: usize) -> String {
+    /// The machine's CPU and the database's commits since this mark, per `done` units of work
+    /// (`unit`: "order", "event"). Backends report their commits up to a second late, so the
+    /// count is approximate.
+    pub async fn load_since(&self, pool: &PgPool, done: usize, unit: &str) -> String {
         let (cpu, elapsed) = (Cpu::now(), self.at.elapsed());
         let commits = commits(pool).await - self.commits;
         // Ticks of every core: the process's ticks over these are its share of the machine.
@@ -85,8 +86,8 @@ impl Mark {
         format!(
             "the CPU was {:.0}% busy ({:.0}% in this process, i.e. the shop and the load generator; the rest is \
              PostgreSQL, RabbitMQ and whatever else runs on the machine) and {:.0}% waiting for I/O: {:.1} ms of CPU \
-             per order, {:.1} ms of it in this process; product-order's database committed about {:.1} transactions \
-             per order",
+             per {unit}, {:.1} ms of it in this process; product-order's database committed about {:.1} transactions \
+             per {unit}",
             share(busy),
             share(own),
             share(cpu.iowait.saturating_sub(self.cpu.iowait)),

@@ -267,7 +267,7 @@ impl Shopper {
     }
 
     /// One checkout: the cart (not measured), then the checkout (measured).
-    pub(super) async fn once(&mut self, shop: &Shop) -> Outcome {
+    pub(crate) async fn once(&mut self, shop: &Shop) -> Outcome {
         match self.fill_cart(shop).await {
             Ok(lines) => self.check_out(shop, &lines).await,
             Err(e) => {

@@ -12,7 +12,6 @@ use futures_lite::StreamExt;
 use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
-use platform::broker::EVENTS_EXCHANGE;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -38,14 +37,14 @@ fn key(lines: &[OrderLine]) -> Vec<(Uuid, i32)> {
 
 impl Tap {
     /// Declares an exclusive auto-delete queue bound to `order.placed` and consumes it.
-    pub async fn open(amqp_url: &str) -> anyhow::Result<std::sync::Arc<Self>> {
+    pub async fn open(amqp_url: &str, events_exchange: &str) -> anyhow::Result<std::sync::Arc<Self>> {
         let connection = Connection::connect(amqp_url, ConnectionProperties::default())
             .await
             .context("connecting to RabbitMQ")?;
         let channel = connection.create_channel().await?;
         channel
             .exchange_declare(
-                EVENTS_EXCHANGE.into(),
+                events_exchange.into(),
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
                     durable: true,
@@ -69,7 +68,7 @@ impl Tap {
         channel
             .queue_bind(
                 queue.clone(),
-                EVENTS_EXCHANGE.into(),
+                events_exchange.into(),
                 ORDER_PLACED.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),

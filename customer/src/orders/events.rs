@@ -26,7 +26,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
-use platform::broker::{Broker, EVENTS_EXCHANGE};
+use platform::broker::Broker;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -216,7 +216,7 @@ async fn subscribe(broker: &Broker, settings: &EventSettings) -> Result<(Channel
         channel
             .queue_bind(
                 settings.queue.as_str().into(),
-                EVENTS_EXCHANGE.into(),
+                broker.events_exchange().into(),
                 routing_key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
