@@ -4,6 +4,7 @@
 //! cargo run --release -p bench -- catalog [--products 100000] [--concurrency 32] [--seconds 10]
 //!                                         [--warmup 2] [--out bench-results.md] [--keep-db]
 //! cargo run --release -p bench -- checkout [--concurrency 32] [--seconds 10] [--warmup 2] ...
+//! cargo run --release -p bench -- events   [--seconds 10] [--warmup 2] [--concurrency 32] ...
 //! cargo run --release -p bench -- all      (every benchmark, one table each)
 //! ```
 //!
@@ -12,6 +13,7 @@
 
 mod catalog;
 mod checkout;
+mod events;
 mod load;
 mod report;
 
@@ -28,6 +30,9 @@ commands:
   checkout  shoppers checking out through the saga, POST /api/checkout to order.placed
             confirmed, at the highest rate and at half of it, against the same checkout as
             one SQL transaction through sqlx
+  events    order events from product-order's outbox to customer's read model: operator status
+            changes on a schedule at rising rates, lag from outbox row to customer's commit,
+            against a plain lapin publisher and consumer at 500 events/s
   all       every benchmark above, one table each
 
 options:
@@ -66,6 +71,7 @@ impl Default for Options {
 enum Command {
     Catalog,
     Checkout,
+    Events,
     All,
 }
 
@@ -74,6 +80,7 @@ fn parse(args: &[String]) -> Result<(Command, Options), String> {
     let command = match args.next().map(String::as_str) {
         Some("catalog") => Command::Catalog,
         Some("checkout") => Command::Checkout,
+        Some("events") => Command::Events,
         Some("all") => Command::All,
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("no command given".to_owned()),
@@ -137,6 +144,9 @@ fn main() -> ExitCode {
         }
         if matches!(command, Command::Checkout | Command::All) {
             sections.push(checkout::run(&options).await?);
+        }
+        if matches!(command, Command::Events | Command::All) {
+            sections.push(events::run(&options).await?);
         }
         report::write(&options, &load, &sections)
     });

@@ -37,6 +37,8 @@ pub enum Verdict {
     Failed(String),
     Baseline,
     NoGoal,
+    /// No goal of its own; the text says how the case went.
+    Info(String),
 }
 
 impl Verdict {
@@ -51,6 +53,7 @@ impl Verdict {
             Verdict::Failed(why) => format!("**FAILED** ({why})"),
             Verdict::Baseline => "baseline".into(),
             Verdict::NoGoal => "no baseline".into(),
+            Verdict::Info(text) => text.clone(),
         }
     }
 }
