@@ -407,3 +407,34 @@ pub async fn broker_behind_proxy() -> (testkit::TcpProxy, String) {
     through_proxy.set_port(Some(proxy.addr.port())).expect("a port");
     (proxy, through_proxy.to_string())
 }
+
+/// Starts a customer replica that applies order events, waits until it consumes its queue (so
+/// the queue is declared and bound: events from now on wait there for it), then stops it: the
+/// test's events pile up until the next replica starts.
+pub async fn declare_customer_queue_then_stop(shop: &testkit::TestShop) -> customer::Settings {
+    let mut applier = shop.customer_settings();
+    applier.events.workers = true;
+    let first = testkit::Replica::customer(applier.clone()).await;
+    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ answers");
+    eventually(
+        "customer consuming its queue",
+        std::time::Duration::from_secs(10),
+        async || {
+            let channel = connection.create_channel().await.ok()?;
+            let passive = lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let queue = channel
+                .queue_declare(shop.customer_events_queue.as_str().into(), passive, Default::default())
+                .await
+                .ok()?;
+            (queue.consumer_count() > 0).then_some(())
+        },
+    )
+    .await;
+    first.stop().await;
+    applier
+}

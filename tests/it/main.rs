@@ -2,6 +2,7 @@
 //! RabbitMQ (one test binary, since each links the whole tree).
 
 mod accounts;
+mod browser;
 mod cart;
 mod catalog;
 mod checkout;

@@ -12,8 +12,8 @@ use testkit::Replica;
 use uuid::Uuid;
 
 use crate::helpers::{
-    CustomerApi, OperatedShop, ProductOrderApi, broker_behind_proxy, email, eventually, operated_shop_custom,
-    valid_details,
+    CustomerApi, OperatedShop, ProductOrderApi, broker_behind_proxy, declare_customer_queue_then_stop, email,
+    eventually, operated_shop_custom, valid_details,
 };
 
 async fn shoppers(shop: &testkit::TestShop, count: usize) -> Vec<ProductOrderApi> {
@@ -76,30 +76,8 @@ async fn customer_down_while_500_orders_are_placed_and_moved_catches_up_with_eve
     let ops = operated_shop_custom(|s| s.events.workers = false, |_| {}).await;
     let shop = &ops.shop;
     let product = tea(&ops).await;
-    let replica_settings = {
-        let mut settings = shop.customer_settings();
-        settings.events.workers = true;
-        settings
-    };
     // The first start declares customer's queue; then customer goes away.
-    let first = Replica::customer(replica_settings.clone()).await;
-    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    // Consuming means the queue is declared and bound: events from now on are kept for it.
-    eventually("customer consuming its queue", Duration::from_secs(10), async || {
-        let channel = connection.create_channel().await.ok()?;
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let declared = channel
-            .queue_declare(shop.customer_events_queue.as_str().into(), passive, Default::default())
-            .await;
-        declared.ok().filter(|queue| queue.consumer_count() > 0).map(|_| ())
-    })
-    .await;
-    first.stop().await;
+    let replica_settings = declare_customer_queue_then_stop(shop).await;
 
     let shoppers = shoppers(shop, 25).await;
     let orders = place_orders(&shoppers, &product, 20).await;

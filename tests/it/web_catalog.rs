@@ -1,98 +1,10 @@
 //! The catalog, cart and operator pages as a browser gets them, htmx swaps included.
 
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::browser::Browser;
 use crate::helpers::{ProductOrderApi, email, operated_shop};
-
-/// A browser: cookies kept, redirects not followed, the CSRF token of the last page reused.
-struct Browser {
-    base: String,
-    http: Client,
-    csrf: String,
-}
-
-struct Page {
-    status: StatusCode,
-    html: String,
-}
-
-impl Browser {
-    async fn open(base: &str) -> Self {
-        let http = Client::builder()
-            .cookie_store(true)
-            .redirect(redirect::Policy::none())
-            .build()
-            .unwrap();
-        let mut browser = Self {
-            base: base.to_owned(),
-            http,
-            csrf: String::new(),
-        };
-        browser.get("/").await;
-        browser
-    }
-
-    fn remember_csrf(&mut self, html: &str) {
-        let marker = r#"name="csrf_token" value=""#;
-        if let Some(start) = html.find(marker) {
-            self.csrf = html[start + marker.len()..].split('"').next().unwrap().to_owned();
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        let page = Page {
-            status: response.status(),
-            html: response.text().await.unwrap(),
-        };
-        self.remember_csrf(&page.html);
-        page
-    }
-
-    async fn htmx_get(&self, path: &str) -> Page {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("hx-request", "true")
-            .send()
-            .await
-            .unwrap();
-        Page {
-            status: response.status(),
-            html: response.text().await.unwrap(),
-        }
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)], htmx: bool) -> reqwest::Response {
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf_token", &self.csrf));
-        let mut request = self.http.post(format!("{}{path}", self.base)).form(&form);
-        if htmx {
-            request = request.header("hx-request", "true").header("x-csrf-token", &self.csrf);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn log_in(&mut self, address: &str, password: &str) {
-        self.get("/login").await;
-        let response = self
-            .post("/login", &[("email", address), ("password", password)], false)
-            .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "logging in as {address}");
-    }
-
-    async fn register(&mut self, address: &str) {
-        self.get("/register").await;
-        let fields = [
-            ("email", address),
-            ("name", "Page Shopper"),
-            ("password", "correct horse battery"),
-        ];
-        let response = self.post("/register", &fields, false).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "registering {address}");
-    }
-}
 
 fn cart_count(html: &str) -> Option<String> {
     let start = html.find(r#"id="cart-count""#)?;
@@ -178,7 +90,7 @@ async fn a_guest_adds_with_htmx_and_the_cart_joins_the_account() {
     );
 
     let added = browser
-        .post("/cart/items", &[("product_id", tea_id), ("quantity", "2")], true)
+        .htmx_post("/cart/items", &[("product_id", tea_id), ("quantity", "2")])
         .await;
     assert_eq!(added.status(), StatusCode::OK);
     assert!(
@@ -198,7 +110,7 @@ async fn a_guest_adds_with_htmx_and_the_cart_joins_the_account() {
     assert_eq!(cart_count(&fragment).as_deref(), Some("2"));
 
     let too_many = browser
-        .post("/cart/items", &[("product_id", tea_id), ("quantity", "9")], true)
+        .htmx_post("/cart/items", &[("product_id", tea_id), ("quantity", "9")])
         .await;
     let refusal = too_many.text().await.unwrap();
     assert!(
@@ -210,7 +122,7 @@ async fn a_guest_adds_with_htmx_and_the_cart_joins_the_account() {
     assert!(cart.html.contains(&format!(r#"id="line-{tea_id}""#)));
     assert!(cart.html.contains("€25.80"), "the total: {}", cart.html);
 
-    browser.register(&email("guest-joins")).await;
+    browser.register(&email("guest-joins"), "Page Shopper").await;
     let cart = browser.get("/cart").await;
     assert!(
         cart.html.contains(&format!(r#"id="line-{tea_id}""#)),
@@ -219,10 +131,10 @@ async fn a_guest_adds_with_htmx_and_the_cart_joins_the_account() {
     assert_eq!(cart_count(&cart.html).as_deref(), Some("2"));
 
     let changed = browser
-        .post(&format!("/cart/items/{tea_id}"), &[("quantity", "5")], true)
+        .htmx_post(&format!("/cart/items/{tea_id}"), &[("quantity", "5")])
         .await;
     assert_eq!(cart_count(&changed.text().await.unwrap()).as_deref(), Some("5"));
-    let removed = browser.post(&format!("/cart/items/{tea_id}/remove"), &[], true).await;
+    let removed = browser.htmx_post(&format!("/cart/items/{tea_id}/remove"), &[]).await;
     let html = removed.text().await.unwrap();
     assert!(html.contains(r#"id="cart-empty""#), "{html}");
 }
@@ -231,12 +143,7 @@ async fn a_guest_adds_with_htmx_and_the_cart_joins_the_account() {
 async fn operator_pages_are_for_operators_and_show_field_errors() {
     let ops = operated_shop().await;
     let mut visitor = Browser::open(&ops.shop.web_url).await;
-    let redirected = visitor
-        .http
-        .get(format!("{}/ops/products", ops.shop.web_url))
-        .send()
-        .await
-        .unwrap();
+    let redirected = visitor.visit("/ops/products").await;
     assert_eq!(redirected.status(), StatusCode::SEE_OTHER);
     assert!(
         redirected.headers()["location"]
@@ -245,7 +152,7 @@ async fn operator_pages_are_for_operators_and_show_field_errors() {
             .starts_with("/login?next=")
     );
 
-    visitor.register(&email("not-ops")).await;
+    visitor.register(&email("not-ops"), "Page Shopper").await;
     assert_eq!(visitor.get("/ops/products").await.status, StatusCode::FORBIDDEN);
 
     let operator_email = {
@@ -273,7 +180,7 @@ async fn operator_pages_are_for_operators_and_show_field_errors() {
         ("image_url", ""),
         ("active", "true"),
     ];
-    let invalid = operator.post("/ops/products", &fields, false).await;
+    let invalid = operator.post("/ops/products", &fields).await;
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = invalid.text().await.unwrap();
     assert!(html.contains(r#"id="price-error""#), "{html}");
@@ -281,7 +188,7 @@ async fn operator_pages_are_for_operators_and_show_field_errors() {
 
     let mut valid = fields;
     valid[3] = ("price", "15.90");
-    let created = operator.post("/ops/products", &valid, false).await;
+    let created = operator.post("/ops/products", &valid).await;
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
     let location = created.headers()["location"].to_str().unwrap().to_owned();
     let product_path = location.split('?').next().unwrap().to_owned();
@@ -291,7 +198,6 @@ async fn operator_pages_are_for_operators_and_show_field_errors() {
         .post(
             &format!("{product_path}/stock"),
             &[("stock_delta", "-3"), ("stock_reason", "dropped a box")],
-            false,
         )
         .await;
     assert_eq!(adjusted.status(), StatusCode::SEE_OTHER);

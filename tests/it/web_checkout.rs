@@ -3,98 +3,15 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::StatusCode;
 use serde_json::json;
 use testkit::{TestShop, wait_until};
 
+use crate::browser::{Browser, hidden_value};
 use crate::helpers::{CustomerApi, ProductOrderApi, email, operated_shop};
 
 /// How long a checkout may take to finish in a test.
 const CHECKOUT_DEADLINE: Duration = Duration::from_secs(30);
-
-/// A browser: cookies kept, redirects not followed, the CSRF token of the last page reused.
-struct Browser {
-    base: String,
-    http: Client,
-    csrf: String,
-}
-
-struct Page {
-    status: StatusCode,
-    html: String,
-}
-
-impl Browser {
-    async fn open(base: &str) -> Self {
-        let http = Client::builder()
-            .cookie_store(true)
-            .redirect(redirect::Policy::none())
-            .build()
-            .unwrap();
-        let mut browser = Self {
-            base: base.to_owned(),
-            http,
-            csrf: String::new(),
-        };
-        browser.get("/").await;
-        browser
-    }
-
-    async fn fetch(&self, path: &str, htmx: bool) -> Page {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if htmx {
-            request = request.header("hx-request", "true");
-        }
-        let response = request.send().await.unwrap();
-        Page {
-            status: response.status(),
-            html: response.text().await.unwrap(),
-        }
-    }
-
-    /// A full page load; its CSRF token is used by the next forms.
-    async fn get(&mut self, path: &str) -> Page {
-        let page = self.fetch(path, false).await;
-        if let Some(token) = hidden_value(&page.html, "csrf_token") {
-            self.csrf = token;
-        }
-        page
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf_token", &self.csrf));
-        let request = self.http.post(format!("{}{path}", self.base)).form(&form);
-        request.send().await.unwrap()
-    }
-
-    /// Registers through the page, which signs the browser in.
-    async fn register(&mut self, address: &str) {
-        self.get("/register").await;
-        let fields = [
-            ("email", address),
-            ("name", "Ada Lovelace"),
-            ("password", "correct horse battery"),
-        ];
-        let response = self.post("/register", &fields).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "registering {address}");
-    }
-
-    async fn add_to_cart(&mut self, product_id: &str, quantity: &str) {
-        self.get(&format!("/products/{product_id}")).await;
-        let response = self
-            .post("/cart/items", &[("product_id", product_id), ("quantity", quantity)])
-            .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "adding to the cart");
-    }
-}
-
-/// The value of the hidden input named `name`.
-fn hidden_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker)? + marker.len();
-    html[start..].split('"').next().map(str::to_owned)
-}
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
@@ -127,7 +44,7 @@ async fn shopper_with_a_cart(
     let tea = operator.create_product(&sku, "Sencha", 1290, stock).await;
     let tea_id = tea["id"].as_str().unwrap().to_owned();
     let mut browser = Browser::open(&ops.shop.web_url).await;
-    browser.register(&email("checkout")).await;
+    browser.register(&email("checkout"), "Ada Lovelace").await;
     browser.add_to_cart(&tea_id, quantity).await;
     (browser, operator, tea_id)
 }
@@ -136,12 +53,7 @@ async fn shopper_with_a_cart(
 async fn a_visitor_is_sent_to_log_in_and_back_to_the_checkout() {
     let shop = TestShop::start().await;
     let mut browser = Browser::open(&shop.web_url).await;
-    let response = browser
-        .http
-        .get(format!("{}/checkout", shop.web_url))
-        .send()
-        .await
-        .unwrap();
+    let response = browser.visit("/checkout").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let login = location(&response);
     assert_eq!(login, "/login?next=%2Fcheckout");
@@ -171,7 +83,7 @@ async fn a_visitor_is_sent_to_log_in_and_back_to_the_checkout() {
 async fn an_empty_cart_shows_the_empty_state_instead_of_the_form() {
     let shop = TestShop::start().await;
     let mut browser = Browser::open(&shop.web_url).await;
-    browser.register(&email("empty")).await;
+    browser.register(&email("empty"), "Ada Lovelace").await;
     let page = browser.get("/checkout").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains(r#"id="checkout-empty""#), "{}", page.html);
@@ -285,14 +197,14 @@ async fn a_checkout_is_followed_until_placed_and_its_order_can_be_cancelled() {
     let browser_ref = &browser;
     let path = status_path.as_str();
     wait_until("the order to be placed", CHECKOUT_DEADLINE, move || async move {
-        let page = browser_ref.fetch(path, false).await;
+        let page = browser_ref.load(path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.html);
         assert!(!page.html.contains("Your order was not placed"), "{}", page.html);
         page.html.contains("Thank you, your order is placed")
     })
     .await;
 
-    let partial = browser.fetch(&status_path, true).await;
+    let partial = browser.htmx_get(&status_path).await;
     assert_eq!(partial.status, StatusCode::OK);
     assert!(!partial.html.contains("<html"), "htmx gets the part, not the page");
     assert!(partial.html.contains(r#"id="checkout-status""#));
@@ -361,7 +273,7 @@ async fn a_checkout_that_runs_out_of_stock_says_why_and_what_to_do() {
     let browser_ref = &browser;
     let path = status_path.as_str();
     wait_until("the checkout to fail", CHECKOUT_DEADLINE, move || async move {
-        let page = browser_ref.fetch(path, true).await;
+        let page = browser_ref.htmx_get(path).await;
         assert!(!page.html.contains("Thank you"), "{}", page.html);
         page.html.contains("Your order was not placed")
     })

@@ -3,93 +3,19 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode, redirect};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use testkit::Replica;
 
+use crate::browser::{Browser, PASSWORD, hidden_value};
 use crate::helpers::{
-    CustomerApi, OperatedShop, ProductOrderApi, email, eventually, operated_shop, operated_shop_custom, valid_details,
+    CustomerApi, OperatedShop, ProductOrderApi, declare_customer_queue_then_stop, email, eventually, operated_shop,
+    operated_shop_custom, valid_details,
 };
 
 /// How long an order may take to reach the shopper's history (or a status to follow it).
 const HISTORY_DEADLINE: Duration = Duration::from_secs(30);
-const PASSWORD: &str = "correct horse battery";
-
-/// A browser: cookies kept, redirects not followed, the CSRF token of the last page reused.
-struct Browser {
-    base: String,
-    http: Client,
-    csrf: String,
-}
-
-struct Page {
-    status: StatusCode,
-    html: String,
-}
-
-impl Browser {
-    async fn open(base: &str) -> Self {
-        let http = Client::builder()
-            .cookie_store(true)
-            .redirect(redirect::Policy::none())
-            .build()
-            .unwrap();
-        let mut browser = Self {
-            base: base.to_owned(),
-            http,
-            csrf: String::new(),
-        };
-        browser.get("/").await;
-        browser
-    }
-
-    /// A page load; with `target`, as htmx asks for the part with that id.
-    async fn fetch(&self, path: &str, target: Option<&str>) -> Page {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(target) = target {
-            request = request.header("hx-request", "true").header("hx-target", target);
-        }
-        let response = request.send().await.unwrap();
-        Page {
-            status: response.status(),
-            html: response.text().await.unwrap(),
-        }
-    }
-
-    /// A full page load; its CSRF token is used by the next forms.
-    async fn get(&mut self, path: &str) -> Page {
-        let page = self.fetch(path, None).await;
-        if let Some(token) = hidden_value(&page.html, "csrf_token") {
-            self.csrf = token;
-        }
-        page
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf_token", &self.csrf));
-        self.http
-            .post(format!("{}{path}", self.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn log_in(&mut self, address: &str, password: &str) {
-        self.get("/login").await;
-        let response = self.post("/login", &[("email", address), ("password", password)]).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "logging in as {address}");
-    }
-}
-
-/// The value of the hidden input named `name`.
-fn hidden_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker)? + marker.len();
-    html[start..].split('"').next().map(str::to_owned)
-}
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
@@ -138,7 +64,7 @@ impl Shopper {
             &format!("order {order_id} {status} on its page"),
             HISTORY_DEADLINE,
             async || {
-                let part = self.browser.fetch(&path, Some("order-status")).await;
+                let part = self.browser.htmx_get_part(&path, "order-status").await;
                 (part.status == StatusCode::OK && part.html.contains(&marker)).then_some(part.html)
             },
         )
@@ -194,7 +120,7 @@ async fn a_placed_order_reaches_my_orders_and_follows_the_operators_moves() {
     let browser = &shopper.browser;
     let row = format!(r#"id="order-{order_id}""#);
     let list = eventually("the order in the history", HISTORY_DEADLINE, async || {
-        let page = browser.fetch("/orders", None).await;
+        let page = browser.load("/orders").await;
         page.html.contains(&row).then_some(page.html)
     })
     .await;
@@ -213,7 +139,7 @@ async fn a_placed_order_reaches_my_orders_and_follows_the_operators_moves() {
     assert!(page.html.contains(r#"id="cancel-order-form""#));
     let part = shopper
         .browser
-        .fetch(&format!("/orders/{order_id}"), Some("order-status"))
+        .htmx_get_part(&format!("/orders/{order_id}"), "order-status")
         .await;
     assert_eq!(part.status, StatusCode::OK);
     assert!(!part.html.contains("<html"), "htmx gets the part, not the page");
@@ -266,12 +192,7 @@ async fn a_placed_order_reaches_my_orders_and_follows_the_operators_moves() {
     assert!(page.html.contains(">You<"));
     assert!(page.html.contains(r#"name="status" value="shipped""#));
 
-    let reopened = operator
-        .http
-        .get(format!("{}{status_path}", operator.base))
-        .send()
-        .await
-        .unwrap();
+    let reopened = operator.visit(&status_path).await;
     assert_eq!(reopened.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&reopened), order_path, "the form's address leads to the order");
 
@@ -306,12 +227,7 @@ async fn operator_pages_refuse_shoppers_and_send_visitors_to_log_in() {
         ("/ops/orders", "/login?next=%2Fops%2Forders"),
         ("/orders", "/login?next=%2Forders"),
     ] {
-        let response = visitor
-            .http
-            .get(format!("{}{path}", visitor.base))
-            .send()
-            .await
-            .unwrap();
+        let response = visitor.visit(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(location(&response), next);
     }
@@ -324,7 +240,7 @@ async fn operator_pages_refuse_shoppers_and_send_visitors_to_log_in() {
         "/ops/orders?status=placed".to_owned(),
         format!("/ops/orders/{order_id}"),
     ] {
-        let page = shopper.browser.fetch(&path, None).await;
+        let page = shopper.browser.load(&path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
     }
     let attempt = shopper
@@ -409,30 +325,7 @@ async fn an_order_on_its_way_to_the_history_shows_as_processing_until_it_arrives
     // and is away while the order is placed.
     let ops = operated_shop_custom(|s| s.events.workers = false, |_| {}).await;
     let shop = &ops.shop;
-    let applier = {
-        let mut settings = shop.customer_settings();
-        settings.events.workers = true;
-        settings
-    };
-    let first = Replica::customer(applier.clone()).await;
-    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    // Consuming means the queue is declared and bound: events placed from now on wait there.
-    eventually("customer consuming its queue", Duration::from_secs(10), async || {
-        let channel = connection.create_channel().await.ok()?;
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let queue = channel
-            .queue_declare(shop.customer_events_queue.as_str().into(), passive, Default::default())
-            .await
-            .ok()?;
-        (queue.consumer_count() > 0).then_some(())
-    })
-    .await;
-    first.stop().await;
+    let applier = declare_customer_queue_then_stop(shop).await;
 
     let tea = a_product(&ops, "Bancha", 700).await;
     let mut shopper = Shopper::sign_up(&ops).await;
@@ -466,21 +359,18 @@ async fn an_order_on_its_way_to_the_history_shows_as_processing_until_it_arrives
         "it keeps polling: {}",
         page.html
     );
-    let poll = shopper.browser.fetch(&order_path, Some("order")).await;
+    let poll = shopper.browser.htmx_get_part(&order_path, "order").await;
     assert_eq!(poll.status, StatusCode::OK);
     assert!(poll.html.starts_with(r#"<section id="order""#), "{}", poll.html);
     assert!(poll.html.contains("Processing"), "{}", poll.html);
-    let unknown = shopper
-        .browser
-        .fetch(&format!("/orders/{}", uuid::Uuid::new_v4()), None)
-        .await;
+    let unknown = shopper.browser.load(&format!("/orders/{}", uuid::Uuid::new_v4())).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // Customer comes back and applies the event: the poll brings the order itself.
     let _back = Replica::customer(applier).await;
     let browser = &shopper.browser;
     let arrived = eventually("the order in the history", HISTORY_DEADLINE, async || {
-        let poll = browser.fetch(&order_path, Some("order")).await;
+        let poll = browser.htmx_get_part(&order_path, "order").await;
         (poll.status == StatusCode::OK && poll.html.contains(r#"id="order-lines""#)).then_some(poll.html)
     })
     .await;
