@@ -112,9 +112,23 @@ impl Catalog {
     }
 }
 
+/// Product-order's defaults (`PRODUCT_ORDER_DATABASE_MAX_CONNECTIONS`,
+/// `PRODUCT_ORDER_SAGA_CONCURRENCY`), which testkit lowers for tests.
+const PRODUCT_ORDER_POOL: u32 = 20;
+const SAGA_SLOTS: usize = 16;
+
 pub async fn run(options: &Options) -> anyhow::Result<Section> {
     eprintln!("checkout: starting the shop in-process...");
-    let shop = testkit::TestShop::start().await;
+    // The shop as deployed (product-order's default pool and saga slots), without customer's
+    // order history: what is measured ends when RabbitMQ confirmed `order.placed`.
+    let shop = testkit::TestShop::start_custom(
+        |customer| customer.events.workers = false,
+        |product_order| {
+            product_order.database_max_connections = PRODUCT_ORDER_POOL;
+            product_order.saga_concurrency = SAGA_SLOTS;
+        },
+    )
+    .await;
     let result = bench(options, &shop).await;
     let (customer_db, product_order_db) = (
         shop.customer_database_url.clone(),
@@ -217,6 +231,7 @@ async fn bench(options: &Options, test_shop: &testkit::TestShop) -> anyhow::Resu
         .build()?;
     let shop = Arc::new(Shop {
         client,
+        db: pool.clone(),
         customer_url: test_shop.customer_url.clone(),
         product_order_url: test_shop.product_order_url.clone(),
         catalog: catalog.clone(),
@@ -232,13 +247,12 @@ async fn bench(options: &Options, test_shop: &testkit::TestShop) -> anyhow::Resu
     let unmatched = tap.unmatched();
     tap.close().await;
 
-    let settings = test_shop.product_order_settings();
     let facts = RunFacts {
         concurrency,
         postgres,
         sign_up_time,
-        pool_size: settings.database_max_connections,
-        saga_concurrency: settings.saga_concurrency,
+        pool_size: PRODUCT_ORDER_POOL,
+        saga_concurrency: SAGA_SLOTS,
         unmatched,
     };
     Ok(summary::section(&facts, max, half, schedule, baseline, baseline_load))

@@ -104,6 +104,7 @@ async fn bench(options: &Options, test_shop: &testkit::TestShop, operator: &str)
         .build()?;
     let shop = Arc::new(Shop {
         client: client.clone(),
+        db: po.clone(),
         customer_url: test_shop.customer_url.clone(),
         product_order_url: test_shop.product_order_url.clone(),
         catalog,

@@ -39,7 +39,7 @@ pub fn section(
     });
     let mut notes = setup_notes(facts);
     notes.push(format!(
-        "Highest rate: each of the {} shoppers checks out one order after another, so it counts its cart's PUTs as \
+        "Highest rate: each of the {} shoppers checks out one order after another, so it counts setting its cart as \
          well. {}",
         facts.concurrency,
         describe(&max)
@@ -111,8 +111,8 @@ fn setup_notes(facts: &RunFacts) -> Vec<String> {
             facts.postgres
         ),
         format!(
-            "A checkout: the shopper sets its cart with `PUT /api/cart/items/{{id}}` (one unit of a random hot product, \
-             1 to 3 of a random spread product; not measured), then `POST /api/checkout` with a fresh `Idempotency-Key`; \
+            "A checkout: the shopper's cart is set in product-order's database, as the baseline sets its own (one unit \
+             of a random hot product, 1 to 3 of a random spread product; not measured), then `POST /api/checkout` with a fresh `Idempotency-Key`; \
              measured from just before the POST until its `order.placed` arrives on the benchmark's own queue bound to \
              `shop.events` (matched by `customer_id` and lines; the saga's last step ends once RabbitMQ confirmed the \
              event). No event within {} s counts as timed out.",
@@ -135,9 +135,10 @@ fn method_notes(facts: &RunFacts, baseline_load: &str) -> Vec<String> {
             facts.concurrency, facts.concurrency
         ),
         format!(
-            "The services run with testkit's settings: product-order's database pool has {} connections and its saga \
-             worker drives {} instances at once. The load generator and the event consumer run in the same process as \
-             the shop and compete with it, PostgreSQL and RabbitMQ for the machine's cores.",
+            "Product-order runs with its default settings: a database pool of {} connections, and its saga worker \
+             drives {} instances at once; customer's order history is off (what is measured ends at RabbitMQ's \
+             confirm). The load generator and the event consumer run in the same process as the shop and compete \
+             with it, PostgreSQL and RabbitMQ for the machine's cores.",
             facts.pool_size, facts.saga_concurrency
         ),
     ];
