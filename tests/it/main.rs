@@ -18,3 +18,4 @@ mod web_accounts;
 mod web_catalog;
 mod web_checkout;
 mod web_orders;
+mod web_sagas;

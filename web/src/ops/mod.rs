@@ -1,10 +1,12 @@
-//! Operator pages under /ops: products and their stock, orders and their statuses. Visitors
-//! are sent to log in, shoppers get 403.
+//! Operator pages under /ops: products and their stock, orders and their statuses, checkout
+//! sagas and acting on them by hand. Visitors are sent to log in, shoppers get 403.
 
 mod form;
 mod order_views;
 mod orders;
 mod products;
+mod saga_views;
+mod sagas;
 mod views;
 
 use axum::Router;
@@ -22,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/ops", get(|| async { Redirect::to("/ops/products") }))
         .merge(products::router())
         .merge(orders::router())
+        .merge(sagas::router())
 }
 
 /// The signed-in operator of an /ops request, with the token to call the services as them.

@@ -2,6 +2,7 @@
 
 mod checkout;
 mod orders;
+mod sagas;
 mod shapes;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,10 @@ pub use checkout::{
     ContactDetails, DeliveryDetails, OrderStatusChanged, ShippingCountry,
 };
 pub use orders::{CheckoutSummary, OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
+pub use sagas::{
+    SagaAction, SagaAttempt, SagaCompensation, SagaContactDetails, SagaCount, SagaDetail, SagaOperatorAction, SagaPage,
+    SagaQuery, SagaState, SagaStep, SagaSummary,
+};
 use shapes::StockChanges;
 pub use shapes::{
     Availability, Cart, CartLine, NewProduct, Product, ProductChanges, ProductPage, ProductQuery, Sort, StockChange,

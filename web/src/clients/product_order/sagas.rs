@@ -1,0 +1,290 @@
+//! Checkout sagas at product-order, for operators: the list by state, one saga with its
+//! steps, attempts and operator actions, and the actions that move a saga on by hand.
+
+use chrono::{DateTime, Utc};
+use contracts::events::{Contact, Delivery};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Caller, ProductOrderClient, Result, answer, send};
+
+/// Where a saga stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaState {
+    Running,
+    Compensating,
+    Completed,
+    Failed,
+    Stuck,
+}
+
+impl SagaState {
+    pub const ALL: [Self; 5] = [
+        Self::Running,
+        Self::Compensating,
+        Self::Completed,
+        Self::Failed,
+        Self::Stuck,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Compensating => "compensating",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Stuck => "stuck",
+        }
+    }
+
+    /// Completed, failed and stuck sagas do not move on their own.
+    pub fn is_moving(&self) -> bool {
+        matches!(self, Self::Running | Self::Compensating)
+    }
+}
+
+impl std::str::FromStr for SagaState {
+    type Err = ();
+
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s).ok_or(())
+    }
+}
+
+/// A saga as listed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaSummary {
+    pub id: Uuid,
+    pub saga: String,
+    pub state: SagaState,
+    /// The step it is at (or ended at).
+    pub step: String,
+    /// forward or compensation.
+    pub phase: String,
+    pub attempts: u32,
+    pub failure: Option<String>,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// How many sagas are in `state`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaCount {
+    pub state: SagaState,
+    pub count: i64,
+}
+
+/// One page of the saga list, newest first, with the count of every state.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaPage {
+    pub items: Vec<SagaSummary>,
+    pub next_cursor: Option<Uuid>,
+    pub counts: Vec<SagaCount>,
+}
+
+/// A step's compensation, as it stands.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaCompensation {
+    /// pending, running, retrying, succeeded or failed.
+    pub state: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// A step of a saga, as it stands.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaStep {
+    pub index: usize,
+    pub name: String,
+    /// pending, running, retrying, succeeded or failed.
+    pub state: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    /// None when the step has nothing to undo.
+    pub compensation: Option<SagaCompensation>,
+}
+
+/// One attempt of a step or of its compensation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaAttempt {
+    pub id: i64,
+    pub step: String,
+    pub phase: String,
+    pub attempt: u32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// running, succeeded, failed or abandoned.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// What an operator did to a saga, and why.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaOperatorAction {
+    pub operator: String,
+    pub action: String,
+    pub reason: String,
+    pub state_before: String,
+    pub state_after: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One saga, whole.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaDetail {
+    #[serde(flatten)]
+    pub summary: SagaSummary,
+    /// The saga's input, as the engine stores it (for a checkout: the shopper's details).
+    pub input: serde_json::Value,
+    pub run_after: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub steps: Vec<SagaStep>,
+    pub attempts_log: Vec<SagaAttempt>,
+    pub operator_actions: Vec<SagaOperatorAction>,
+}
+
+/// The contact and delivery details of a checkout saga's input.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaContactDetails {
+    pub contact: Contact,
+    pub delivery: Delivery,
+}
+
+#[derive(Deserialize)]
+struct CheckoutInput {
+    details: SagaContactDetails,
+}
+
+impl SagaDetail {
+    /// The shopper's details, when the input is a checkout's.
+    pub fn contact_details(&self) -> Option<SagaContactDetails> {
+        serde_json::from_value::<CheckoutInput>(self.input.clone())
+            .ok()
+            .map(|input| input.details)
+    }
+}
+
+/// What the saga list asks for.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SagaQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<SagaState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// What an operator may do to a saga by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaAction {
+    Retry,
+    Cancel,
+    MarkCompensated,
+}
+
+impl SagaAction {
+    pub const ALL: [Self; 3] = [Self::Retry, Self::Cancel, Self::MarkCompensated];
+
+    /// The action's name in addresses (`/retry`, `/cancel`, `/mark-compensated`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Cancel => "cancel",
+            Self::MarkCompensated => "mark-compensated",
+        }
+    }
+
+    /// Whether the action applies to a saga in `state`.
+    pub fn applies_to(&self, state: SagaState) -> bool {
+        match self {
+            Self::Retry => state != SagaState::Completed,
+            Self::Cancel => state == SagaState::Running,
+            Self::MarkCompensated => state == SagaState::Stuck,
+        }
+    }
+}
+
+impl std::str::FromStr for SagaAction {
+    type Err = ();
+
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        Self::ALL.into_iter().find(|action| action.as_str() == s).ok_or(())
+    }
+}
+
+#[derive(Serialize)]
+struct ActionBody<'a> {
+    reason: &'a str,
+}
+
+impl ProductOrderClient {
+    /// A page of sagas, newest first, and the count of each state (operators only).
+    pub async fn ops_sagas(&self, token: &str, query: &SagaQuery) -> Result<SagaPage> {
+        let request = self
+            .request(Method::GET, "/api/ops/sagas", Caller::Bearer(token))
+            .query(query);
+        answer(send(request).await?).await
+    }
+
+    /// One saga with its steps, attempts and operator actions (operators only).
+    pub async fn ops_saga(&self, token: &str, id: Uuid) -> Result<SagaDetail> {
+        let request = self.request(Method::GET, &format!("/api/ops/sagas/{id}"), Caller::Bearer(token));
+        answer(send(request).await?).await
+    }
+
+    /// Acts on a saga by hand, saying why; refused (409) when the action does not apply to
+    /// where the saga stands, or (422) without a reason.
+    pub async fn act_on_saga(&self, token: &str, id: Uuid, action: SagaAction, reason: &str) -> Result<SagaDetail> {
+        let path = format!("/api/ops/sagas/{id}/{}", action.as_str());
+        let request = self
+            .request(Method::POST, &path, Caller::Bearer(token))
+            .json(&ActionBody { reason: reason.trim() });
+        answer(send(request).await?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saga_reads_as_product_order_writes_it() {
+        let detail: SagaDetail = serde_json::from_value(serde_json::json!({
+            "id": Uuid::nil(), "saga": "checkout", "state": "failed", "step": "reserve_stock",
+            "phase": "forward", "attempts": 1, "failure": "Tea is out of stock.", "owner": "u",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z", "ended_at": null,
+            "input": {"customer_id": Uuid::nil(), "details": {
+                "contact": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20"},
+                "delivery": {"line1": "1 Square", "line2": "", "city": "London", "postal_code": "SW1", "country": "GB"}},
+                "lines": [], "total": 0, "currency": "EUR"},
+            "run_after": null, "lease_owner": null,
+            "steps": [{"index": 0, "name": "reserve_stock", "state": "failed", "attempts": 1, "error": "out",
+                       "compensation": {"state": "pending", "attempts": 0, "error": null}}],
+            "attempts_log": [{"id": 1, "step": "reserve_stock", "phase": "forward", "attempt": 1, "worker": "w",
+                              "started_at": "2026-01-01T00:00:00Z", "ended_at": null, "outcome": "failed", "error": "out"}],
+            "operator_actions": []
+        }))
+        .unwrap();
+        assert_eq!(detail.summary.state, SagaState::Failed);
+        assert_eq!(detail.contact_details().unwrap().contact.name, "Ada Lovelace");
+        let query = SagaQuery {
+            state: Some(SagaState::Stuck),
+            ..SagaQuery::default()
+        };
+        assert_eq!(
+            serde_json::to_value(query).unwrap(),
+            serde_json::json!({"state": "stuck"})
+        );
+        assert_eq!("mark-compensated".parse(), Ok(SagaAction::MarkCompensated));
+        assert!(SagaAction::Retry.applies_to(SagaState::Compensating));
+        assert!(!SagaAction::Cancel.applies_to(SagaState::Failed));
+    }
+}
