@@ -236,3 +236,11 @@ where
 pub fn parse_id(raw: &str) -> Result<uuid::Uuid, WebError> {
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| WebError::NotFound)
 }
+
+/// A list's `cursor` parameter: none when empty, else the id to continue after.
+pub fn parse_cursor(raw: &str) -> Result<Option<uuid::Uuid>, WebError> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => parse_id(raw).map(Some),
+    }
+}

@@ -15,7 +15,7 @@ use super::order_views::{OpsMoreOrdersView, OpsOrderView, OpsOrdersView, orders_
 use crate::app::AppState;
 use crate::catalog::views::LoadMore;
 use crate::clients::product_order::{OpsOrderQuery, ProductOrderCallError};
-use crate::error::{AppForm, WebError, parse_id};
+use crate::error::{AppForm, WebError, parse_cursor, parse_id};
 use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the list.
@@ -67,10 +67,7 @@ async fn orders_page(
     Query(params): Query<ListParams>,
 ) -> Result<Response, WebError> {
     let status = params.status();
-    let cursor = match params.cursor.trim() {
-        "" => None,
-        raw => Some(parse_id(raw)?),
-    };
+    let cursor = parse_cursor(&params.cursor)?;
     let query = OpsOrderQuery {
         status,
         cursor,

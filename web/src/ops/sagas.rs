@@ -15,7 +15,7 @@ use super::saga_views::{OpsMoreSagasView, OpsSagaView, OpsSagasView, STATUS_PART
 use crate::app::AppState;
 use crate::catalog::views::LoadMore;
 use crate::clients::product_order::{ProductOrderCallError, SagaAction, SagaQuery, SagaState};
-use crate::error::{AppForm, WebError, parse_id};
+use crate::error::{AppForm, WebError, parse_cursor, parse_id};
 use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the list.
@@ -72,10 +72,7 @@ async fn sagas_page(
     Query(params): Query<ListParams>,
 ) -> Result<Response, WebError> {
     let (saga_state, idle_minutes) = (params.state(), params.idle_minutes());
-    let cursor = match params.cursor.trim() {
-        "" => None,
-        raw => Some(parse_id(raw)?),
-    };
+    let cursor = parse_cursor(&params.cursor)?;
     let query = SagaQuery {
         state: saga_state,
         idle_minutes,

@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::catalog::views::LoadMore;
 use crate::clients::customer::{CustomerCallError, OrderPage};
 use crate::clients::product_order::{CheckoutSummary, ProductOrderCallError};
-use crate::error::{WebError, call_error, parse_id};
+use crate::error::{WebError, call_error, parse_cursor, parse_id};
 use crate::render::{PageContext, fragment, page};
 use crate::session::SignedIn;
 use pending::{checkout_of, pending_orders};
@@ -58,10 +58,7 @@ async fn orders_page(
     shopper: SignedIn,
     Query(params): Query<ListParams>,
 ) -> Result<Response, WebError> {
-    let cursor = match params.cursor.trim() {
-        "" => None,
-        raw => Some(parse_id(raw)?),
-    };
+    let cursor = parse_cursor(&params.cursor)?;
     let token = &shopper.access_token;
     let (history, checkouts) = match cursor {
         None => tokio::join!(
