@@ -94,6 +94,7 @@ pub struct Step {
     pub(crate) action: Box<dyn StepAction>,
     pub(crate) compensation: Option<Box<dyn StepAction>>,
     pub(crate) retry: RetryPolicy,
+    pub(crate) transactional: bool,
 }
 
 impl Step {
@@ -103,7 +104,18 @@ impl Step {
             action: Box::new(action),
             compensation: None,
             retry: RetryPolicy::default(),
+            transactional: false,
         }
+    }
+
+    /// Declares that the action and its compensation have no effect outside the transaction
+    /// they are given. The engine may then run the step in one transaction with its
+    /// transactional neighbours (and with the claim of the instance), saving a commit per
+    /// step: if the worker dies, all of them roll back together and run again, and if one
+    /// fails, the engine rolls the chain back and runs its steps one transaction each.
+    pub fn transactional(mut self) -> Self {
+        self.transactional = true;
+        self
     }
 
     /// What undoes this step when a later one fails for good.

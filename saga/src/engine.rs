@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::definition::{Definition, StepContext, StepError};
+use crate::definition::{Definition, Step, StepAction, StepContext, StepError};
 use crate::faults::{FaultInjection, FaultPoint};
 use crate::machine::{Action, Event, InstanceState, Phase, Position, transition};
 use crate::metrics::SagaMetrics;
@@ -245,23 +245,40 @@ impl Engine {
 
     /// Runs the instance's steps for as long as this worker can: until it completes, fails,
     /// waits for a backoff or an operator, or another worker holds it.
+    ///
+    /// The claim and the transactional steps that follow it share one transaction (a chain);
+    /// a step with effects outside the database runs in a transaction of its own.
     pub(crate) async fn drive(&self, id: Uuid) -> Result<(), Error> {
-        let Some(mut claim) = self.claim(id).await? else {
+        let mut tx = self.inner.pool.begin().await?;
+        let Some(claim) = self.claim_in(&mut tx, id).await? else {
+            tx.commit().await?;
             return Ok(());
         };
-        loop {
-            match self.run_attempt(claim).await? {
-                Next::Continue(next) => claim = next,
-                Next::Stop => return Ok(()),
-            }
+        let mut next = match self.run_chain(tx, claim).await? {
+            Chain::Ended(next) => next,
+            // A step of the chain failed and took the chain with it: run the steps one
+            // transaction each, so the failure is recorded after the successes before it.
+            Chain::RolledBack => self.claim(id).await?.map_or(Next::Stop, Next::Continue),
+        };
+        while let Next::Continue(claim) = next {
+            next = self.run_attempt(claim).await?;
         }
+        Ok(())
+    }
+
+    /// Claims the instance in a transaction of its own.
+    async fn claim(&self, id: Uuid) -> Result<Option<Claim>, Error> {
+        let mut tx = self.inner.pool.begin().await?;
+        let claim = self.claim_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(claim)
     }
 
     /// Takes the lease on a runnable instance whose lease is free, expired, or held by a worker
     /// whose heartbeat stopped; records the attempt about to run.
-    async fn claim(&self, id: Uuid) -> Result<Option<Claim>, Error> {
+    /// Nothing is committed here: the caller commits, alone or with the steps that follow.
+    async fn claim_in(&self, tx: &mut PgConnection, id: Uuid) -> Result<Option<Claim>, Error> {
         let inner = &self.inner;
-        let mut tx = inner.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE saga.instances SET lease_owner = $2, lease_until = now() + make_interval(secs => $3), \
                     updated_at = now() \
@@ -292,8 +309,7 @@ impl Engine {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(look_again_at) = held_elsewhere {
-                queue::enqueue(&mut tx, id, Some(look_again_at)).await?;
-                tx.commit().await?;
+                queue::enqueue(tx, id, Some(look_again_at)).await?;
             }
             tracing::debug!(instance = %id, "instance not claimable now");
             return Ok(None);
@@ -325,27 +341,20 @@ impl Engine {
                 .metrics
                 .attempt(saga, definition.step_name(position.step), position.phase, "abandoned");
             let event = self
-                .decide_abandoned(&mut tx, definition, id, &position, &input, attempt.get("id"))
+                .decide_abandoned(tx, definition, id, &position, &input, attempt.get("id"))
                 .await?;
             let (next_position, action) =
                 transition(definition.shape(), &position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
-            match self
-                .apply(&mut tx, id, definition, &position, &next_position, action, Some(&input))
+            return match self
+                .apply(tx, id, definition, &position, &next_position, action, Some(&input), None)
                 .await?
             {
-                Next::Continue(claim) => {
-                    tx.commit().await?;
-                    return Ok(Some(claim));
-                }
-                Next::Stop => {
-                    tx.commit().await?;
-                    return Ok(None);
-                }
-            }
+                Next::Continue(claim) => Ok(Some(claim)),
+                Next::Stop => Ok(None),
+            };
         }
         let definition = self.definition(saga)?;
-        let attempt_id = self.record_attempt_start(&mut tx, id, definition, &position).await?;
-        tx.commit().await?;
+        let attempt_id = self.record_attempt_start(tx, id, definition, &position).await?;
         Ok(Some(Claim {
             id,
             saga,
@@ -366,13 +375,7 @@ impl Engine {
         input: &Value,
         attempt_id: i64,
     ) -> Result<Event, Error> {
-        let Some(step) = definition.steps.get(position.step) else {
-            return Err(Error::Corrupt(format!("step {} is past the definition", position.step)));
-        };
-        let action = match position.phase {
-            Phase::Forward => Some(step.action.as_ref()),
-            Phase::Compensation => step.compensation.as_deref(),
-        };
+        let step = step_at(definition, position)?;
         let context = StepContext {
             instance_id: id,
             saga: definition.name,
@@ -380,9 +383,9 @@ impl Engine {
             attempt: position.attempts,
             input: input.clone(),
         };
-        let verdict = match action {
-            Some(action) => action.took_effect(&context, tx).await,
-            None => Ok(None),
+        let verdict = match action_of(step, position.phase) {
+            Ok(action) => action.took_effect(&context, tx).await,
+            Err(_) => Ok(None),
         };
         let (decision, event) = match verdict {
             Ok(Some(true)) => ("the step's check found it done: recorded as done", Event::Succeeded),
@@ -408,29 +411,55 @@ impl Engine {
         Ok(event)
     }
 
-    /// Runs one attempt of the claimed step and records its outcome.
+    /// Runs the claimed step and the transactional steps after it in `tx`, which holds the
+    /// instance's row since the claim. Commits when the run stops or the next step is not
+    /// transactional (that one runs in a transaction of its own); rolls everything back, claim
+    /// included, when a step fails.
+    async fn run_chain(&self, mut tx: Transaction<'static, Postgres>, mut claim: Claim) -> Result<Chain, Error> {
+        let definition = self.definition(claim.saga)?;
+        if !step_at(definition, &claim.position)?.transactional {
+            tx.commit().await?;
+            return Ok(Chain::Ended(Next::Continue(claim)));
+        }
+        let faults = &self.inner.faults;
+        // Counted once they are committed.
+        let mut succeeded = Vec::new();
+        loop {
+            let step = step_at(definition, &claim.position)?;
+            let phase = claim.position.phase;
+            faults.reach(step.name, phase, FaultPoint::BeforeStep).await;
+            let started = Instant::now();
+            let result = run_action(step, &claim, &mut tx).await?;
+            faults.reach(step.name, phase, FaultPoint::MidStep).await;
+            if result.is_err() {
+                tx.rollback().await?;
+                return Ok(Chain::RolledBack);
+            }
+            let next = self.record(&mut tx, &claim, definition, Event::Succeeded).await?;
+            succeeded.push((step.name, phase, started.elapsed()));
+            match next {
+                Next::Continue(following) if step_at(definition, &following.position)?.transactional => {
+                    faults.reach(step.name, phase, FaultPoint::AfterStep).await;
+                    claim = following;
+                }
+                next => {
+                    tx.commit().await?;
+                    for (name, phase, elapsed) in succeeded {
+                        self.inner.metrics.attempt(claim.saga, name, phase, "succeeded");
+                        self.inner.metrics.duration(claim.saga, name, elapsed);
+                    }
+                    faults.reach(step.name, phase, FaultPoint::AfterStep).await;
+                    return Ok(Chain::Ended(next));
+                }
+            }
+        }
+    }
+
+    /// Runs one attempt of the claimed step in a transaction of its own and records its
+    /// outcome.
     async fn run_attempt(&self, claim: Claim) -> Result<Next, Error> {
         let definition = self.definition(claim.saga)?;
-        let Some(step) = definition.steps.get(claim.position.step) else {
-            return Err(Error::Corrupt(format!(
-                "step {} is past the definition",
-                claim.position.step
-            )));
-        };
-        let action = match claim.position.phase {
-            Phase::Forward => step.action.as_ref(),
-            Phase::Compensation => match step.compensation.as_deref() {
-                Some(compensation) => compensation,
-                None => return Err(Error::Corrupt(format!("step {} has no compensation", step.name))),
-            },
-        };
-        let context = StepContext {
-            instance_id: claim.id,
-            saga: claim.saga,
-            step: step.name,
-            attempt: claim.position.attempts,
-            input: claim.input.clone(),
-        };
+        let step = step_at(definition, &claim.position)?;
         let faults = &self.inner.faults;
         faults
             .reach(step.name, claim.position.phase, FaultPoint::BeforeStep)
@@ -441,13 +470,7 @@ impl Engine {
         if !self.fence(&mut tx, &claim).await? {
             return Ok(Next::Stop);
         }
-        let result = match tokio::time::timeout(step.retry.timeout, action.run(&context, &mut tx)).await {
-            Ok(result) => result,
-            Err(_) => Err(StepError::retryable(format!(
-                "timed out after {} ms",
-                step.retry.timeout.as_millis()
-            ))),
-        };
+        let result = run_action(step, &claim, &mut tx).await?;
         faults.reach(step.name, claim.position.phase, FaultPoint::MidStep).await;
         let (event, mut tx) = match result {
             Ok(()) => (Event::Succeeded, tx),
@@ -508,16 +531,18 @@ impl Engine {
         definition: &Definition,
         event: Event,
     ) -> Result<Next, Error> {
-        let (outcome, error) = match &event {
-            Event::Failed { error, .. } => ("failed", Some(error.clone())),
-            _ => ("succeeded", None),
+        let closed = match &event {
+            Event::Failed { error, .. } => ClosedAttempt {
+                id: Some(claim.attempt_id),
+                outcome: "failed",
+                error: Some(error.clone()),
+            },
+            _ => ClosedAttempt {
+                id: Some(claim.attempt_id),
+                outcome: "succeeded",
+                error: None,
+            },
         };
-        sqlx::query("UPDATE saga.attempts SET outcome = $2, error = $3, ended_at = clock_timestamp() WHERE id = $1")
-            .bind(claim.attempt_id)
-            .bind(outcome)
-            .bind(&error)
-            .execute(&mut *tx)
-            .await?;
         let (next_position, action) =
             transition(definition.shape(), &claim.position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
         self.apply(
@@ -528,13 +553,15 @@ impl Engine {
             &next_position,
             action,
             Some(&claim.input),
+            Some(closed),
         )
         .await
     }
 
-    /// Stores `position` and does what `action` asks. With `input` (a worker driving the
-    /// instance) a step to run now is claimed by this worker; without (an operator) it is
-    /// queued for any worker.
+    /// Stores `position` and does what `action` asks, closing the attempt that led here if
+    /// given. With `input` (a worker driving the instance) a step to run now is claimed by this
+    /// worker and its attempt recorded as running; without (an operator) it is queued for any
+    /// worker. One statement, since every step of every instance passes here.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply(
         &self,
@@ -545,63 +572,78 @@ impl Engine {
         position: &Position,
         action: Action,
         input: Option<&Value>,
+        closed: Option<ClosedAttempt>,
     ) -> Result<Next, Error> {
         let saga = definition.name;
-        let store = |run_after_seconds: f64, lease: bool, ended: bool| {
-            sqlx::query_scalar::<_, f64>(
-                "UPDATE saga.instances SET state = $2, step = $3, phase = $4, attempts = $5, failure = $6, \
+        let claims_next = matches!(action, Action::Run { .. }) && input.is_some();
+        let (run_after_seconds, ended) = match &action {
+            Action::RunAfter { delay, .. } => (delay.as_secs_f64(), false),
+            Action::Complete | Action::Fail { .. } => (0.0, true),
+            Action::Run { .. } | Action::AwaitOperator { .. } => (0.0, false),
+        };
+        let closed = closed.unwrap_or_default();
+        let (due, attempt_id): (Option<f64>, Option<i64>) = sqlx::query_as(
+            "WITH closed AS ( \
+                 UPDATE saga.attempts SET outcome = $11, error = $12, ended_at = clock_timestamp() \
+                 WHERE id = $13), \
+             moved AS ( \
+                 UPDATE saga.instances SET state = $2, step = $3, phase = $4, attempts = $5, failure = $6, \
                         run_after = now() + make_interval(secs => $7), updated_at = now(), \
                         lease_owner = CASE WHEN $8 THEN lease_owner END, \
                         lease_until = CASE WHEN $8 THEN now() + make_interval(secs => $9) END, \
                         ended_at = CASE WHEN $10 THEN now() END \
                  WHERE id = $1 \
-                 RETURNING extract(epoch FROM run_after)::float8",
-            )
-            .bind(id)
-            .bind(position.state.as_str())
-            .bind(position.step as i32)
-            .bind(position.phase.as_str())
-            .bind(position.attempts as i32)
-            .bind(&position.failure)
-            .bind(run_after_seconds)
-            .bind(lease)
-            .bind(self.lease_seconds(definition.steps.get(position.step)))
-            .bind(ended)
-        };
+                 RETURNING run_after), \
+             started AS ( \
+                 INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
+                 SELECT $1, $3, $14, $4, $5, $15, 'running' FROM moved WHERE $8 \
+                 RETURNING id) \
+             SELECT (SELECT extract(epoch FROM run_after)::float8 FROM moved), (SELECT id FROM started)",
+        )
+        .bind(id)
+        .bind(position.state.as_str())
+        .bind(position.step as i32)
+        .bind(position.phase.as_str())
+        .bind(position.attempts as i32)
+        .bind(&position.failure)
+        .bind(run_after_seconds)
+        .bind(claims_next)
+        .bind(self.lease_seconds(definition.steps.get(position.step)))
+        .bind(ended)
+        .bind(closed.outcome)
+        .bind(closed.error)
+        .bind(closed.id)
+        .bind(definition.step_name(position.step))
+        .bind(&self.inner.worker)
+        .fetch_one(&mut *tx)
+        .await?;
+        let due = due.ok_or(Error::NotFound)?;
         let metrics = &self.inner.metrics;
         match action {
-            Action::Run { .. } => match input {
-                Some(input) => {
-                    store(0.0, true, false).fetch_one(&mut *tx).await?;
-                    let attempt_id = self.record_attempt_start(tx, id, definition, position).await?;
-                    Ok(Next::Continue(Claim {
-                        id,
-                        saga,
-                        position: position.clone(),
-                        input: input.clone(),
-                        attempt_id,
-                    }))
-                }
-                None => {
-                    store(0.0, false, false).fetch_one(&mut *tx).await?;
+            Action::Run { .. } => match (input, attempt_id) {
+                (Some(input), Some(attempt_id)) => Ok(Next::Continue(Claim {
+                    id,
+                    saga,
+                    position: position.clone(),
+                    input: input.clone(),
+                    attempt_id,
+                })),
+                _ => {
                     queue::enqueue(tx, id, None).await?;
                     Ok(Next::Stop)
                 }
             },
-            Action::RunAfter { delay, .. } => {
-                let due = store(delay.as_secs_f64(), false, false).fetch_one(&mut *tx).await?;
+            Action::RunAfter { .. } => {
                 queue::enqueue(tx, id, Some(due)).await?;
                 Ok(Next::Stop)
             }
             Action::Complete | Action::Fail { .. } => {
-                store(0.0, false, true).fetch_one(&mut *tx).await?;
                 if before.state != position.state {
                     metrics.ended(saga, position.state);
                 }
                 Ok(Next::Stop)
             }
             Action::AwaitOperator { reason } => {
-                store(0.0, false, false).fetch_one(&mut *tx).await?;
                 tracing::warn!(instance = %id, saga, %reason, "saga stuck: waiting for an operator");
                 metrics.ended(saga, position.state);
                 Ok(Next::Stop)
@@ -642,6 +684,60 @@ impl Engine {
         });
         (longest + Duration::from_secs(10)).as_secs_f64()
     }
+}
+
+/// The outcome of the attempt a move closes.
+#[derive(Debug, Default)]
+pub(crate) struct ClosedAttempt {
+    /// None: no attempt is closed (an operator's move).
+    id: Option<i64>,
+    outcome: &'static str,
+    error: Option<String>,
+}
+
+/// How a chain of steps sharing one transaction ended.
+enum Chain {
+    /// Committed; the worker goes on (in transactions of their own) or stops.
+    Ended(Next),
+    /// A step failed: the chain's transaction, claim included, was rolled back.
+    RolledBack,
+}
+
+fn step_at<'d>(definition: &'d Definition, position: &Position) -> Result<&'d Step, Error> {
+    definition
+        .steps
+        .get(position.step)
+        .ok_or_else(|| Error::Corrupt(format!("step {} is past the definition", position.step)))
+}
+
+/// The step's action, or its compensation when the instance compensates.
+fn action_of(step: &Step, phase: Phase) -> Result<&dyn StepAction, Error> {
+    match phase {
+        Phase::Forward => Ok(step.action.as_ref()),
+        Phase::Compensation => step
+            .compensation
+            .as_deref()
+            .ok_or_else(|| Error::Corrupt(format!("step {} has no compensation", step.name))),
+    }
+}
+
+/// Runs the claimed attempt's action in `tx` within the step's timeout.
+async fn run_action(step: &Step, claim: &Claim, tx: &mut PgConnection) -> Result<Result<(), StepError>, Error> {
+    let action = action_of(step, claim.position.phase)?;
+    let context = StepContext {
+        instance_id: claim.id,
+        saga: claim.saga,
+        step: step.name,
+        attempt: claim.position.attempts,
+        input: claim.input.clone(),
+    };
+    Ok(match tokio::time::timeout(step.retry.timeout, action.run(&context, tx)).await {
+        Ok(result) => result,
+        Err(_) => Err(StepError::retryable(format!(
+            "timed out after {} ms",
+            step.retry.timeout.as_millis()
+        ))),
+    })
 }
 
 /// An abandoned attempt that did not take effect counts as a retryable failure, so a step

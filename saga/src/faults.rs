@@ -10,11 +10,13 @@ use crate::machine::Phase;
 /// Where in a step the worker stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultPoint {
-    /// The attempt is recorded as running; its transaction has not begun.
+    /// The attempt is recorded as running (in a chain of transactional steps, in the chain's
+    /// open transaction); the action has not begun.
     BeforeStep,
     /// The action's effects are made but not committed.
     MidStep,
-    /// The step's outcome is committed; the next step has not begun.
+    /// The step's outcome is recorded (committed, unless the next step shares its
+    /// transaction); the next step has not begun.
     AfterStep,
 }
 

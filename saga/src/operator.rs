@@ -55,7 +55,7 @@ impl Engine {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        self.apply(&mut tx, id, definition, &before, &after, next, None).await?;
+        self.apply(&mut tx, id, definition, &before, &after, next, None, None).await?;
         sqlx::query(
             "INSERT INTO saga.operator_actions (instance_id, operator, action, reason, state_before, state_after) \
              VALUES ($1, $2, $3, $4, $5, $6)",

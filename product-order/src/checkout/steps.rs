@@ -1,6 +1,7 @@
 //! The checkout saga: validate details -> reserve stock -> place order -> publish
 //! `order.placed`. Each step runs in the engine's transaction, so its effects and the record of
-//! its success commit together.
+//! its success commit together. The first three touch nothing but product-order's database,
+//! so the engine runs them in one transaction when nothing fails.
 
 use std::time::Duration;
 
@@ -61,16 +62,22 @@ const BROKER_STEP: RetryPolicy = RetryPolicy {
 
 pub fn definition(publisher: Publisher) -> Definition {
     Definition::new(CHECKOUT)
-        .step(Step::new(VALIDATE_DETAILS, ValidateDetails).retry(DATABASE_STEP))
+        .step(
+            Step::new(VALIDATE_DETAILS, ValidateDetails)
+                .retry(DATABASE_STEP)
+                .transactional(),
+        )
         .step(
             Step::new(RESERVE_STOCK, ReserveStock)
                 .compensate_with(ReleaseStock)
-                .retry(DATABASE_STEP),
+                .retry(DATABASE_STEP)
+                .transactional(),
         )
         .step(
             Step::new(PLACE_ORDER, PlaceOrder)
                 .compensate_with(CancelOrder)
-                .retry(DATABASE_STEP),
+                .retry(DATABASE_STEP)
+                .transactional(),
         )
         .step(Step::new(PUBLISH_ORDER_PLACED, PublishOrderPlaced(publisher)).retry(BROKER_STEP))
 }
