@@ -59,13 +59,15 @@ async fn start_checkout(
     let mut tx = state.db.begin().await?;
     let cart_owner = format!("customer:{}", claims.sub);
     carts::lock(&mut tx, &cart_owner).await?;
-    if let Some((checkout_id, hash)) = state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
-        return repeat(checkout_id, hash.as_deref(), &request_hash)
-            .map(|id| (StatusCode::ACCEPTED, Json(accepted(id))));
-    }
     let cart = carts::lines(&mut *tx, &cart_owner).await?;
     let Some(currency) = cart.first().map(|l| l.currency.clone()) else {
-        return Err(ProductOrderError::EmptyCart);
+        // A repeat may come after its checkout emptied the cart. (With a full cart, `start`
+        // finds the key's checkout itself.)
+        return match state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
+            Some((checkout_id, hash)) => repeat(checkout_id, hash.as_deref(), &request_hash)
+                .map(|id| (StatusCode::ACCEPTED, Json(accepted(id)))),
+            None => Err(ProductOrderError::EmptyCart),
+        };
     };
     let lines: Vec<OrderLine> = cart
         .iter()
