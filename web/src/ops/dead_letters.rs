@@ -127,8 +127,9 @@ impl SelectionForm {
         let ids = self
             .ids
             .iter()
-            .map(|id| parse_id(id))
-            .collect::<Result<Vec<Uuid>, _>>()?;
+            .map(|id| Uuid::parse_str(id.trim()))
+            .collect::<Result<Vec<Uuid>, _>>()
+            .map_err(|_| WebError::BadRequest("Send the form from the dead letters page.".into()))?;
         Ok((!ids.is_empty()).then_some(Selection::Chosen(ids)))
     }
 }
