@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::sessions::signing::TokenSigner;
-use crate::{accounts, orders, sessions};
+use crate::{accounts, dead_letters, health, orders, sessions};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -49,5 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(orders::router())
+        .merge(dead_letters::router())
+        .merge(health::router())
         .with_state(state)
 }

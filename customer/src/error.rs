@@ -19,6 +19,8 @@ pub enum CustomerError {
     InvalidRefreshToken,
     #[error("not found")]
     NotFound,
+    #[error("the dead letter is {} already", .0.as_str())]
+    DeadLetterClosed(crate::dead_letters::store::LetterState),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -54,6 +56,11 @@ impl From<CustomerError> for ApiError {
                 "The session has ended. Log in again.",
             ),
             CustomerError::NotFound => ApiError::not_found(),
+            CustomerError::DeadLetterClosed(state) => ApiError::new(
+                StatusCode::CONFLICT,
+                "dead_letter_closed",
+                format!("This dead letter was {} already.", state.as_str()),
+            ),
             CustomerError::Auth(e) => e.into(),
             CustomerError::Database(e) => ApiError::database(e),
             CustomerError::Internal(e) => ApiError::internal(format!("{e:#}")),

@@ -1,9 +1,12 @@
-//! The customer service: accounts, login and sessions, and order history kept from events.
+//! The customer service: accounts, login and sessions, order history kept from events, and
+//! the events it could not apply (dead letters) for operators.
 
 pub mod accounts;
 pub mod app;
 pub mod config;
+pub mod dead_letters;
 pub mod error;
+pub mod health;
 pub mod orders;
 pub mod sessions;
 
@@ -78,6 +81,13 @@ pub async fn start(
     }
     if state.settings.events.workers {
         orders::events::spawn(
+            db.clone(),
+            broker.clone(),
+            state.settings.events.clone(),
+            shutdown.clone(),
+            tasks,
+        );
+        dead_letters::intake::spawn(
             db.clone(),
             broker.clone(),
             state.settings.events.clone(),

@@ -8,7 +8,7 @@ use platform::auth::TokenVerifier;
 use sqlx::PgPool;
 
 use crate::outbox::RelayWaker;
-use crate::{cart, catalog, checkout, orders, sagas};
+use crate::{cart, catalog, checkout, health, orders, sagas};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -18,6 +18,8 @@ pub struct AppState {
     pub saga: saga::Engine,
     /// Wakes the outbox relay after a transaction that wrote events.
     pub relay: RelayWaker,
+    /// This instance runs saga workers (and samples the saga metrics).
+    pub saga_workers: bool,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -34,5 +36,6 @@ pub fn router(state: AppState) -> Router {
         .merge(checkout::router())
         .merge(orders::router())
         .merge(sagas::router())
+        .merge(health::router())
         .with_state(state)
 }

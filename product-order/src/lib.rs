@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod orders;
 pub mod outbox;
 pub mod sagas;
@@ -99,6 +100,7 @@ pub async fn start(
         verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
         saga: engine.clone(),
         relay,
+        saga_workers: settings.saga_workers,
     };
     http::spawn_server(
         "product-order",

@@ -88,6 +88,22 @@ impl CustomerApi {
         .await
     }
 
+    /// A GET of `path` as the bearer of `access_token`.
+    pub async fn get_as(&self, path: &str, access_token: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base)).bearer_auth(access_token);
+        Answer::from(request.send().await.expect("customer answers")).await
+    }
+
+    /// A POST of `body` to `path` as the bearer of `access_token`.
+    pub async fn post_as(&self, path: &str, access_token: &str, body: Value) -> Answer {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(access_token)
+            .json(&body);
+        Answer::from(request.send().await.expect("customer answers")).await
+    }
+
     /// Registers and logs in; returns the login answer's body.
     pub async fn signed_up(&self, email: &str) -> Value {
         let registered = self.register(email, "correct horse battery", "Test Shopper").await;
@@ -418,6 +434,13 @@ pub async fn declare_customer_queue_then_stop(shop: &testkit::TestShop) -> custo
     let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
         .await
         .expect("RabbitMQ answers");
+    consumed(&connection, &shop.customer_events_queue).await;
+    first.stop().await;
+    applier
+}
+
+/// Waits until `queue` has a consumer (customer declared and bound it, and takes from it).
+pub async fn consumed(connection: &lapin::Connection, queue: &str) {
     eventually(
         "customer consuming its queue",
         std::time::Duration::from_secs(10),
@@ -427,14 +450,72 @@ pub async fn declare_customer_queue_then_stop(shop: &testkit::TestShop) -> custo
                 passive: true,
                 ..Default::default()
             };
-            let queue = channel
-                .queue_declare(shop.customer_events_queue.as_str().into(), passive, Default::default())
+            let declared = channel
+                .queue_declare(queue.into(), passive, Default::default())
                 .await
                 .ok()?;
-            (queue.consumer_count() > 0).then_some(())
+            (declared.consumer_count() > 0).then_some(())
         },
     )
     .await;
-    first.stop().await;
-    applier
+}
+
+/// Publishes a raw message straight to the shop's customer queue (not through `shop.events`, so
+/// no other test's shop sees it), once customer consumes it.
+pub async fn publish_to_customer(shop: &testkit::TestShop, kind: &str, message_id: &str, body: &[u8]) {
+    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    consumed(&connection, &shop.customer_events_queue).await;
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+        .basic_publish(
+            "".into(),
+            shop.customer_events_queue.as_str().into(),
+            lapin::options::BasicPublishOptions::default(),
+            body,
+            lapin::BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_type(kind.into())
+                .with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let _ = connection.close(200, "done".into()).await;
+}
+
+pub fn placed_event(event_id: uuid::Uuid, order_id: uuid::Uuid, customer_id: &str) -> Value {
+    json!({
+        "event_id": event_id, "occurred_at": chrono::Utc::now(), "order_id": order_id, "customer_id": customer_id,
+        "lines": [{"product_id": uuid::Uuid::new_v4(), "sku": "TEA-1", "name": "Sencha", "unit_price": 1290, "quantity": 1}],
+        "total": 1290, "currency": "EUR",
+        "contact": {"name": "Ada", "email": "ada@example.com", "phone": "+44 20 7946 0958"},
+        "delivery": {"line1": "1 Road", "line2": "", "city": "London", "postal_code": "SW1A 1AA", "country": "GB"},
+        "status": "placed", "version": 1
+    })
+}
+
+pub fn status_event(
+    order_id: uuid::Uuid,
+    customer_id: &str,
+    version: i64,
+    previous: &str,
+    status: &str,
+) -> (uuid::Uuid, Value) {
+    let event_id = uuid::Uuid::new_v4();
+    let body = json!({
+        "event_id": event_id, "occurred_at": chrono::Utc::now(), "order_id": order_id, "customer_id": customer_id,
+        "status": status, "previous_status": previous, "version": version, "reason": null
+    });
+    (event_id, body)
+}
+
+pub async fn send_event(shop: &testkit::TestShop, kind: &str, event_id: uuid::Uuid, body: &Value) {
+    publish_to_customer(shop, kind, &event_id.to_string(), &serde_json::to_vec(body).unwrap()).await;
 }

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use lapin::BasicProperties;
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{CustomerApi, ProductOrderApi, email, eventually, operated_shop, valid_details};
+use crate::helpers::{
+    CustomerApi, ProductOrderApi, email, eventually, operated_shop, placed_event, publish_to_customer, send_event,
+    status_event, valid_details,
+};
 
 /// A signed-up shopper: their product-order client, customer base URL, token and id.
 struct Shopper {
@@ -169,59 +169,6 @@ async fn placed_orders_and_every_status_move_reach_the_shoppers_history() {
     assert_eq!(history, ["placed", "confirmed", "shipped", "delivered"]);
 }
 
-/// Publishes a raw message straight to the shop's customer queue (not through `shop.events`, so
-/// no other test's shop sees it).
-async fn publish_to_customer(shop: &testkit::TestShop, kind: &str, message_id: &str, body: &[u8]) {
-    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .confirm_select(lapin::options::ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    channel
-        .basic_publish(
-            "".into(),
-            shop.customer_events_queue.as_str().into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default()
-                .with_message_id(message_id.into())
-                .with_type(kind.into())
-                .with_delivery_mode(2),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    let _ = connection.close(200, "done".into()).await;
-}
-
-fn placed_event(event_id: Uuid, order_id: Uuid, customer_id: &str) -> Value {
-    json!({
-        "event_id": event_id, "occurred_at": Utc::now(), "order_id": order_id, "customer_id": customer_id,
-        "lines": [{"product_id": Uuid::new_v4(), "sku": "TEA-1", "name": "Sencha", "unit_price": 1290, "quantity": 1}],
-        "total": 1290, "currency": "EUR",
-        "contact": {"name": "Ada", "email": "ada@example.com", "phone": "+44 20 7946 0958"},
-        "delivery": {"line1": "1 Road", "line2": "", "city": "London", "postal_code": "SW1A 1AA", "country": "GB"},
-        "status": "placed", "version": 1
-    })
-}
-
-fn status_event(order_id: Uuid, customer_id: &str, version: i64, previous: &str, status: &str) -> (Uuid, Value) {
-    let event_id = Uuid::new_v4();
-    let body = json!({
-        "event_id": event_id, "occurred_at": Utc::now(), "order_id": order_id, "customer_id": customer_id,
-        "status": status, "previous_status": previous, "version": version, "reason": null
-    });
-    (event_id, body)
-}
-
-async fn send(shop: &testkit::TestShop, kind: &str, event_id: Uuid, body: &Value) {
-    publish_to_customer(shop, kind, &event_id.to_string(), &serde_json::to_vec(body).unwrap()).await;
-}
-
 #[tokio::test]
 async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_order() {
     let ops = operated_shop().await;
@@ -232,14 +179,14 @@ async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_or
     let order = Uuid::new_v4();
     let placed_id = Uuid::new_v4();
     let placed = placed_event(placed_id, order, &shopper.id);
-    send(shop, "order.placed", placed_id, &placed).await;
-    send(shop, "order.placed", placed_id, &placed).await;
+    send_event(shop, "order.placed", placed_id, &placed).await;
+    send_event(shop, "order.placed", placed_id, &placed).await;
     let (confirmed_id, confirmed) = status_event(order, &shopper.id, 2, "placed", "confirmed");
     let (shipped_id, shipped) = status_event(order, &shopper.id, 3, "confirmed", "shipped");
-    send(shop, "order.status_changed", shipped_id, &shipped).await;
+    send_event(shop, "order.status_changed", shipped_id, &shipped).await;
     shopper.order_with_status(&order.to_string(), "shipped").await;
-    send(shop, "order.status_changed", confirmed_id, &confirmed).await;
-    send(shop, "order.status_changed", shipped_id, &shipped).await;
+    send_event(shop, "order.status_changed", confirmed_id, &confirmed).await;
+    send_event(shop, "order.status_changed", shipped_id, &shipped).await;
     let history = eventually("the older change in the history", Duration::from_secs(20), async || {
         let (_, body) = shopper.orders(&format!("/api/orders/{order}")).await;
         (body["status_history"].as_array().map_or(0, Vec::len) == 3).then_some(body)
@@ -266,10 +213,10 @@ async fn events_apply_once_in_version_order_and_a_status_change_waits_for_its_or
     // A status change that arrives before its order.placed is not lost.
     let early_order = Uuid::new_v4();
     let (early_id, early) = status_event(early_order, &shopper.id, 2, "placed", "cancelled");
-    send(shop, "order.status_changed", early_id, &early).await;
+    send_event(shop, "order.status_changed", early_id, &early).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let late_placed = Uuid::new_v4();
-    send(
+    send_event(
         shop,
         "order.placed",
         late_placed,
@@ -288,33 +235,29 @@ async fn a_poison_message_is_dead_lettered_with_its_error_and_the_next_one_still
     publish_to_customer(shop, "order.placed", "poison-1", b"{ this is not json").await;
     let good = Uuid::new_v4();
     let order = Uuid::new_v4();
-    send(shop, "order.placed", good, &placed_event(good, order, &shopper.id)).await;
+    send_event(shop, "order.placed", good, &placed_event(good, order, &shopper.id)).await;
     shopper.order_with_status(&order.to_string(), "placed").await;
 
-    // In the dead-letter queue, and on record with its error.
-    let connection = lapin::Connection::connect(&shop.amqp_url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let dead_queue = format!("{}.dead", shop.customer_events_queue);
-    let dead = eventually(
-        "the poison message in the dead-letter queue",
+    // Dead-lettered at once, and listed for operators with its error.
+    let listed = eventually(
+        "the poison message among the dead letters",
         Duration::from_secs(10),
         async || {
-            channel
-                .basic_get(dead_queue.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .unwrap()
+            let answer = CustomerApi::new(&shop.customer_url)
+                .get_as("/api/ops/dead-letters", &ops.operator_token)
+                .await;
+            answer.body["items"]
+                .as_array()?
+                .iter()
+                .find(|letter| letter["message_id"] == "poison-1")
+                .cloned()
         },
     )
     .await;
-    assert_eq!(dead.delivery.data, b"{ this is not json");
-    let db = sqlx::PgPool::connect(&shop.customer_database_url).await.unwrap();
-    let (error, dead_lettered): (String, bool) =
-        sqlx::query_as("SELECT last_error, dead_lettered FROM event_failures WHERE message_id = 'poison-1'")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert!(error.contains("not an order.placed"), "{error}");
-    assert!(dead_lettered);
+    assert!(
+        listed["error"].as_str().unwrap().contains("not an order.placed"),
+        "{listed}"
+    );
+    assert_eq!(listed["dead_reason"], "rejected", "{listed}");
+    assert_eq!(listed["attempts"], 1, "{listed}");
 }

@@ -45,6 +45,9 @@ impl From<CustomerCallError> for WebError {
     fn from(e: CustomerCallError) -> Self {
         match e {
             CustomerCallError::Unavailable(cause) => WebError::Unavailable(cause),
+            CustomerCallError::Forbidden => WebError::Forbidden,
+            CustomerCallError::NotFound => WebError::NotFound,
+            CustomerCallError::Refused(message) => WebError::BadRequest(message),
             other => WebError::Internal(other.to_string()),
         }
     }

@@ -10,9 +10,11 @@
 //! - A status change for an order not seen yet waits: retried with backoff in memory, then
 //!   handed back to the broker; after the queue's delivery limit it is dead-lettered.
 //! - A message that cannot be read is dead-lettered at once. Every failure is recorded in
-//!   `event_failures` with its error.
+//!   `event_failures` with its error; `dead_letters::intake` moves what the broker
+//!   dead-lettered into the `dead_letters` table, where operators replay or discard it.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +29,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 use platform::broker::Broker;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -74,7 +76,30 @@ struct Context {
 /// Runs the consumer and the workers until `shutdown`.
 pub fn spawn(db: PgPool, broker: Broker, settings: EventSettings, shutdown: CancellationToken, tasks: &TaskTracker) {
     let (sender, receiver) = mpsc::channel::<Task<Delivery>>(usize::from(PREFETCH));
-    tasks.spawn(consume(broker, settings, sender, shutdown.clone()));
+    let queue = settings.queue.clone();
+    let feed = move |channel: Channel, delivery: lapin::message::Delivery| {
+        let sender = sender.clone();
+        async move {
+            // The event's type travels as the message type; the routing key says the same
+            // when the message came through `shop.events`.
+            let kind = delivery
+                .properties
+                .kind()
+                .as_ref()
+                .map_or_else(|| delivery.routing_key.to_string(), |k| k.to_string());
+            let task = TaskBuilder::new(Delivery {
+                kind,
+                message_id: message_id(&delivery.properties),
+                delivered_before: delivery_count(&delivery.properties),
+                body: delivery.data,
+                tag: delivery.delivery_tag,
+                channel,
+            })
+            .build();
+            sender.send(task).await.is_ok()
+        }
+    };
+    tasks.spawn(consume_queue(broker, settings, queue, PREFETCH, shutdown.clone(), feed));
 
     // The workers take deliveries from an in-memory queue that only the consumer fills.
     let deliveries = futures::stream::unfold(receiver, |mut receiver| async move {
@@ -110,54 +135,41 @@ pub fn spawn(db: PgPool, broker: Broker, settings: EventSettings, shutdown: Canc
     });
 }
 
-/// Declares the queues (idempotent) and consumes, again after every reconnection.
-async fn consume(
+/// Consumes `queue` (after declaring customer's queues), handing each delivery with its
+/// channel to `handle` (which settles it, and answers false to stop), again after every
+/// reconnection, until `shutdown`.
+pub(crate) async fn consume_queue<H, F>(
     broker: Broker,
     settings: EventSettings,
-    sender: mpsc::Sender<Task<Delivery>>,
+    queue: String,
+    prefetch: u16,
     shutdown: CancellationToken,
-) {
+    mut handle: H,
+) where
+    H: FnMut(Channel, lapin::message::Delivery) -> F,
+    F: Future<Output = bool>,
+{
     let mut reconnections = broker.reconnections();
     loop {
-        match subscribe(&broker, &settings).await {
+        match subscribe(&broker, &settings, &queue, prefetch).await {
             Ok((channel, mut consumer)) => {
-                tracing::info!(queue = %settings.queue, "consuming order events");
+                tracing::info!(%queue, "consuming");
                 loop {
                     let delivery = tokio::select! {
                         () = shutdown.cancelled() => return,
                         delivery = consumer.next() => delivery,
                     };
                     let Some(Ok(delivery)) = delivery else { break };
-                    // The event's type travels as the message type; the routing key says the same
-                    // when the message came through `shop.events`.
-                    let kind = delivery
-                        .properties
-                        .kind()
-                        .as_ref()
-                        .map_or_else(|| delivery.routing_key.to_string(), |k| k.to_string());
-                    let task = TaskBuilder::new(Delivery {
-                        kind,
-                        message_id: delivery
-                            .properties
-                            .message_id()
-                            .as_ref()
-                            .map(|id| id.to_string())
-                            .unwrap_or_default(),
-                        delivered_before: delivery_count(&delivery.properties),
-                        body: delivery.data,
-                        tag: delivery.delivery_tag,
-                        channel: channel.clone(),
-                    })
-                    .build();
-                    // The workers stop taking deliveries at shutdown: never wait on them then.
+                    // Never wait on a handler at shutdown: an unsettled delivery goes back to
+                    // the queue by itself.
                     tokio::select! {
                         () = shutdown.cancelled() => return,
-                        sent = sender.send(task) => if sent.is_err() { return },
+                        more = handle(channel.clone(), delivery) => if !more { return },
                     }
                 }
-                tracing::warn!("order event consumer ended; waiting for the broker");
+                tracing::warn!(%queue, "consumer ended; waiting for the broker");
             }
-            Err(e) => tracing::warn!(error = %e, "cannot consume order events yet"),
+            Err(e) => tracing::warn!(error = %e, %queue, "cannot consume yet"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -167,10 +179,36 @@ async fn consume(
     }
 }
 
-async fn subscribe(broker: &Broker, settings: &EventSettings) -> Result<(Channel, lapin::Consumer), lapin::Error> {
+/// Customer's dead-letter queue for `settings`.
+pub fn dead_queue(settings: &EventSettings) -> String {
+    format!("{}.dead", settings.queue)
+}
+
+async fn subscribe(
+    broker: &Broker,
+    settings: &EventSettings,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer), lapin::Error> {
     let channel = broker.channel().await?;
+    declare(&channel, broker, settings).await?;
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "customer".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
+/// Declares customer's queues (idempotent): the dead-letter exchange and queue, and the events
+/// queue bound to the order events.
+async fn declare(channel: &Channel, broker: &Broker, settings: &EventSettings) -> Result<(), lapin::Error> {
     let dead_exchange = format!("{}.dlx", settings.queue);
-    let dead_queue = format!("{}.dead", settings.queue);
+    let dead_queue = dead_queue(settings);
     let mut common = FieldTable::default();
     common.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
     if let Some(expires) = settings.expires {
@@ -223,16 +261,16 @@ async fn subscribe(broker: &Broker, settings: &EventSettings) -> Result<(Channel
             )
             .await?;
     }
-    channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
-    let consumer = channel
-        .basic_consume(
-            settings.queue.as_str().into(),
-            "customer".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok((channel, consumer))
+    Ok(())
+}
+
+/// The message's id; blank when it has none.
+pub(crate) fn message_id(properties: &lapin::BasicProperties) -> String {
+    properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.to_string())
+        .unwrap_or_default()
 }
 
 fn delivery_count(properties: &lapin::BasicProperties) -> i64 {
@@ -250,11 +288,19 @@ fn delivery_count(properties: &lapin::BasicProperties) -> i64 {
 }
 
 /// What to do with a message that was not applied.
-enum Failure {
+pub(crate) enum Failure {
     /// It will never apply: dead-letter it now.
     Unreadable(String),
     /// It may apply later.
     NotYet(String),
+}
+
+impl Failure {
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Failure::Unreadable(message) | Failure::NotYet(message) => message,
+        }
+    }
 }
 
 /// Applies one delivery and settles it with the broker. (A boxed future: the compiler cannot
@@ -268,7 +314,7 @@ fn handle(
 }
 
 async fn settle(delivery: Delivery, attempt: usize, db: PgPool) -> Result<(), BoxDynError> {
-    let failure = match apply(&db, &delivery).await {
+    let failure = match apply(&db, &delivery.kind, &delivery.body).await {
         Ok(applied) => {
             tracing::debug!(message_id = %delivery.message_id, kind = %delivery.kind, ?applied, "order event");
             delivery
@@ -302,17 +348,28 @@ async fn settle(delivery: Delivery, attempt: usize, db: PgPool) -> Result<(), Bo
     }
 }
 
-async fn apply(db: &PgPool, delivery: &Delivery) -> Result<Applied, Failure> {
-    let applied = match delivery.kind.as_str() {
+/// Applies one event in a transaction of its own.
+async fn apply(db: &PgPool, kind: &str, body: &[u8]) -> Result<Applied, Failure> {
+    let database = |e: sqlx::Error| Failure::NotYet(format!("database: {e}"));
+    let mut tx = db.begin().await.map_err(database)?;
+    let applied = apply_event(&mut tx, kind, body).await?;
+    tx.commit().await.map_err(database)?;
+    Ok(applied)
+}
+
+/// Applies the event of type `kind` in the caller's transaction: the workers' way and a
+/// replayed dead letter's.
+pub(crate) async fn apply_event(tx: &mut PgConnection, kind: &str, body: &[u8]) -> Result<Applied, Failure> {
+    let applied = match kind {
         events::ORDER_PLACED => {
-            let event: OrderPlaced = serde_json::from_slice(&delivery.body)
-                .map_err(|e| Failure::Unreadable(format!("not an order.placed: {e}")))?;
-            store::apply_placed(db, &event).await
+            let event: OrderPlaced =
+                serde_json::from_slice(body).map_err(|e| Failure::Unreadable(format!("not an order.placed: {e}")))?;
+            store::apply_placed(tx, &event).await
         }
         events::ORDER_STATUS_CHANGED => {
-            let event: OrderStatusChanged = serde_json::from_slice(&delivery.body)
+            let event: OrderStatusChanged = serde_json::from_slice(body)
                 .map_err(|e| Failure::Unreadable(format!("not an order.status_changed: {e}")))?;
-            store::apply_status_changed(db, &event).await
+            store::apply_status_changed(tx, &event).await
         }
         other => return Err(Failure::Unreadable(format!("unknown event type {other:?}"))),
     };

@@ -1,5 +1,5 @@
 //! SQL for the order read model: applying events (each once, never going back to an older
-//! status) and reading a customer's orders.
+//! status; the caller owns the transaction) and reading a customer's orders.
 
 use chrono::{DateTime, Utc};
 use contracts::events::{OrderPlaced, OrderStatusChanged};
@@ -28,19 +28,26 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
 }
 
-/// Marks the event applied; false when it already was.
-async fn first_time(tx: &mut PgConnection, event_id: Uuid, kind: &str) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query("INSERT INTO applied_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(event_id)
-        .bind(kind)
-        .execute(tx)
-        .await?;
+/// Marks the event applied (with when it happened, for the event lag); false when it already was.
+async fn first_time(
+    tx: &mut PgConnection,
+    event_id: Uuid,
+    kind: &str,
+    occurred_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO applied_events (event_id, kind, occurred_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(kind)
+    .bind(occurred_at)
+    .execute(tx)
+    .await?;
     Ok(inserted.rows_affected() == 1)
 }
 
-pub async fn apply_placed(db: &PgPool, event: &OrderPlaced) -> Result<Applied, ApplyError> {
-    let mut tx = db.begin().await?;
-    if !first_time(&mut tx, event.event_id, contracts::events::ORDER_PLACED).await? {
+pub async fn apply_placed(tx: &mut PgConnection, event: &OrderPlaced) -> Result<Applied, ApplyError> {
+    if !first_time(tx, event.event_id, contracts::events::ORDER_PLACED, event.occurred_at).await? {
         return Ok(Applied::Duplicate);
     }
     // A status change may have been applied first only if placed had been seen: the order
@@ -71,7 +78,6 @@ pub async fn apply_placed(db: &PgPool, event: &OrderPlaced) -> Result<Applied, A
     .bind(event.occurred_at)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(if inserted.rows_affected() == 1 {
         Applied::Applied
     } else {
@@ -79,8 +85,7 @@ pub async fn apply_placed(db: &PgPool, event: &OrderPlaced) -> Result<Applied, A
     })
 }
 
-pub async fn apply_status_changed(db: &PgPool, event: &OrderStatusChanged) -> Result<Applied, ApplyError> {
-    let mut tx = db.begin().await?;
+pub async fn apply_status_changed(tx: &mut PgConnection, event: &OrderStatusChanged) -> Result<Applied, ApplyError> {
     let Some(stored) = sqlx::query_scalar::<_, i64>("SELECT version FROM orders WHERE id = $1 FOR UPDATE")
         .bind(event.order_id)
         .fetch_optional(&mut *tx)
@@ -88,7 +93,14 @@ pub async fn apply_status_changed(db: &PgPool, event: &OrderStatusChanged) -> Re
     else {
         return Err(ApplyError::OrderNotYetKnown(event.order_id));
     };
-    if !first_time(&mut tx, event.event_id, contracts::events::ORDER_STATUS_CHANGED).await? {
+    if !first_time(
+        tx,
+        event.event_id,
+        contracts::events::ORDER_STATUS_CHANGED,
+        event.occurred_at,
+    )
+    .await?
+    {
         return Ok(Applied::Duplicate);
     }
     sqlx::query(
@@ -114,7 +126,6 @@ pub async fn apply_status_changed(db: &PgPool, event: &OrderStatusChanged) -> Re
     } else {
         Applied::Stale
     };
-    tx.commit().await?;
     Ok(outcome)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod domain;
+mod low_stock;
 pub mod store;
 
 use axum::extract::State;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/products", get(list_products).post(create_product))
         .route("/api/products/{id}", get(get_product).patch(update_product))
         .route("/api/products/{id}/stock-changes", get(list_stock_changes))
+        .merge(low_stock::router())
 }
 
 /// A product as the API shows it.

@@ -229,3 +229,16 @@ mod tests {
         assert_eq!(search_query("!!! & |"), None);
     }
 }
+
+/// Active products with at most `threshold` in stock, lowest first. No index serves this: one
+/// on `stock` would cost every stock reservation its heap-only update, for a query that only
+/// the operators' board runs (a scan of the catalog).
+pub async fn low_stock(db: impl PgExecutor<'_>, threshold: i32, limit: i64) -> sqlx::Result<Vec<Product>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM products WHERE active AND stock <= $1 ORDER BY stock, name, id LIMIT $2"
+    )))
+    .bind(threshold)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

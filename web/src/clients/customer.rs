@@ -1,5 +1,8 @@
-//! The customer service: registration, sessions and the shopper's order history.
+//! The customer service: registration, sessions, the shopper's order history, and for
+//! operators, dead letters and health figures.
 
+mod dead_letters;
+mod health;
 mod orders;
 
 use std::collections::BTreeMap;
@@ -13,6 +16,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error_detail;
+pub use dead_letters::{
+    DeadLetter, DeadLetterDetail, DeadLetterPage, DiscardReport, Discarded, LetterAction, LetterCount, LetterState,
+    ReplayReport, Replayed, Selection,
+};
+pub use health::{CustomerHealth, DeadLetterFigures, EventFigures};
 pub use orders::{Order, OrderPage, OrderSummary, StatusAt};
 
 /// Calls customer at its base URL; cheap to clone.
@@ -55,6 +63,14 @@ pub enum CustomerCallError {
     /// expired or revoked.
     #[error("the session has ended")]
     SessionEnded,
+    /// Signed in, but not allowed (403: an operator route called as a shopper).
+    #[error("not allowed")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    /// An action refused (409), with why.
+    #[error("refused: {0}")]
+    Refused(String),
     /// Customer could not be reached or failed on its side.
     #[error("customer unavailable: {0}")]
     Unavailable(String),
@@ -165,6 +181,20 @@ impl CustomerClient {
             .map_err(|e| CustomerCallError::Unavailable(format!("GET {path}: {}", e.without_url())))
     }
 
+    /// A POST of `body` to `path` on behalf of the user whose access token is `token`.
+    async fn post_as(&self, path: &str, token: &str, body: &impl Serialize) -> Result<reqwest::Response> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .json(body)
+            .with_request_id();
+        request
+            .send()
+            .await
+            .map_err(|e| CustomerCallError::Unavailable(format!("POST {path}: {}", e.without_url())))
+    }
+
     async fn post(&self, path: &str, body: &impl Serialize, shopper: Option<IpAddr>) -> Result<reqwest::Response> {
         let mut request = self
             .http
@@ -191,6 +221,18 @@ async fn json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
         .json()
         .await
         .map_err(|e| CustomerCallError::Unexpected(format!("{url}: {}", e.without_url())))
+}
+
+/// The body of a 2xx answer to an operator's call; refusals as their errors.
+async fn ops_answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    match response.status() {
+        StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
+        StatusCode::FORBIDDEN => Err(CustomerCallError::Forbidden),
+        StatusCode::NOT_FOUND => Err(CustomerCallError::NotFound),
+        StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::Fields(error_detail(response).await.fields)),
+        StatusCode::CONFLICT => Err(CustomerCallError::Refused(error_detail(response).await.message)),
+        _ => json(response).await,
+    }
 }
 
 async fn unexpected(response: reqwest::Response) -> CustomerCallError {

@@ -1,7 +1,11 @@
-//! Operator pages under /ops: products and their stock, orders and their statuses, checkout
-//! sagas and acting on them by hand. Visitors are sent to log in, shoppers get 403.
+//! Operator pages under /ops: products and their stock, orders and their statuses (with the
+//! products running low), checkout sagas and acting on them by hand, dead letters, and the
+//! shop's health. Visitors are sent to log in, shoppers get 403.
 
+mod dead_letter_views;
+mod dead_letters;
 mod form;
+mod health;
 mod order_views;
 mod orders;
 mod products;
@@ -25,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .merge(products::router())
         .merge(orders::router())
         .merge(sagas::router())
+        .merge(dead_letters::router())
+        .merge(health::router())
 }
 
 /// The signed-in operator of an /ops request, with the token to call the services as them.

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::OperatorSession;
 use crate::catalog::views::LoadMore;
-use crate::clients::product_order::{OpsOrder, OpsOrderDetail, OrderStatusEntry};
+use crate::clients::product_order::{LowStock, OpsOrder, OpsOrderDetail, OrderStatusEntry};
 use crate::orders::views::{short_id, status_label};
 use crate::render::PageContext;
 
@@ -34,7 +34,8 @@ pub struct StatusFilter {
     pub current: bool,
 }
 
-/// /ops/orders: the status filter, a page of orders and "Load more".
+/// /ops/orders: the status filter, a page of orders and "Load more", and the products about
+/// to run out, lowest stock first.
 #[derive(Template)]
 #[template(path = "ops/orders.html")]
 pub struct OpsOrdersView<'a> {
@@ -44,10 +45,17 @@ pub struct OpsOrdersView<'a> {
     /// This page continues an earlier one (opened without JavaScript).
     pub continued: bool,
     pub load_more: LoadMore,
+    pub low_stock: &'a LowStock,
 }
 
 impl<'a> OpsOrdersView<'a> {
-    pub fn new(status: Option<OrderStatus>, orders: &'a [OpsOrder], continued: bool, load_more: LoadMore) -> Self {
+    pub fn new(
+        status: Option<OrderStatus>,
+        orders: &'a [OpsOrder],
+        continued: bool,
+        load_more: LoadMore,
+        low_stock: &'a LowStock,
+    ) -> Self {
         let all = StatusFilter {
             label: "All",
             href: orders_url(None, None),
@@ -66,6 +74,7 @@ impl<'a> OpsOrdersView<'a> {
             orders,
             continued,
             load_more,
+            low_stock,
         }
     }
 

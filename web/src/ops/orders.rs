@@ -20,6 +20,8 @@ use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the list.
 const PAGE_SIZE: u32 = 25;
+/// Products the low-stock panel lists at most.
+const LOW_STOCK_ROWS: u32 = 10;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,7 +75,8 @@ async fn orders_page(
         cursor,
         limit: Some(PAGE_SIZE),
     };
-    let listing = state.product_order.ops_orders(&operator.access_token, &query).await?;
+    let token = &operator.access_token;
+    let listing = state.product_order.ops_orders(token, &query).await?;
     let load_more = LoadMore {
         next_url: listing.next_cursor.map(|next| orders_url(status, Some(next))),
         target: "#ops-order-rows",
@@ -86,7 +89,8 @@ async fn orders_page(
         };
         return Ok(fragment(StatusCode::OK, &view));
     }
-    let view = OpsOrdersView::new(status, &listing.items, cursor.is_some(), load_more);
+    let low_stock = state.product_order.low_stock(token, None, LOW_STOCK_ROWS).await?;
+    let view = OpsOrdersView::new(status, &listing.items, cursor.is_some(), load_more, &low_stock);
     Ok(page(&ctx, StatusCode::OK, "Orders · Operator", &view))
 }
 

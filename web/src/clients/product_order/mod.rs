@@ -1,6 +1,8 @@
 //! The product-order service: catalog, carts, checkout and orders.
 
 mod checkout;
+mod health;
+mod low_stock;
 mod orders;
 mod sagas;
 mod shapes;
@@ -20,6 +22,8 @@ pub use checkout::{
     Checkout, CheckoutDetails, CheckoutLine, CheckoutStarted, CheckoutState, CheckoutStep, CheckoutStepState,
     ContactDetails, DeliveryDetails, OrderStatusChanged, ShippingCountry,
 };
+pub use health::{CheckoutFigures, FailureReason, OutboxFigures, ProductOrderHealth, SagaFigures, StepCount};
+pub use low_stock::LowStock;
 pub use orders::{CheckoutSummary, OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
 pub use sagas::{
     SagaAction, SagaAttempt, SagaCompensation, SagaContactDetails, SagaCount, SagaDetail, SagaOperatorAction, SagaPage,

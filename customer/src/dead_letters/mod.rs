@@ -1,0 +1,295 @@
+//! Dead letters: the order events customer could not apply, for operators to replay after a
+//! fix or discard with a reason. The broker dead-letters them to `<queue>.dead`; `intake`
+//! moves them into a table (see the migration for why a table), which is what these routes
+//! read and act on. Every replay and discard is recorded: who, when, what came of it, why.
+
+pub mod intake;
+pub mod replay;
+pub mod store;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use platform::FieldErrors;
+use platform::auth::Operator;
+use platform::http::{AppJson, AppPath, AppQuery, keyset_page};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{CustomerError, Result};
+use replay::Replayed;
+use store::{DeadLetter, DeadLetterDetail, LetterState};
+
+/// Dead letters one request replays or discards at most.
+pub const MAX_SELECTION: usize = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/ops/dead-letters", get(list_dead_letters))
+        .route("/api/ops/dead-letters/replay", post(replay_dead_letters))
+        .route("/api/ops/dead-letters/discard", post(discard_dead_letters))
+        .route("/api/ops/dead-letters/{id}", get(show_dead_letter))
+        .route("/api/ops/dead-letters/{id}/replay", post(replay_dead_letter))
+        .route("/api/ops/dead-letters/{id}/discard", post(discard_dead_letter))
+}
+
+/// Ok when no field was refused.
+fn valid(errors: FieldErrors) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CustomerError::Validation(errors))
+    }
+}
+
+fn operator_name(claims: &contracts::Claims) -> String {
+    format!("{} ({})", claims.email, claims.sub)
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    /// dead (the default), replayed, discarded or all.
+    state: Option<String>,
+    cursor: Option<Uuid>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct StateCount {
+    state: LetterState,
+    count: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct ListBody {
+    items: Vec<DeadLetter>,
+    next_cursor: Option<Uuid>,
+    counts: Vec<StateCount>,
+}
+
+/// Dead letters newest first, open ones unless another state is asked for.
+async fn list_dead_letters(
+    State(state): State<AppState>,
+    _: Operator,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<ListBody>> {
+    let filter = match query.state.as_deref().map(str::trim) {
+        None | Some("") => Some(LetterState::Dead),
+        Some("all") => None,
+        Some(text) => Some(LetterState::parse(text).ok_or_else(|| {
+            let mut errors = FieldErrors::new();
+            errors.add("state", "One of dead, replayed, discarded or all.");
+            CustomerError::Validation(errors)
+        })?),
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let letters = store::list(&state.db, filter, query.cursor, limit + 1).await?;
+    let (items, next_cursor) = keyset_page(letters, limit as usize, |l| l.id);
+    let counts = store::count_by_state(&state.db)
+        .await?
+        .into_iter()
+        .map(|(state, count)| StateCount { state, count })
+        .collect();
+    Ok(Json(ListBody {
+        items,
+        next_cursor,
+        counts,
+    }))
+}
+
+async fn show_dead_letter(
+    State(state): State<AppState>,
+    _: Operator,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<DeadLetterDetail>> {
+    store::find(&state.db, id)
+        .await?
+        .map(Json)
+        .ok_or(CustomerError::NotFound)
+}
+
+/// Which dead letters an action is for: `{"ids": [...]}` or `{"all": true}`, and why
+/// (needed for a discard, optional for a replay).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectionBody {
+    #[serde(default)]
+    ids: Vec<Uuid>,
+    #[serde(default)]
+    all: bool,
+    reason: Option<String>,
+}
+
+impl SelectionBody {
+    /// The ids chosen, None for every open dead letter.
+    fn ids(&self, errors: &mut FieldErrors) -> Option<&[Uuid]> {
+        match (self.all, self.ids.len()) {
+            (true, 0) => None,
+            (true, _) => {
+                errors.add("ids", "Choose some dead letters or all of them, not both.");
+                None
+            }
+            (false, 0) => {
+                errors.add("ids", "Choose at least one dead letter, or all of them.");
+                None
+            }
+            (false, n) if n > MAX_SELECTION => {
+                errors.add("ids", format!("Choose at most {MAX_SELECTION} dead letters at a time."));
+                None
+            }
+            (false, _) => Some(&self.ids),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// A discard's reason, trimmed: 1 to 500 characters.
+fn reason(raw: Option<&str>, errors: &mut FieldErrors) -> String {
+    let reason = raw.unwrap_or_default().trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        errors.add("reason", "Say why, in at most 500 characters.");
+    }
+    reason.to_owned()
+}
+
+/// A replay's reason, when one is given: at most 500 characters.
+fn optional_reason(raw: Option<&str>, errors: &mut FieldErrors) -> Option<String> {
+    let reason = raw.map(str::trim).filter(|r| !r.is_empty())?;
+    if reason.chars().count() > 500 {
+        errors.add("reason", "Say why in at most 500 characters.");
+    }
+    Some(reason.to_owned())
+}
+
+#[derive(Debug, Serialize)]
+struct ReplayBody {
+    results: Vec<Replayed>,
+    /// Open dead letters this request left for the next (a replay of all handles at most
+    /// `MAX_SELECTION` at once).
+    remaining: i64,
+}
+
+/// Replays the chosen dead letters (or every open one) oldest first, each in a transaction
+/// of its own, so one that fails again does not hold up the others.
+async fn replay_dead_letters(
+    State(state): State<AppState>,
+    Operator(claims): Operator,
+    AppJson(body): AppJson<SelectionBody>,
+) -> Result<Json<ReplayBody>> {
+    let mut errors = FieldErrors::new();
+    let chosen = body.ids(&mut errors);
+    let reason = optional_reason(body.reason.as_deref(), &mut errors);
+    valid(errors)?;
+    let open = store::open_ids(&state.db, chosen, MAX_SELECTION as i64).await?;
+    // Chosen ids that are not open are answered as such, after the open ones.
+    let rest = chosen
+        .unwrap_or_default()
+        .iter()
+        .filter(|id| !open.contains(id))
+        .copied();
+    let ids: Vec<Uuid> = open.iter().copied().chain(rest).collect();
+    let operator = operator_name(&claims);
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        results.push(replay::replay(&state.db, id, &operator, reason.as_deref()).await?);
+    }
+    let (open_now, _) = store::open_summary(&state.db).await?;
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome == replay::ReplayOutcome::Failed)
+        .count() as i64;
+    let remaining = if chosen.is_none() { open_now - failed } else { 0 };
+    Ok(Json(ReplayBody { results, remaining }))
+}
+
+#[derive(Debug, Serialize)]
+struct Discarded {
+    id: Uuid,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct DiscardBody {
+    results: Vec<Discarded>,
+}
+
+/// Discards the chosen dead letters (or every open one) with a reason.
+async fn discard_dead_letters(
+    State(state): State<AppState>,
+    Operator(claims): Operator,
+    AppJson(body): AppJson<SelectionBody>,
+) -> Result<Json<DiscardBody>> {
+    let mut errors = FieldErrors::new();
+    let chosen = body.ids(&mut errors);
+    let reason = reason(body.reason.as_deref(), &mut errors);
+    valid(errors)?;
+    let mut tx = state.db.begin().await?;
+    let discarded = store::discard(&mut tx, chosen, &operator_name(&claims), &reason).await?;
+    tx.commit().await?;
+    tracing::info!(count = discarded.len(), operator = %claims.sub, "dead letters discarded");
+    let not_open = chosen
+        .unwrap_or_default()
+        .iter()
+        .filter(|id| !discarded.contains(id))
+        .map(|id| Discarded {
+            id: *id,
+            outcome: "not_open",
+        });
+    let results = discarded
+        .iter()
+        .map(|id| Discarded {
+            id: *id,
+            outcome: "discarded",
+        })
+        .chain(not_open)
+        .collect();
+    Ok(Json(DiscardBody { results }))
+}
+
+/// Why the dead letter `id` was not acted on: it is unknown (404), or replayed or discarded
+/// already (409).
+async fn not_open(state: &AppState, id: Uuid) -> CustomerError {
+    match store::find(&state.db, id).await {
+        Ok(Some(detail)) => CustomerError::DeadLetterClosed(detail.letter.state),
+        Ok(None) => CustomerError::NotFound,
+        Err(e) => e.into(),
+    }
+}
+
+async fn replay_dead_letter(
+    State(state): State<AppState>,
+    Operator(claims): Operator,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<Replayed>> {
+    let replayed = replay::replay(&state.db, id, &operator_name(&claims), None).await?;
+    if replayed.outcome == replay::ReplayOutcome::NotOpen {
+        return Err(not_open(&state, id).await);
+    }
+    Ok(Json(replayed))
+}
+
+async fn discard_dead_letter(
+    State(state): State<AppState>,
+    Operator(claims): Operator,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<ReasonBody>,
+) -> Result<Json<DeadLetterDetail>> {
+    let mut errors = FieldErrors::new();
+    let reason = reason(Some(&body.reason), &mut errors);
+    valid(errors)?;
+    let mut tx = state.db.begin().await?;
+    let discarded = store::discard(&mut tx, Some(&[id]), &operator_name(&claims), &reason).await?;
+    tx.commit().await?;
+    if discarded.is_empty() {
+        return Err(not_open(&state, id).await);
+    }
+    tracing::info!(dead_letter = %id, operator = %claims.sub, "dead letter discarded");
+    show_dead_letter(State(state), Operator(claims), AppPath(id)).await
+}
