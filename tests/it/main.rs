@@ -3,10 +3,12 @@
 
 mod accounts;
 mod browser;
+mod browser_journey;
 mod cart;
 mod catalog;
 mod checkout;
 mod checkout_faults;
+mod chromium;
 mod dead_letters;
 mod helpers;
 mod operations;

@@ -75,7 +75,13 @@ async fn register_log_out_and_log_in_through_the_pages() {
         "{cookies:?}"
     );
 
-    let (_, home) = page(&browser, format!("{}/", shop.web_url)).await;
+    let home = browser.get(format!("{}/", shop.web_url)).send().await.unwrap();
+    assert_eq!(
+        home.headers()["cache-control"],
+        "no-store",
+        "no signed-in page is kept for the back button after logging out"
+    );
+    let home = home.text().await.unwrap();
     assert!(home.contains("Signed in as <strong>Grace Hopper</strong>"), "{home}");
 
     let logout = browser

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::HeaderValue;
+use axum::http::header::CACHE_CONTROL;
 use axum::middleware::{from_fn, from_fn_with_state};
 use platform::auth::TokenVerifier;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::clients::{CustomerClient, ProductOrderClient};
 use crate::config::Settings;
@@ -24,6 +27,8 @@ pub struct AppState {
 /// The pages behind the session and CSRF middleware, and the static files outside them.
 pub fn router(state: AppState) -> Router {
     // The last layer added runs first: session, CSRF token, header cart, error pages, CSRF check.
+    // Every page is one visitor's (their cart, name, orders, form tokens): never kept by the
+    // browser, so the back button shows the page as it is now, and nothing after logging out.
     let pages = Router::new()
         .merge(pages::router())
         .merge(accounts::router())
@@ -38,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), cart::load_header_cart))
         .layer(from_fn_with_state(state.clone(), csrf::issue_token))
         .layer(from_fn_with_state(state.clone(), session::resolve_session))
+        .layer(SetResponseHeaderLayer::overriding(
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state);
     pages.merge(assets::router())
 }
