@@ -7,7 +7,7 @@ use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
 use sqlx::PgPool;
 
-use crate::outbox::RelayWaker;
+use crate::outbox::{Publisher, RelayWaker};
 use crate::{cart, catalog, checkout, orders, sagas};
 
 /// What every handler can reach.
@@ -18,6 +18,8 @@ pub struct AppState {
     pub saga: saga::Engine,
     /// Wakes the outbox relay after a transaction that wrote events.
     pub relay: RelayWaker,
+    /// Sends an event again when an operator asks.
+    pub publisher: Publisher,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

@@ -77,7 +77,7 @@ pub async fn start(
     let publisher = outbox::Publisher::new(broker.clone());
     let engine = saga::Engine::new(
         db.clone(),
-        vec![checkout::steps::definition(publisher.clone())],
+        vec![checkout::steps::definition(publisher.clone(), db.clone())],
         saga::EngineSettings {
             worker_name: format!("product-order@{addr}"),
             concurrency: settings.saga_concurrency.max(1),
@@ -90,7 +90,7 @@ pub async fn start(
     let relay = outbox::RelayWaker::default();
     if settings.saga_workers {
         engine.spawn(shutdown.clone(), tasks);
-        outbox::spawn_relay(db.clone(), publisher, relay.clone(), shutdown.clone(), tasks);
+        outbox::spawn_relay(db.clone(), publisher.clone(), relay.clone(), shutdown.clone(), tasks);
     }
     let metrics = Arc::new(Metrics::new());
     register_saga_metrics(&metrics, engine.metrics());
@@ -99,6 +99,7 @@ pub async fn start(
         verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
         saga: engine.clone(),
         relay,
+        publisher,
     };
     http::spawn_server(
         "product-order",

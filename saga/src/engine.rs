@@ -187,8 +187,8 @@ impl Engine {
         let id = Uuid::now_v7();
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO saga.instances \
-               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash) \
-             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6) \
+               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash, search_keys) \
+             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6, $7) \
              ON CONFLICT (saga, owner, idempotency_key) DO NOTHING \
              RETURNING id",
         )
@@ -198,6 +198,7 @@ impl Engine {
         .bind(&request.owner)
         .bind(&request.idempotency_key)
         .bind(&request.request_hash)
+        .bind(definition.search_keys_of(&request.input))
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_some() {
@@ -441,12 +442,16 @@ impl Engine {
         if !self.fence(&mut tx, &claim).await? {
             return Ok(Next::Stop);
         }
-        let result = match tokio::time::timeout(step.retry.timeout, action.run(&context, &mut tx)).await {
-            Ok(result) => result,
-            Err(_) => Err(StepError::retryable(format!(
-                "timed out after {} ms",
-                step.retry.timeout.as_millis()
-            ))),
+        // A failure armed by a test stands in for the action.
+        let result = match faults.failure_of(step.name, claim.position.phase) {
+            Some(error) => Err(error),
+            None => match tokio::time::timeout(step.retry.timeout, action.run(&context, &mut tx)).await {
+                Ok(result) => result,
+                Err(_) => Err(StepError::retryable(format!(
+                    "timed out after {} ms",
+                    step.retry.timeout.as_millis()
+                ))),
+            },
         };
         faults.reach(step.name, claim.position.phase, FaultPoint::MidStep).await;
         let (event, mut tx) = match result {
