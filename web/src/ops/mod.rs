@@ -5,6 +5,8 @@ mod form;
 mod order_views;
 mod orders;
 mod products;
+mod saga_bulk;
+mod saga_drawing;
 mod saga_views;
 mod sagas;
 mod views;
