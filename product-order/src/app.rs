@@ -7,7 +7,7 @@ use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
 use sqlx::PgPool;
 
-use crate::outbox::RelayWaker;
+use crate::outbox::{Publisher, RelayWaker};
 use crate::{cart, catalog, checkout, health, orders, sagas};
 
 /// What every handler can reach.
@@ -20,6 +20,8 @@ pub struct AppState {
     pub relay: RelayWaker,
     /// This instance runs saga workers (and samples the saga metrics).
     pub saga_workers: bool,
+    /// Sends an event again when an operator asks.
+    pub publisher: Publisher,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

@@ -34,6 +34,8 @@ pub enum ProductOrderError {
         from: contracts::OrderStatus,
         to: contracts::OrderStatus,
     },
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Saga(#[from] saga::Error),
     #[error(transparent)]
@@ -116,6 +118,7 @@ impl From<ProductOrderError> for ApiError {
                 };
                 ApiError::new(StatusCode::CONFLICT, "status_move_refused", message)
             }
+            ProductOrderError::Unavailable(cause) => ApiError::unavailable(cause),
             ProductOrderError::Saga(e) => match e {
                 saga::Error::NotFound => ApiError::not_found(),
                 saga::Error::Refused(message) => ApiError::new(StatusCode::CONFLICT, "saga_action_refused", message),

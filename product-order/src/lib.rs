@@ -78,7 +78,7 @@ pub async fn start(
     let publisher = outbox::Publisher::new(broker.clone());
     let engine = saga::Engine::new(
         db.clone(),
-        vec![checkout::steps::definition(publisher.clone())],
+        vec![checkout::steps::definition(publisher.clone(), db.clone())],
         saga::EngineSettings {
             worker_name: format!("product-order@{addr}"),
             concurrency: settings.saga_concurrency.max(1),
@@ -91,7 +91,7 @@ pub async fn start(
     let relay = outbox::RelayWaker::default();
     if settings.saga_workers {
         engine.spawn(shutdown.clone(), tasks);
-        outbox::spawn_relay(db.clone(), publisher, relay.clone(), shutdown.clone(), tasks);
+        outbox::spawn_relay(db.clone(), publisher.clone(), relay.clone(), shutdown.clone(), tasks);
     }
     let metrics = Arc::new(Metrics::new());
     register_saga_metrics(&metrics, engine.metrics());
@@ -101,6 +101,7 @@ pub async fn start(
         saga: engine.clone(),
         relay,
         saga_workers: settings.saga_workers,
+        publisher,
     };
     http::spawn_server(
         "product-order",

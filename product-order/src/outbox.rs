@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -56,11 +56,24 @@ pub enum PublishError {
     Broker(#[from] lapin::Error),
     #[error("RabbitMQ refused the event (nack)")]
     Nacked,
+    #[error("RabbitMQ did not confirm the event: {0}")]
+    ConfirmLost(lapin::Error),
     #[error("publisher confirms are off on the channel")]
     Unconfirmed,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
+
+impl PublishError {
+    /// The event reached the broker's connection before this went wrong: it may have been
+    /// published, just not confirmed.
+    fn sent(&self) -> bool {
+        matches!(self, Self::Nacked | Self::ConfirmLost(_) | Self::Unconfirmed)
+    }
+}
+
+/// Whether the broker could hand a confirmed event to at least one queue.
+pub type Routed = bool;
 
 /// Publishes events with confirms on one channel, reopened when the connection comes back.
 #[derive(Clone)]
@@ -94,7 +107,7 @@ impl Publisher {
     }
 
     /// Publishes one event and waits until the broker has confirmed it.
-    pub async fn publish(&self, id: Uuid, routing_key: &str, payload: &Value) -> Result<(), PublishError> {
+    pub async fn publish(&self, id: Uuid, routing_key: &str, payload: &Value) -> Result<Routed, PublishError> {
         let body = serde_json::to_vec(payload).expect("a JSON value serialises");
         let mut headers = FieldTable::default();
         headers.insert(
@@ -121,13 +134,13 @@ impl Publisher {
                 properties,
             )
             .await?;
-        match confirm.await? {
-            Confirmation::Ack(None) => Ok(()),
+        match confirm.await.map_err(PublishError::ConfirmLost)? {
+            Confirmation::Ack(None) => Ok(true),
             // Unroutable: no consumer has bound a queue for this kind of event. The broker
             // accepted and dropped it; nobody subscribed, so nobody misses it.
             Confirmation::Ack(Some(_returned)) => {
                 tracing::warn!(%id, routing_key, "no queue is bound for this event; RabbitMQ dropped it");
-                Ok(())
+                Ok(false)
             }
             Confirmation::Nack(_) => Err(PublishError::Nacked),
             Confirmation::NotRequested => Err(PublishError::Unconfirmed),
@@ -136,8 +149,14 @@ impl Publisher {
 }
 
 /// Publishes the stored event `id` unless it was published already, and marks it, inside the
-/// caller's transaction (the row stays locked until it commits).
-pub async fn publish_stored(tx: &mut PgConnection, publisher: &Publisher, id: Uuid) -> Result<(), PublishError> {
+/// caller's transaction (the row stays locked until it commits). A send that fails is
+/// recorded on the row by itself once the caller's transaction has rolled back.
+pub async fn publish_stored(
+    tx: &mut PgConnection,
+    db: &PgPool,
+    publisher: &Publisher,
+    id: Uuid,
+) -> Result<(), PublishError> {
     let row = sqlx::query(
         "SELECT routing_key, payload, published_at IS NOT NULL AS done FROM outbox WHERE id = $1 FOR UPDATE",
     )
@@ -147,14 +166,133 @@ pub async fn publish_stored(tx: &mut PgConnection, publisher: &Publisher, id: Uu
     if row.get::<bool, _>("done") {
         return Ok(());
     }
-    let routing_key: String = row.get("routing_key");
-    let payload: Value = row.get("payload");
-    publisher.publish(id, &routing_key, &payload).await?;
-    sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
+    send_stored(tx, db, publisher, id, row.get("routing_key"), row.get("payload")).await
+}
+
+/// Sends the stored event `id` again, published or not, with the same id (consumers apply it
+/// once), and marks it, inside the caller's transaction. None when there is no such event.
+pub async fn republish(
+    tx: &mut PgConnection,
+    db: &PgPool,
+    publisher: &Publisher,
+    id: Uuid,
+) -> Result<Option<()>, PublishError> {
+    let Some(row) = sqlx::query("SELECT routing_key, payload FROM outbox WHERE id = $1 FOR UPDATE")
         .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    send_stored(tx, db, publisher, id, row.get("routing_key"), row.get("payload"))
+        .await
+        .map(Some)
+}
+
+async fn send_stored(
+    tx: &mut PgConnection,
+    db: &PgPool,
+    publisher: &Publisher,
+    id: Uuid,
+    routing_key: String,
+    payload: Value,
+) -> Result<(), PublishError> {
+    let sent_at = Utc::now();
+    match publisher.publish(id, &routing_key, &payload).await {
+        Ok(routed) => {
+            sqlx::query(
+                "UPDATE outbox SET published_at = now(), sent_at = $2, routed = $3, attempts = attempts + 1, \
+                        last_error = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .bind(sent_at)
+            .bind(routed)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        }
+        Err(e) => {
+            // The caller's transaction holds the row and will roll back: record the failed
+            // send from another connection, which waits for that.
+            let (db, error, sent) = (db.clone(), e.to_string(), e.sent().then_some(sent_at));
+            tokio::spawn(async move {
+                let recorded = sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, sent_at = coalesce($3, sent_at) \
+                     WHERE id = $1 AND published_at IS NULL",
+                )
+                .bind(id)
+                .bind(error)
+                .bind(sent)
+                .execute(&db)
+                .await;
+                if let Err(e) = recorded {
+                    tracing::warn!(%id, error = %e, "could not record a failed publish on the outbox row");
+                }
+            });
+            Err(e)
+        }
+    }
+}
+
+/// Where an event of the outbox stands: written, sent to the broker (published, not
+/// confirmed), or confirmed by the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Written,
+    Published,
+    Confirmed,
+}
+
+/// An event of the outbox as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventState {
+    pub event_id: Uuid,
+    pub routing_key: String,
+    pub state: Delivery,
+    pub written_at: DateTime<Utc>,
+    /// The last time it was handed to the broker.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the broker's confirm was recorded.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Whether the broker routed it to a queue (false: no queue was bound; it was dropped).
+    pub routed: Option<bool>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// The events about `aggregate_id` (an order), oldest first.
+pub async fn events_of(db: impl sqlx::PgExecutor<'_>, aggregate_id: Uuid) -> Result<Vec<EventState>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, routing_key, created_at, sent_at, published_at, routed, attempts, last_error \
+         FROM outbox WHERE aggregate_id = $1 ORDER BY created_at, id",
+    )
+    .bind(aggregate_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let sent_at: Option<DateTime<Utc>> = row.get("sent_at");
+            let confirmed_at: Option<DateTime<Utc>> = row.get("published_at");
+            let state = match (sent_at, confirmed_at) {
+                (_, Some(_)) => Delivery::Confirmed,
+                (Some(_), None) => Delivery::Published,
+                (None, None) => Delivery::Written,
+            };
+            EventState {
+                event_id: row.get("id"),
+                routing_key: row.get("routing_key"),
+                state,
+                written_at: row.get("created_at"),
+                sent_at,
+                confirmed_at,
+                routed: row.get("routed"),
+                attempts: row.get("attempts"),
+                last_error: row.get("last_error"),
+            }
+        })
+        .collect())
 }
 
 /// Wakes the relay after a transaction that wrote events has committed.
@@ -211,31 +349,43 @@ async fn relay_batch(db: &PgPool, publisher: &Publisher) -> Result<usize, Publis
         .iter()
         .map(|row| (row.get("id"), row.get("routing_key"), row.get("payload")))
         .collect();
+    let sent_at = Utc::now();
     let outcomes = futures::future::join_all(
         events
             .iter()
             .map(|(id, routing_key, payload)| publisher.publish(*id, routing_key, payload)),
     )
     .await;
-    let mut published = Vec::with_capacity(events.len());
+    let (mut published, mut routed) = (Vec::with_capacity(events.len()), Vec::with_capacity(events.len()));
     let mut failure = None;
     for ((id, _, _), outcome) in events.iter().zip(outcomes) {
         match outcome {
-            Ok(()) => published.push(*id),
+            Ok(was_routed) => {
+                published.push(*id);
+                routed.push(was_routed);
+            }
             Err(e) => {
-                sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(e.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, sent_at = coalesce($3, sent_at) \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.to_string())
+                .bind(e.sent().then_some(sent_at))
+                .execute(&mut *tx)
+                .await?;
                 failure.get_or_insert(e);
             }
         }
     }
     sqlx::query(
-        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)",
+        "UPDATE outbox o SET published_at = now(), sent_at = $3, routed = r.routed, attempts = attempts + 1, \
+                last_error = NULL \
+         FROM UNNEST($1::uuid[], $2::bool[]) AS r(id, routed) WHERE o.id = r.id",
     )
     .bind(&published)
+    .bind(&routed)
+    .bind(sent_at)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

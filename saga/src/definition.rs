@@ -138,11 +138,15 @@ impl Step {
     }
 }
 
+/// Takes the keys an instance can be found by from its input (e.g. an email address).
+pub type SearchKeys = fn(&serde_json::Value) -> Vec<String>;
+
 /// A saga: a name and its steps in order.
 pub struct Definition {
     pub(crate) name: &'static str,
     pub(crate) steps: Vec<Step>,
     shapes: Vec<StepShape>,
+    search_keys: Option<SearchKeys>,
 }
 
 impl Definition {
@@ -151,7 +155,15 @@ impl Definition {
             name,
             steps: Vec::new(),
             shapes: Vec::new(),
+            search_keys: None,
         }
+    }
+
+    /// Instances can be listed by the keys `keys` takes from their input (compared in lower
+    /// case, whole).
+    pub fn searchable_by(mut self, keys: SearchKeys) -> Self {
+        self.search_keys = Some(keys);
+        self
     }
 
     pub fn step(mut self, step: Step) -> Self {
@@ -169,6 +181,21 @@ impl Definition {
 
     pub fn steps(&self) -> &[Step] {
         &self.steps
+    }
+
+    /// The search keys of an instance with `input`, lower case.
+    pub(crate) fn search_keys_of(&self, input: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .search_keys
+            .map(|keys| keys(input))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|key| key.trim().to_lowercase())
+            .filter(|key| !key.is_empty())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     pub(crate) fn shape(&self) -> Shape<'_> {

@@ -187,8 +187,8 @@ impl Engine {
         let id = Uuid::now_v7();
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO saga.instances \
-               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash) \
-             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6) \
+               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash, search_keys) \
+             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6, $7) \
              ON CONFLICT (saga, owner, idempotency_key) DO NOTHING \
              RETURNING id",
         )
@@ -198,6 +198,7 @@ impl Engine {
         .bind(&request.owner)
         .bind(&request.idempotency_key)
         .bind(&request.request_hash)
+        .bind(definition.search_keys_of(&request.input))
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_some() {
@@ -429,7 +430,7 @@ impl Engine {
             let phase = claim.position.phase;
             faults.reach(step.name, phase, FaultPoint::BeforeStep).await;
             let started = Instant::now();
-            let result = run_action(step, &claim, &mut tx).await?;
+            let result = run_action(step, &claim, &mut tx, faults).await?;
             faults.reach(step.name, phase, FaultPoint::MidStep).await;
             if result.is_err() {
                 tx.rollback().await?;
@@ -470,7 +471,7 @@ impl Engine {
         if !self.fence(&mut tx, &claim).await? {
             return Ok(Next::Stop);
         }
-        let result = run_action(step, &claim, &mut tx).await?;
+        let result = run_action(step, &claim, &mut tx, faults).await?;
         faults.reach(step.name, claim.position.phase, FaultPoint::MidStep).await;
         let (event, mut tx) = match result {
             Ok(()) => (Event::Succeeded, tx),
@@ -721,9 +722,18 @@ fn action_of(step: &Step, phase: Phase) -> Result<&dyn StepAction, Error> {
     }
 }
 
-/// Runs the claimed attempt's action in `tx` within the step's timeout.
-async fn run_action(step: &Step, claim: &Claim, tx: &mut PgConnection) -> Result<Result<(), StepError>, Error> {
+/// Runs the claimed attempt's action in `tx` within the step's timeout; a failure armed by a
+/// test stands in for the action.
+async fn run_action(
+    step: &Step,
+    claim: &Claim,
+    tx: &mut PgConnection,
+    faults: &FaultInjection,
+) -> Result<Result<(), StepError>, Error> {
     let action = action_of(step, claim.position.phase)?;
+    if let Some(error) = faults.failure_of(step.name, claim.position.phase) {
+        return Ok(Err(error));
+    }
     let context = StepContext {
         instance_id: claim.id,
         saga: claim.saga,

@@ -1,10 +1,12 @@
 //! Fault injection for tests: stop this process's worker at a chosen point of a step, as if
-//! its process died there. Nothing is armed unless a test arms it.
+//! its process died there, or make a step fail until the fault is cleared. Nothing is armed
+//! unless a test arms it.
 
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use crate::definition::StepError;
 use crate::machine::Phase;
 
 /// Where in a step the worker stops.
@@ -27,11 +29,21 @@ struct Armed {
     point: FaultPoint,
 }
 
-/// Points at which the worker freezes for good, and a signal that one was reached.
+/// A step made to fail, and how.
+#[derive(Debug, Clone)]
+struct Failing {
+    step: &'static str,
+    phase: Phase,
+    error: StepError,
+}
+
+/// Points at which the worker freezes for good, and a signal that one was reached; steps that
+/// fail until cleared.
 #[derive(Debug, Default)]
 pub struct FaultInjection {
     armed: Mutex<Option<Armed>>,
     reached: Notify,
+    failing: Mutex<Vec<Failing>>,
 }
 
 impl FaultInjection {
@@ -43,6 +55,29 @@ impl FaultInjection {
     /// Waits until a worker froze at the armed point.
     pub async fn frozen(&self) {
         self.reached.notified().await;
+    }
+
+    /// Every attempt of `step` in `phase` this process runs fails with `error` instead of
+    /// running, until `clear` is called.
+    pub fn fail(&self, step: &'static str, phase: Phase, error: StepError) {
+        let mut failing = self.failing.lock().expect("fault lock poisoned");
+        failing.retain(|f| (f.step, f.phase) != (step, phase));
+        failing.push(Failing { step, phase, error });
+    }
+
+    /// The step runs normally again.
+    pub fn clear(&self, step: &'static str, phase: Phase) {
+        let mut failing = self.failing.lock().expect("fault lock poisoned");
+        failing.retain(|f| (f.step, f.phase) != (step, phase));
+    }
+
+    /// The error an attempt of `step` in `phase` is made to fail with, if one is armed.
+    pub(crate) fn failure_of(&self, step: &'static str, phase: Phase) -> Option<StepError> {
+        let failing = self.failing.lock().expect("fault lock poisoned");
+        failing
+            .iter()
+            .find(|f| (f.step, f.phase) == (step, phase))
+            .map(|f| f.error.clone())
     }
 
     pub(crate) async fn reach(&self, step: &'static str, phase: Phase, point: FaultPoint) {

@@ -6,11 +6,12 @@
 //! - `definition`: how a saga is declared.
 //! - `engine`: instances and attempts in PostgreSQL, driven by leased workers.
 //! - `queue`: step execution carried by apalis's PostgreSQL queue.
-//! - `views`, `operator`: what operators read and do.
+//! - `views`, `operator`, `graph`: what operators read, do, and see drawn.
 
 pub mod definition;
 pub mod engine;
 pub mod faults;
+pub mod graph;
 pub mod machine;
 pub mod metrics;
 pub mod operator;
@@ -19,10 +20,12 @@ pub mod queue;
 mod schema;
 pub mod views;
 
-pub use definition::{CheckFuture, Definition, Step, StepAction, StepContext, StepError, StepFuture};
+pub use definition::{CheckFuture, Definition, SearchKeys, Step, StepAction, StepContext, StepError, StepFuture};
 pub use engine::{Engine, EngineSettings, Error, NewInstance, Started};
 pub use faults::{FaultInjection, FaultPoint};
+pub use graph::{Edge, EdgeKind, Node};
 pub use machine::{Action, Event, InstanceState, Phase, Position, Refused, Shape, StepShape, transition};
 pub use metrics::SagaMetrics;
+pub use operator::Actor;
 pub use policy::RetryPolicy;
-pub use views::{AttemptView, InstanceSummary, InstanceView, ListFilter, StepState, StepView};
+pub use views::{AttemptView, InstanceSummary, InstanceView, ListFilter, Search, StepState, StepView};

@@ -273,10 +273,7 @@ fn retry_later(at: &Position, policy: RetryPolicy, jitter: f64) -> (Position, Ac
 
 /// Compensates the newest compensable step before `below`, or fails when none is left.
 fn compensate_below(shape: Shape<'_>, below: usize, failure: String) -> (Position, Action) {
-    match (0..below.min(shape.steps.len()))
-        .rev()
-        .find(|&i| shape.steps[i].compensable)
-    {
+    match newest_compensable_below(shape, below) {
         Some(step) => run(InstanceState::Compensating, step, Phase::Compensation, Some(failure)),
         None => (
             Position {
@@ -289,6 +286,13 @@ fn compensate_below(shape: Shape<'_>, below: usize, failure: String) -> (Positio
             Action::Fail { reason: failure },
         ),
     }
+}
+
+/// The compensable step that is undone first when everything before `below` must be undone.
+pub(crate) fn newest_compensable_below(shape: Shape<'_>, below: usize) -> Option<usize> {
+    (0..below.min(shape.steps.len()))
+        .rev()
+        .find(|&i| shape.steps[i].compensable)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use crate::engine::{Engine, Error, position_of};
+use crate::graph::Edge;
 use crate::machine::{InstanceState, Phase};
 
 /// An instance in a list.
@@ -83,6 +84,8 @@ pub struct OperatorActionView {
     pub reason: String,
     pub state_before: String,
     pub state_after: String,
+    /// What the action changed besides the state, for people to read.
+    pub details: Option<Value>,
     pub at: DateTime<Utc>,
 }
 
@@ -96,6 +99,8 @@ pub struct InstanceView {
     pub run_after: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
     pub steps: Vec<StepView>,
+    /// How the definition's steps and compensations lead to each other, for drawing.
+    pub edges: Vec<Edge>,
     pub attempts_log: Vec<AttemptView>,
     pub operator_actions: Vec<OperatorActionView>,
 }
@@ -108,9 +113,17 @@ pub struct ListFilter {
     pub owner: Option<String>,
     /// Only instances that have not moved for at least this long.
     pub idle_for: Option<Duration>,
+    pub search: Option<Search>,
     /// Keyset cursor: instances created before this one.
     pub before: Option<Uuid>,
     pub limit: usize,
+}
+
+/// Instances with one of these ids, or with this search key (see `Definition::searchable_by`).
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub ids: Vec<Uuid>,
+    pub key: Option<String>,
 }
 
 const SUMMARY_COLUMNS: &str =
@@ -119,30 +132,39 @@ const SUMMARY_COLUMNS: &str =
 impl Engine {
     /// Instances matching `filter`, newest first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<InstanceSummary>, Error> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM saga.instances \
-             WHERE ($1::text IS NULL OR saga = $1) \
-               AND ($2::text IS NULL OR state = $2) \
-               AND ($3::text IS NULL OR owner = $3) \
-               AND ($4::float8 IS NULL OR updated_at < now() - make_interval(secs => $4)) \
-               AND ($5::uuid IS NULL OR (created_at, id) < \
-                    (SELECT created_at, id FROM saga.instances WHERE id = $5)) \
-             ORDER BY created_at DESC, id DESC LIMIT $6"
-        )))
-        .bind(&filter.saga)
-        .bind(filter.state.map(InstanceState::as_str))
-        .bind(&filter.owner)
-        .bind(filter.idle_for.map(|d| d.as_secs_f64()))
+        let rows = bind_filter(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {SUMMARY_COLUMNS} FROM saga.instances WHERE {FILTER} \
+                   AND ($8::uuid IS NULL OR (created_at, id) < \
+                        (SELECT created_at, id FROM saga.instances WHERE id = $8)) \
+                 ORDER BY created_at DESC, id DESC LIMIT $9"
+            ))),
+            filter,
+        )
         .bind(filter.before)
-        .bind(filter.limit.clamp(1, 500) as i64)
+        .bind(filter.limit.clamp(1, 1000) as i64)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|row| self.summary(row)).collect()
     }
 
-    /// How many instances are in each state.
+    /// How many instances match `filter` (its cursor and limit aside).
+    pub async fn count_matching(&self, filter: &ListFilter) -> Result<i64, Error> {
+        let count = bind_filter(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) AS n FROM saga.instances WHERE {FILTER}"
+            ))),
+            filter,
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(count.get("n"))
+    }
+
+    /// How many instances are in each state, from the counters a trigger keeps (a few dozen
+    /// rows read, however many instances there are).
     pub async fn count_by_state(&self) -> Result<Vec<(InstanceState, i64)>, Error> {
-        let rows = sqlx::query("SELECT state, count(*) AS n FROM saga.instances GROUP BY state")
+        let rows = sqlx::query("SELECT state, sum(n)::bigint AS n FROM saga.state_counts GROUP BY state")
             .fetch_all(self.pool())
             .await?;
         let mut counts: Vec<(InstanceState, i64)> = [
@@ -201,7 +223,7 @@ impl Engine {
         })
         .collect::<Result<_, Error>>()?;
         let operator_actions = sqlx::query(
-            "SELECT operator, action, reason, state_before, state_after, at \
+            "SELECT operator, action, reason, state_before, state_after, details, at \
              FROM saga.operator_actions WHERE instance_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -214,17 +236,20 @@ impl Engine {
             reason: a.get("reason"),
             state_before: a.get("state_before"),
             state_after: a.get("state_after"),
+            details: a.get("details"),
             at: a.get("at"),
         })
         .collect();
         let position = position_of(&row)?;
         let steps = self.step_views(&summary.saga, &position, &attempts)?;
+        let edges = self.definition(&summary.saga)?.edges();
         Ok(Some(InstanceView {
             summary,
             input: row.get("input"),
             run_after: row.get("due"),
             lease_owner: row.get("lease_owner"),
             steps,
+            edges,
             attempts_log: attempts,
             operator_actions,
         }))
@@ -295,6 +320,28 @@ impl Engine {
             ended_at: row.get("ended_at"),
         })
     }
+}
+
+/// The conditions of a `ListFilter`, bound as $1 to $7.
+const FILTER: &str = "($1::text IS NULL OR saga = $1) \
+       AND ($2::text IS NULL OR state = $2) \
+       AND ($3::text IS NULL OR owner = $3) \
+       AND ($4::float8 IS NULL OR updated_at < now() - make_interval(secs => $4)) \
+       AND (NOT $5 OR id = ANY($6) OR search_keys @> ARRAY[$7]::text[])";
+
+fn bind_filter<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    filter: &'q ListFilter,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let search = filter.search.as_ref();
+    query
+        .bind(&filter.saga)
+        .bind(filter.state.map(InstanceState::as_str))
+        .bind(&filter.owner)
+        .bind(filter.idle_for.map(|d| d.as_secs_f64()))
+        .bind(search.is_some())
+        .bind(search.map(|s| s.ids.clone()).unwrap_or_default())
+        .bind(search.and_then(|s| s.key.as_ref()).map(|k| k.trim().to_lowercase()))
 }
 
 fn parse_phase(text: String) -> Result<Phase, Error> {

@@ -15,6 +15,7 @@ mod operations;
 mod ops_health;
 mod order_history;
 mod order_history_faults;
+mod saga_console;
 mod sessions;
 mod startup;
 mod tokens;

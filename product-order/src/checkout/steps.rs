@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use saga::{CheckFuture, Definition, RetryPolicy, Step, StepAction, StepContext, StepError, StepFuture};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use contracts::OrderStatus;
@@ -60,8 +60,9 @@ const BROKER_STEP: RetryPolicy = RetryPolicy {
     timeout: Duration::from_secs(10),
 };
 
-pub fn definition(publisher: Publisher) -> Definition {
+pub fn definition(publisher: Publisher, db: PgPool) -> Definition {
     Definition::new(CHECKOUT)
+        .searchable_by(shopper_email)
         .step(
             Step::new(VALIDATE_DETAILS, ValidateDetails)
                 .retry(DATABASE_STEP)
@@ -79,7 +80,16 @@ pub fn definition(publisher: Publisher) -> Definition {
                 .retry(DATABASE_STEP)
                 .transactional(),
         )
-        .step(Step::new(PUBLISH_ORDER_PLACED, PublishOrderPlaced(publisher)).retry(BROKER_STEP))
+        .step(Step::new(PUBLISH_ORDER_PLACED, PublishOrderPlaced { publisher, db }).retry(BROKER_STEP))
+}
+
+/// Operators find a checkout by the email address given for it.
+fn shopper_email(input: &serde_json::Value) -> Vec<String> {
+    input
+        .pointer("/details/contact/email")
+        .and_then(serde_json::Value::as_str)
+        .map(|email| vec![email.to_owned()])
+        .unwrap_or_default()
 }
 
 /// Checks the details again on the server, including that we ship to the country.
@@ -271,7 +281,11 @@ impl StepAction for CancelOrder {
 }
 
 /// Sends `order.placed` and waits for the broker's confirm.
-struct PublishOrderPlaced(Publisher);
+struct PublishOrderPlaced {
+    publisher: Publisher,
+    /// Records a failed send once the step's transaction has rolled back.
+    db: PgPool,
+}
 
 impl StepAction for PublishOrderPlaced {
     fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
@@ -279,7 +293,7 @@ impl StepAction for PublishOrderPlaced {
             let placed = orders::placed_for(tx, context.instance_id)
                 .await?
                 .ok_or_else(|| StepError::permanent("no order was placed for this checkout"))?;
-            outbox::publish_stored(tx, &self.0, placed.event_id)
+            outbox::publish_stored(tx, &self.db, &self.publisher, placed.event_id)
                 .await
                 .map_err(|e| StepError::retryable(e.to_string()))
         })

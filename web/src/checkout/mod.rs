@@ -3,7 +3,7 @@
 //! order is placed or why not, and offers to cancel the order placed (the orders module
 //! does the cancelling).
 
-mod form;
+pub(crate) mod form;
 mod status;
 pub mod views;
 

@@ -9,6 +9,8 @@ mod health;
 mod order_views;
 mod orders;
 mod products;
+mod saga_bulk;
+mod saga_drawing;
 mod saga_views;
 mod sagas;
 mod views;

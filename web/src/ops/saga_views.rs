@@ -1,12 +1,18 @@
-//! The operator's saga pages, and how a shopper's details read on them: masked, since an
-//! operator looking into a saga needs to tell shoppers apart, not to know who they are.
+//! The operator's saga pages. A shopper's details come masked from product-order (an operator
+//! looking into a saga needs to tell shoppers apart, not to know who they are) unless the
+//! operator revealed them, which shows them on that one answer.
 
 use askama::Template;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::saga_drawing::SagaDrawing;
 use crate::catalog::views::LoadMore;
-use crate::clients::product_order::{SagaAction, SagaAttempt, SagaDetail, SagaPage, SagaState, SagaSummary};
+use crate::checkout::form::{CheckoutForm, FieldErrors};
+use crate::clients::product_order::{
+    OutboxEvent, SagaAction, SagaAttempt, SagaContactDetails, SagaDetail, SagaPage, SagaState, SagaSummary,
+    ShippingCountry,
+};
 use crate::orders::views::short_id;
 use crate::render::PageContext;
 
@@ -14,24 +20,66 @@ use crate::render::PageContext;
 /// moves on its own.
 pub const STATUS_PART: &str = "saga-status";
 
-/// The address of the saga list of `state` (all when None) idle for more than
-/// `idle_minutes`, from `cursor` on.
-pub fn sagas_url(state: Option<SagaState>, idle_minutes: Option<u32>, cursor: Option<Uuid>) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(state) = state {
-        query.append_pair("state", state.as_str());
+/// What the saga list shows: sagas in `state` (all when None), idle for more than
+/// `idle_minutes`, matching `q` (a checkout id, an order id or an email address).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SagaFilter {
+    pub state: Option<SagaState>,
+    pub idle_minutes: Option<u32>,
+    pub q: Option<String>,
+}
+
+impl SagaFilter {
+    /// The list's address with this filter, from `cursor` on.
+    pub fn url(&self, cursor: Option<Uuid>) -> String {
+        self.address("/ops/sagas", cursor)
     }
-    if let Some(minutes) = idle_minutes {
-        query.append_pair("idle_minutes", &minutes.to_string());
+
+    /// The bulk-retry page's address for the sagas this filter lists.
+    pub fn bulk_url(&self) -> String {
+        self.address("/ops/sagas/bulk-retry", None)
     }
-    if let Some(cursor) = cursor {
-        query.append_pair("cursor", &cursor.to_string());
+
+    fn address(&self, path: &str, cursor: Option<Uuid>) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(state) = self.state {
+            query.append_pair("state", state.as_str());
+        }
+        if let Some(minutes) = self.idle_minutes {
+            query.append_pair("idle_minutes", &minutes.to_string());
+        }
+        if let Some(q) = &self.q {
+            query.append_pair("q", q);
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", &cursor.to_string());
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        }
     }
-    let query = query.finish();
-    if query.is_empty() {
-        "/ops/sagas".to_owned()
-    } else {
-        format!("/ops/sagas?{query}")
+
+    /// The same filter with another state.
+    fn with_state(&self, state: Option<SagaState>) -> Self {
+        Self { state, ..self.clone() }
+    }
+
+    /// The idle filter's value as typed in its field.
+    pub fn idle_value(&self) -> String {
+        self.idle_minutes.map(|m| m.to_string()).unwrap_or_default()
+    }
+
+    /// The search as typed in its field.
+    pub fn q_value(&self) -> &str {
+        self.q.as_deref().unwrap_or_default()
+    }
+
+    /// A bulk retry applies to sagas of a state that can be retried.
+    pub fn can_bulk_retry(&self) -> bool {
+        self.state.is_some_and(|s| s != SagaState::Completed)
     }
 }
 
@@ -43,12 +91,12 @@ pub struct StateFilter {
     pub count: i64,
 }
 
-/// /ops/sagas: the count per state as filters, the idle filter, a page of sagas and "Load more".
+/// /ops/sagas: the count per state as filters, the idle filter and the search, a page of
+/// sagas and "Load more", and the way to retry every saga listed.
 #[derive(Template)]
 #[template(path = "ops/sagas.html")]
 pub struct OpsSagasView<'a> {
-    pub state: Option<SagaState>,
-    pub idle_minutes: Option<u32>,
+    pub filter: SagaFilter,
     pub filters: Vec<StateFilter>,
     pub sagas: &'a [SagaSummary],
     /// This page continues an earlier one (opened without JavaScript).
@@ -57,13 +105,7 @@ pub struct OpsSagasView<'a> {
 }
 
 impl<'a> OpsSagasView<'a> {
-    pub fn new(
-        state: Option<SagaState>,
-        idle_minutes: Option<u32>,
-        listing: &'a SagaPage,
-        continued: bool,
-        load_more: LoadMore,
-    ) -> Self {
+    pub fn new(filter: SagaFilter, listing: &'a SagaPage, continued: bool, load_more: LoadMore) -> Self {
         let count_of = |s: SagaState| {
             listing
                 .counts
@@ -76,30 +118,24 @@ impl<'a> OpsSagasView<'a> {
             .into_iter()
             .map(|s| StateFilter {
                 label: state_label(&s),
-                href: sagas_url(Some(s), idle_minutes, None),
-                current: state == Some(s),
+                href: filter.with_state(Some(s)).url(None),
+                current: filter.state == Some(s),
                 count: count_of(s),
             })
             .chain(std::iter::once(StateFilter {
                 label: "All",
-                href: sagas_url(None, idle_minutes, None),
-                current: state.is_none(),
+                href: filter.with_state(None).url(None),
+                current: filter.state.is_none(),
                 count: listing.counts.iter().map(|c| c.count).sum(),
             }))
             .collect();
         Self {
-            state,
-            idle_minutes,
+            filter,
             filters,
             sagas: &listing.items,
             continued,
             load_more,
         }
-    }
-
-    /// The idle filter's value as typed in its field.
-    pub fn idle_value(&self) -> String {
-        self.idle_minutes.map(|m| m.to_string()).unwrap_or_default()
     }
 }
 
@@ -111,40 +147,65 @@ pub struct OpsMoreSagasView<'a> {
     pub load_more: LoadMore,
 }
 
-/// The shopper's details of a checkout saga, masked.
-pub struct MaskedDetails {
-    pub name: String,
-    pub email: String,
-    pub phone: String,
-    pub street: String,
-    pub postal_code: String,
-    pub city: String,
-    pub country: String,
+/// The shopper's details of a checkout saga as shown: masked, or revealed on this answer.
+pub struct ShownDetails {
+    pub details: SagaContactDetails,
+    pub revealed: bool,
 }
 
-impl MaskedDetails {
-    fn of(detail: &SagaDetail) -> Option<Self> {
-        let details = detail.contact_details()?;
-        let street = [details.delivery.line1.as_str(), details.delivery.line2.as_str()]
+impl ShownDetails {
+    /// "revealed" or "masked".
+    pub fn how(&self) -> &'static str {
+        if self.revealed { "revealed" } else { "masked" }
+    }
+
+    /// Both address lines, the second only when there is one.
+    pub fn street(&self) -> String {
+        let delivery = &self.details.delivery;
+        [delivery.line1.as_str(), delivery.line2.as_str()]
             .into_iter()
             .filter(|line| !line.trim().is_empty())
-            .map(mask_words)
             .collect::<Vec<_>>()
-            .join(", ");
-        Some(Self {
-            name: mask_words(&details.contact.name),
-            email: mask_email(&details.contact.email),
-            phone: mask_phone(&details.contact.phone),
-            street,
-            postal_code: mask_words(&details.delivery.postal_code),
-            city: details.delivery.city,
-            country: details.delivery.country,
-        })
+            .join(", ")
     }
 }
 
-/// /ops/sagas/{id}: the status part, the shopper's details (masked), the operator actions
-/// taken so far and one form per action the saga's state allows.
+/// The form correcting a failed saga's details, as typed, with product-order's messages.
+pub struct EditDetailsForm {
+    pub form: CheckoutForm,
+    pub errors: FieldErrors,
+    pub others: Vec<String>,
+    pub reason: String,
+    pub countries: Vec<ShippingCountry>,
+}
+
+impl EditDetailsForm {
+    /// The form filled with the saga's current (revealed) details.
+    pub fn of(details: &SagaContactDetails, countries: Vec<ShippingCountry>) -> Self {
+        let (contact, delivery) = (&details.contact, &details.delivery);
+        Self {
+            form: CheckoutForm {
+                contact_name: contact.name.clone(),
+                contact_email: contact.email.clone(),
+                contact_phone: contact.phone.clone(),
+                delivery_line1: delivery.line1.clone(),
+                delivery_line2: delivery.line2.clone(),
+                delivery_city: delivery.city.clone(),
+                delivery_postal_code: delivery.postal_code.clone(),
+                delivery_country: delivery.country.clone(),
+                ..CheckoutForm::default()
+            },
+            errors: FieldErrors::new(),
+            others: Vec::new(),
+            reason: String::new(),
+            countries,
+        }
+    }
+}
+
+/// /ops/sagas/{id}: the status part (state, drawing, steps, the order's events, attempts),
+/// the shopper's details (masked unless just revealed), the operator actions taken so far and
+/// one form per action product-order offers now.
 #[derive(Template)]
 #[template(path = "ops/saga.html")]
 pub struct OpsSagaView<'a> {
@@ -152,26 +213,34 @@ pub struct OpsSagaView<'a> {
     pub saga: &'a SagaSummary,
     pub detail: &'a SagaDetail,
     pub status: SagaStatusView<'a>,
-    pub masked: Option<MaskedDetails>,
+    pub shown: Option<ShownDetails>,
     pub actions: Vec<SagaAction>,
+    /// The form correcting the details, when the saga failed validation and they are revealed.
+    pub edit: Option<EditDetailsForm>,
     /// What the last action did.
     pub notice: Option<&'static str>,
     /// Why the action just tried was refused.
     pub error: Option<String>,
-    /// The action just tried and the reason typed for it, kept in its form.
-    pub attempted: Option<(SagaAction, String)>,
+    /// The action just tried (by its name in addresses) and the reason typed for it.
+    pub attempted: Option<(&'static str, String)>,
 }
 
 impl<'a> OpsSagaView<'a> {
     pub fn new(ctx: &'a PageContext, detail: &'a SagaDetail) -> Self {
-        let state = detail.summary.state;
         Self {
             csrf_token: &ctx.csrf_token,
             saga: &detail.summary,
             detail,
-            status: SagaStatusView { detail },
-            masked: MaskedDetails::of(detail),
-            actions: SagaAction::ALL.into_iter().filter(|a| a.applies_to(state)).collect(),
+            status: SagaStatusView::of(detail),
+            shown: detail.contact_details().map(|details| ShownDetails {
+                details,
+                revealed: !detail.details_masked,
+            }),
+            actions: SagaAction::ALL
+                .into_iter()
+                .filter(|a| detail.allows(a.as_str()))
+                .collect(),
+            edit: None,
             notice: None,
             error: None,
             attempted: None,
@@ -180,20 +249,50 @@ impl<'a> OpsSagaView<'a> {
 
     /// With the notice for `?done=<action>` after an action.
     pub fn with_notice(self, done: &str) -> Self {
-        let notice = match done.parse() {
-            Ok(SagaAction::Retry) => Some("Retry requested."),
-            Ok(SagaAction::Cancel) => Some("Cancel requested: the saga compensates its steps."),
-            Ok(SagaAction::MarkCompensated) => Some("Compensation marked as done."),
-            Err(()) => None,
+        let notice = match done {
+            "retry" => Some("Retry requested."),
+            "retry-publish" => Some("Publish requested."),
+            "cancel" => Some("Cancel requested: the saga compensates its steps."),
+            "mark-compensated" => Some("Compensation marked as done."),
+            "edit-details" => Some("Details corrected: the saga runs again from validation."),
+            _ => None,
         };
         Self { notice, ..self }
     }
 
+    /// With the shopper's details revealed (this answer only), and the form to correct them
+    /// when the saga failed validation.
+    pub fn revealed(self, details: SagaContactDetails, countries: Vec<ShippingCountry>) -> Self {
+        let edit = self
+            .detail
+            .allows("edit-details")
+            .then(|| EditDetailsForm::of(&details, countries));
+        Self {
+            shown: Some(ShownDetails {
+                details,
+                revealed: true,
+            }),
+            edit,
+            notice: Some("Details revealed; your reading is recorded. They show on this page only until you leave it."),
+            ..self
+        }
+    }
+
+    /// With the correction form as typed and why product-order refused it.
+    pub fn with_edit_refused(self, edit: EditDetailsForm) -> Self {
+        Self {
+            edit: Some(edit),
+            ..self
+        }
+    }
+
     /// With why `action` was refused, its form keeping the reason typed (and offered even
     /// when the saga's state no longer allows it, to show the message next to it).
-    pub fn with_refusal(mut self, action: SagaAction, message: String, reason: String) -> Self {
-        if !self.actions.contains(&action) {
-            self.actions.push(action);
+    pub fn with_refusal(mut self, action: &'static str, message: String, reason: String) -> Self {
+        if let Ok(known) = action.parse::<SagaAction>()
+            && !self.actions.contains(&known)
+        {
+            self.actions.push(known);
         }
         Self {
             error: Some(message),
@@ -208,27 +307,41 @@ impl<'a> OpsSagaView<'a> {
 
     /// The button of `action`.
     pub fn action_label(&self, action: &SagaAction) -> &'static str {
-        match action {
-            SagaAction::Retry => "Retry",
-            SagaAction::Cancel => "Cancel",
-            SagaAction::MarkCompensated => "Mark compensation done",
-        }
+        action_label(action.as_str())
     }
 
     /// The reason typed for `action` before it was refused.
-    pub fn reason_for(&self, action: &SagaAction) -> &str {
+    pub fn reason_for(&self, action: &str) -> &str {
         match &self.attempted {
-            Some((tried, reason)) if tried == action => reason,
+            Some((tried, reason)) if *tried == action => reason,
             _ => "",
         }
     }
 
     /// Why `action` was refused, when it was the one just tried.
-    pub fn error_for(&self, action: &SagaAction) -> Option<&str> {
+    pub fn error_for(&self, action: &str) -> Option<&str> {
         match &self.attempted {
-            Some((tried, _)) if tried == action => self.error.as_deref(),
+            Some((tried, _)) if *tried == action => self.error.as_deref(),
             _ => None,
         }
+    }
+
+    /// product-order offers to reveal the details, and they are not shown yet.
+    pub fn can_reveal(&self) -> bool {
+        self.detail.allows("reveal") && !self.shown.as_ref().is_some_and(|s| s.revealed)
+    }
+}
+
+/// The button (and confirmation) of an action, by its name in addresses.
+pub fn action_label(action: &str) -> &'static str {
+    match action {
+        "retry" => "Retry",
+        "retry-publish" => "Retry only the publish",
+        "cancel" => "Cancel",
+        "mark-compensated" => "Mark compensation done",
+        "reveal" => "Reveal the details",
+        "edit-details" => "Correct the details and run again",
+        _ => "Go on",
     }
 }
 
@@ -239,9 +352,17 @@ impl<'a> OpsSagaView<'a> {
 #[template(path = "ops/saga_status.html")]
 pub struct SagaStatusView<'a> {
     pub detail: &'a SagaDetail,
+    pub drawing: SagaDrawing,
 }
 
-impl SagaStatusView<'_> {
+impl<'a> SagaStatusView<'a> {
+    pub fn of(detail: &'a SagaDetail) -> Self {
+        Self {
+            detail,
+            drawing: SagaDrawing::of(detail),
+        }
+    }
+
     /// The saga moves on its own: the part keeps polling.
     pub fn polls(&self) -> bool {
         self.detail.summary.state.is_moving()
@@ -257,11 +378,95 @@ impl SagaStatusView<'_> {
         self.detail.summary.step == name
     }
 
+    /// Where an event of the order stands, in words.
+    pub fn delivery_label(&self, event: &OutboxEvent) -> &'static str {
+        match (event.state.as_str(), event.routed) {
+            ("confirmed", Some(false)) => "confirmed by the broker, but no queue took it",
+            ("confirmed", _) => "confirmed by the broker",
+            ("published", _) => "published, not confirmed",
+            _ => "written, not sent yet",
+        }
+    }
+
     /// How long an attempt took, or "—" while it runs.
     pub fn duration(&self, attempt: &SagaAttempt) -> String {
         attempt
             .ended_at
             .map_or_else(|| "—".to_owned(), |end| took(attempt.started_at, end))
+    }
+}
+
+/// "Are you sure?" for an action: what it does, with the form's fields carried over, sent
+/// again with `confirmed=yes`.
+#[derive(Template)]
+#[template(path = "ops/confirm.html")]
+pub struct ConfirmView<'a> {
+    pub csrf_token: &'a str,
+    pub title: String,
+    pub question: String,
+    pub facts: Vec<(&'static str, String)>,
+    /// Where the form goes.
+    pub action: String,
+    pub fields: Vec<(&'static str, String)>,
+    pub button: &'static str,
+    pub back: String,
+}
+
+impl<'a> ConfirmView<'a> {
+    /// Confirms `action` (by its name in addresses) on the saga `detail`.
+    pub fn of_saga_action(
+        ctx: &'a PageContext,
+        detail: &SagaDetail,
+        action: &'static str,
+        question: &str,
+        fields: Vec<(&'static str, String)>,
+    ) -> Self {
+        let saga = &detail.summary;
+        let reason = fields
+            .iter()
+            .find(|(name, _)| *name == "reason")
+            .map(|(_, reason)| reason.clone())
+            .unwrap_or_default();
+        Self {
+            csrf_token: &ctx.csrf_token,
+            title: format!("{} saga {}?", action_label(action), short_id(&saga.id)),
+            question: question.to_owned(),
+            facts: vec![
+                ("Saga", saga.id.to_string()),
+                (
+                    "Now",
+                    format!("{} at {} ({})", saga.state.as_str(), saga.step, saga.phase),
+                ),
+                ("Reason", reason),
+            ],
+            action: format!("/ops/sagas/{}/{action}", saga.id),
+            fields,
+            button: action_label(action),
+            back: format!("/ops/sagas/{}", saga.id),
+        }
+    }
+}
+
+/// What an action does, for its confirmation.
+pub fn what_it_does(action: &str) -> &'static str {
+    match action {
+        "retry" => {
+            "The saga runs its current step (or compensation) again now; a failed saga starts over from its first step."
+        }
+        "retry-publish" => {
+            "A saga waiting at its publish step publishes now; a completed one sends its order.placed event again with the same event id (consumers apply it once)."
+        }
+        "cancel" => "The saga stops and undoes what it did: its compensations run, newest first.",
+        "mark-compensated" => {
+            "You did the stuck compensation by hand: it is recorded as done and the remaining compensations run."
+        }
+        "reveal" => {
+            "The shopper's contact and delivery details show on the next page, once. Your reading is recorded with your reason."
+        }
+        "edit-details" => {
+            "The shopper's details are replaced by those you typed (checked like the checkout form) and the saga runs again from validation."
+        }
+        _ => "",
     }
 }
 
@@ -291,108 +496,121 @@ fn took(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
     }
 }
 
-/// Each word's first character, then one star per other character: "A** L*******".
-pub fn mask_words(text: &str) -> String {
-    text.split_whitespace()
-        .map(|word| {
-            let mut chars = word.chars();
-            let first = chars.next().map(String::from).unwrap_or_default();
-            first + &"*".repeat(chars.count())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The first character of the local part and the domain: "a***@example.com".
-pub fn mask_email(email: &str) -> String {
-    match email.trim().split_once('@') {
-        Some((local, domain)) => {
-            let first = local.chars().next().map(String::from).unwrap_or_default();
-            format!("{first}***@{domain}")
-        }
-        None => mask_words(email),
-    }
-}
-
-/// Only the last 3 digits: "*** 958".
-pub fn mask_phone(phone: &str) -> String {
-    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
-    let last: String = digits[digits.len().saturating_sub(3)..].iter().collect();
-    format!("*** {last}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn detail(state: &str) -> SagaDetail {
+    /// A saga as product-order sends it: details masked, the actions that apply listed.
+    fn detail(state: &str, actions: &[&str]) -> SagaDetail {
         serde_json::from_value(serde_json::json!({
             "id": Uuid::nil(), "saga": "checkout", "state": state, "step": "reserve_stock",
             "phase": "forward", "attempts": 1, "failure": "Tea <x> is out of stock.", "owner": "u",
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z", "ended_at": null,
             "input": {"customer_id": Uuid::nil(), "details": {
-                "contact": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958"},
-                "delivery": {"line1": "12 St James's Square", "line2": "", "city": "London", "postal_code": "SW1Y 4LB", "country": "GB"}},
+                "contact": {"name": "A** L*******", "email": "a***@example.com", "phone": "*** 958"},
+                "delivery": {"line1": "1* S* J****** S*****", "line2": "", "city": "London", "postal_code": "S*** 4**", "country": "GB"}},
                 "lines": [], "total": 0, "currency": "EUR"},
+            "details_masked": true,
             "run_after": null, "lease_owner": null,
             "steps": [
                 {"index": 0, "name": "validate", "state": "succeeded", "attempts": 1, "error": null, "compensation": null},
                 {"index": 1, "name": "reserve_stock", "state": "failed", "attempts": 1, "error": "out",
                  "compensation": {"state": "pending", "attempts": 0, "error": null}}],
+            "edges": [
+                {"from": {"kind": "step", "index": 0, "phase": "forward"}, "to": {"kind": "step", "index": 1, "phase": "forward"}, "kind": "succeeds"},
+                {"from": {"kind": "step", "index": 1, "phase": "forward"}, "to": {"kind": "completed"}, "kind": "succeeds"},
+                {"from": {"kind": "step", "index": 0, "phase": "forward"}, "to": {"kind": "failed"}, "kind": "fails_for_good"},
+                {"from": {"kind": "step", "index": 1, "phase": "forward"}, "to": {"kind": "failed"}, "kind": "fails_for_good"},
+                {"from": {"kind": "step", "index": 1, "phase": "compensation"}, "to": {"kind": "failed"}, "kind": "undone"}],
             "attempts_log": [{"id": 1, "step": "reserve_stock", "phase": "forward", "attempt": 1, "worker": "w-1",
                               "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T00:00:00.250Z",
                               "outcome": "failed", "error": "out"}],
             "operator_actions": [{"operator": "op@example.com", "action": "retry", "reason": "try <again>",
-                                  "state_before": "failed", "state_after": "running", "at": "2026-01-01T00:00:02Z"}]
+                                  "state_before": "failed", "state_after": "running", "details": null, "at": "2026-01-01T00:00:02Z"}],
+            "order_id": null, "outbox": [], "actions": actions
         }))
         .unwrap()
     }
 
     #[test]
-    fn details_are_masked() {
-        assert_eq!(mask_words("Ada Lovelace"), "A** L*******");
-        assert_eq!(mask_email("ada@example.com"), "a***@example.com");
-        assert_eq!(mask_phone("+44 20 7946 0958"), "*** 958");
-        assert_eq!(mask_phone(""), "*** ");
+    fn masked_details_show_as_sent_and_can_be_revealed() {
         let ctx = PageContext::default();
-        let detail = detail("failed");
+        let detail = detail("failed", &["retry", "reveal"]);
         let html = OpsSagaView::new(&ctx, &detail).render().unwrap();
-        for secret in ["Ada", "Lovelace", "ada@example.com", "7946", "James"] {
-            assert!(!html.contains(secret), "{secret}: {html}");
-        }
         assert!(
-            html.contains("A** L*******") && html.contains("a***@example.com"),
+            html.contains("A** L*******") && html.contains(r#"data-shown="masked""#),
             "{html}"
         );
+        assert!(html.contains(r#"action="/ops/sagas/00000000-0000-0000-0000-000000000000/reveal""#));
+        let revealed = serde_json::from_value(serde_json::json!({
+            "contact": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958"},
+            "delivery": {"line1": "12 Square", "line2": "", "city": "London", "postal_code": "SW1Y 4LB", "country": "GB"}
+        }))
+        .unwrap();
+        let html = OpsSagaView::new(&ctx, &detail)
+            .revealed(revealed, Vec::new())
+            .render()
+            .unwrap();
+        assert!(
+            html.contains("Ada Lovelace") && html.contains(r#"data-shown="revealed""#),
+            "{html}"
+        );
+        assert!(!html.contains("/reveal\""), "no second reveal: {html}");
+        assert!(!html.contains("edit-details-form"), "not offered: {html}");
     }
 
     #[test]
-    fn the_actions_follow_the_state_and_polling_stops_when_it_ends() {
+    fn the_actions_follow_product_order_and_polling_stops_when_it_ends() {
         let ctx = PageContext::default();
-        let failed = detail("failed");
+        let failed = detail("failed", &["retry", "reveal"]);
         let html = OpsSagaView::new(&ctx, &failed).render().unwrap();
         assert!(html.contains(r#"action="/ops/sagas/00000000-0000-0000-0000-000000000000/retry""#));
         assert!(
-            !html.contains("/cancel\"") && !html.contains("/mark-compensated\""),
+            !html.contains("/cancel\"") && !html.contains("/mark-compensated\"") && !html.contains("/retry-publish\""),
             "{html}"
         );
         assert!(!html.contains("hx-trigger"), "{html}");
         assert!(html.contains("250 ms") && html.contains("w-1"), "{html}");
         assert!(html.contains("try &#60;again&#62;") || html.contains("try &lt;again&gt;"));
-        let running = detail("running");
+        let running = detail("running", &["retry", "cancel", "retry-publish"]);
         let html = OpsSagaView::new(&ctx, &running).render().unwrap();
         assert!(html.contains(r#"hx-trigger="every 2s""#), "{html}");
-        assert!(html.contains("/cancel\""), "{html}");
+        assert!(
+            html.contains("/cancel\"") && html.contains("/retry-publish\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_drawing_pairs_steps_with_their_compensations_and_marks_where_the_saga_is() {
+        let running = detail("running", &[]);
+        let html = SagaDrawing::of(&running).render().unwrap();
+        assert!(
+            html.contains(r#"data-node="reserve_stock" data-state="failed" aria-current="step""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-node="undo reserve_stock" data-state="pending""#),
+            "{html}"
+        );
+        assert!(!html.contains("undo validate"), "validate has nothing to undo: {html}");
+        assert_eq!(html.matches(r#"data-edge="fails""#).count(), 2, "{html}");
+        assert_eq!(html.matches(r#"data-edge="undone""#).count(), 1, "{html}");
+        let failed = detail("failed", &[]);
+        let html = SagaDrawing::of(&failed).render().unwrap();
+        assert!(
+            html.contains(r#"data-node="failed" data-state="reached" aria-current="step""#),
+            "{html}"
+        );
     }
 
     #[test]
     fn a_refused_action_keeps_its_reason_and_says_why() {
         let ctx = PageContext::default();
-        let failed = detail("failed");
-        let view =
-            OpsSagaView::new(&ctx, &failed).with_refusal(SagaAction::Cancel, "Not now.".into(), "by hand".into());
-        assert_eq!(view.reason_for(&SagaAction::Cancel), "by hand");
-        assert_eq!(view.reason_for(&SagaAction::Retry), "");
+        let failed = detail("failed", &["retry"]);
+        let view = OpsSagaView::new(&ctx, &failed).with_refusal("cancel", "Not now.".into(), "by hand".into());
+        assert_eq!(view.reason_for("cancel"), "by hand");
+        assert_eq!(view.reason_for("retry"), "");
         let html = view.render().unwrap();
         assert!(
             html.contains("Not now.") && html.contains(r#"value="by hand""#),
@@ -402,10 +620,19 @@ mod tests {
 
     #[test]
     fn the_list_address_keeps_its_filters() {
-        assert_eq!(sagas_url(None, None, None), "/ops/sagas");
+        assert_eq!(SagaFilter::default().url(None), "/ops/sagas");
+        let filter = SagaFilter {
+            state: Some(SagaState::Stuck),
+            idle_minutes: Some(5),
+            q: Some("ada@example.com".into()),
+        };
         assert_eq!(
-            sagas_url(Some(SagaState::Stuck), Some(5), Some(Uuid::nil())),
-            "/ops/sagas?state=stuck&idle_minutes=5&cursor=00000000-0000-0000-0000-000000000000"
+            filter.url(Some(Uuid::nil())),
+            "/ops/sagas?state=stuck&idle_minutes=5&q=ada%40example.com&cursor=00000000-0000-0000-0000-000000000000"
+        );
+        assert_eq!(
+            filter.bulk_url(),
+            "/ops/sagas/bulk-retry?state=stuck&idle_minutes=5&q=ada%40example.com"
         );
     }
 }

@@ -1,20 +1,25 @@
-//! Handlers of the operator's saga pages: the list by state, a saga with its steps, attempts
-//! and operator actions (its status part polled while it moves), and acting on it by hand.
-//! An action posts to the saga's address and redirects (303) to the saga page with a
-//! notice; a refused action shows the saga again with the reason next to its form.
+//! Handlers of the operator's saga pages: the list by state (with search), a saga with its
+//! steps, drawing, events, attempts and operator actions (its status part polled while it
+//! moves), and acting on it by hand. An action with a reason first shows a confirmation;
+//! confirmed, it posts to product-order and redirects (303) to the saga page with a notice; a
+//! refused action shows the saga again with the reason next to its form.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use super::OperatorSession;
-use super::saga_views::{OpsMoreSagasView, OpsSagaView, OpsSagasView, STATUS_PART, sagas_url};
+use super::saga_views::{
+    ConfirmView, EditDetailsForm, OpsMoreSagasView, OpsSagaView, OpsSagasView, STATUS_PART, SagaFilter, what_it_does,
+};
 use crate::app::AppState;
 use crate::catalog::views::LoadMore;
-use crate::clients::product_order::{ProductOrderCallError, SagaAction, SagaQuery, SagaState};
+use crate::checkout::form::{CheckoutForm, field_errors};
+use crate::clients::product_order::{ProductOrderCallError, SagaAction, SagaDetail, SagaQuery};
 use crate::error::{AppForm, WebError, parse_cursor, parse_id};
 use crate::render::{PageContext, fragment, page, see_other};
 
@@ -24,30 +29,38 @@ const PAGE_SIZE: u32 = 25;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ops/sagas", get(sagas_page))
+        .route(
+            "/ops/sagas/bulk-retry",
+            get(super::saga_bulk::bulk_retry_page).post(super::saga_bulk::run_bulk_retry),
+        )
         .route("/ops/sagas/{id}", get(saga_page))
+        .route("/ops/sagas/{id}/reveal", get(back_to_saga).post(reveal_details))
+        .route("/ops/sagas/{id}/details", get(back_to_saga).post(edit_details))
         .route("/ops/sagas/{id}/{action}", get(back_to_saga).post(act_on_saga))
 }
 
-/// The list's query: `?state=&idle_minutes=&cursor=`.
+/// The list's query: `?state=&idle_minutes=&q=&cursor=`.
 #[derive(Deserialize)]
-struct ListParams {
+pub(super) struct ListParams {
     #[serde(default)]
-    state: String,
+    pub(super) state: String,
     #[serde(default)]
-    idle_minutes: String,
+    pub(super) idle_minutes: String,
     #[serde(default)]
-    cursor: String,
+    pub(super) q: String,
+    #[serde(default)]
+    pub(super) cursor: String,
 }
 
 impl ListParams {
-    /// The state asked for; anything unknown lists every saga.
-    fn state(&self) -> Option<SagaState> {
-        self.state.trim().parse().ok()
-    }
-
-    /// The idle filter; blank, zero or not a number filters nothing.
-    fn idle_minutes(&self) -> Option<u32> {
-        self.idle_minutes.trim().parse().ok().filter(|m| *m > 0)
+    /// The filter asked for: an unknown state lists every saga; a blank, zero or non-numeric
+    /// idle time filters nothing.
+    pub(super) fn filter(&self) -> SagaFilter {
+        SagaFilter {
+            state: self.state.trim().parse().ok(),
+            idle_minutes: self.idle_minutes.trim().parse().ok().filter(|m| *m > 0),
+            q: Some(self.q.trim().to_owned()).filter(|q| !q.is_empty()),
+        }
     }
 }
 
@@ -58,11 +71,22 @@ struct DoneParams {
     done: String,
 }
 
-/// An action, as its form sends it.
+/// An action, as its form (or its confirmation) sends it.
 #[derive(Deserialize)]
 struct ActionForm {
     #[serde(default)]
     reason: String,
+    /// "yes" once the operator confirmed.
+    #[serde(default)]
+    confirmed: String,
+}
+
+impl ActionForm {
+    /// The action is to be confirmed first: it has a reason (without one product-order
+    /// refuses it at once, and says so next to the form) and has not been confirmed yet.
+    fn needs_confirming(&self) -> bool {
+        self.confirmed != "yes" && !self.reason.trim().is_empty()
+    }
 }
 
 async fn sagas_page(
@@ -71,19 +95,25 @@ async fn sagas_page(
     operator: OperatorSession,
     Query(params): Query<ListParams>,
 ) -> Result<Response, WebError> {
-    let (saga_state, idle_minutes) = (params.state(), params.idle_minutes());
+    let filter = params.filter();
     let cursor = parse_cursor(&params.cursor)?;
     let query = SagaQuery {
-        state: saga_state,
-        idle_minutes,
+        state: filter.state,
+        idle_minutes: filter.idle_minutes,
+        q: filter.q.as_deref(),
         cursor,
         limit: Some(PAGE_SIZE),
     };
-    let listing = state.product_order.ops_sagas(&operator.access_token, &query).await?;
+    let listing = match state.product_order.ops_sagas(&operator.access_token, &query).await {
+        Ok(listing) => listing,
+        // A search that is no id and no email: say so, and list nothing.
+        Err(ProductOrderCallError::Refused(refusal)) => {
+            return Err(WebError::BadRequest(refusal.message_for("q")));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let load_more = LoadMore {
-        next_url: listing
-            .next_cursor
-            .map(|next| sagas_url(saga_state, idle_minutes, Some(next))),
+        next_url: listing.next_cursor.map(|next| filter.url(Some(next))),
         target: "#ops-saga-rows",
         oob: ctx.partial && cursor.is_some(),
     };
@@ -94,7 +124,7 @@ async fn sagas_page(
         };
         return Ok(fragment(StatusCode::OK, &view));
     }
-    let view = OpsSagasView::new(saga_state, idle_minutes, &listing, cursor.is_some(), load_more);
+    let view = OpsSagasView::new(filter, &listing, cursor.is_some(), load_more);
     Ok(page(&ctx, StatusCode::OK, "Sagas · Operator", &view))
 }
 
@@ -128,9 +158,28 @@ async fn saga_page(
 /// An action's address opened as a page (after logging in again, say): the saga's page.
 async fn back_to_saga(
     _operator: OperatorSession,
-    Path((id, _action)): Path<(String, String)>,
+    Path(params): Path<Vec<(String, String)>>,
 ) -> Result<Redirect, WebError> {
-    Ok(Redirect::to(&format!("/ops/sagas/{}", parse_id(&id)?)))
+    let id = params
+        .iter()
+        .find(|(name, _)| name == "id")
+        .map(|(_, id)| id.as_str())
+        .unwrap_or_default();
+    Ok(Redirect::to(&format!("/ops/sagas/{}", parse_id(id)?)))
+}
+
+/// The confirmation of `action`, when it applies now; `None` when product-order should
+/// answer at once (it does not apply: product-order says why).
+fn confirmation(
+    ctx: &PageContext,
+    detail: &SagaDetail,
+    action: &'static str,
+    fields: Vec<(&'static str, String)>,
+) -> Option<Response> {
+    detail.allows(action).then(|| {
+        let view = ConfirmView::of_saga_action(ctx, detail, action, what_it_does(action), fields);
+        page(ctx, StatusCode::OK, &view.title.clone(), &view)
+    })
 }
 
 async fn act_on_saga(
@@ -143,6 +192,13 @@ async fn act_on_saga(
     let id = parse_id(&id)?;
     let action: SagaAction = action.parse().map_err(|()| WebError::NotFound)?;
     let token = &operator.access_token;
+    if form.needs_confirming() {
+        let detail = state.product_order.ops_saga(token, id).await?;
+        let fields = vec![("reason", form.reason.trim().to_owned())];
+        if let Some(confirm) = confirmation(&ctx, &detail, action.as_str(), fields) {
+            return Ok(confirm);
+        }
+    }
     let (status, message) = match state.product_order.act_on_saga(token, id, action, &form.reason).await {
         Ok(acted) => {
             tracing::info!(saga_id = %acted.summary.id, action = action.as_str(), state = acted.summary.state.as_str(), operator = %operator.user.id, "saga acted on through the web");
@@ -155,6 +211,127 @@ async fn act_on_saga(
         Err(e) => return Err(e.into()),
     };
     let detail = state.product_order.ops_saga(token, id).await?;
-    let view = OpsSagaView::new(&ctx, &detail).with_refusal(action, message, form.reason);
+    let view = OpsSagaView::new(&ctx, &detail).with_refusal(action.as_str(), message, form.reason);
     Ok(page(&ctx, status, &view.title(), &view))
+}
+
+/// Reveals the shopper's details on this answer only (never cached), once confirmed.
+async fn reveal_details(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+    AppForm(form): AppForm<ActionForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let token = &operator.access_token;
+    let detail = state.product_order.ops_saga(token, id).await?;
+    if form.needs_confirming()
+        && let Some(confirm) = confirmation(&ctx, &detail, "reveal", vec![("reason", form.reason.trim().to_owned())])
+    {
+        return Ok(confirm);
+    }
+    match state.product_order.reveal_saga_details(token, id, &form.reason).await {
+        Ok(details) => {
+            let countries = if detail.allows("edit-details") {
+                state.product_order.shipping_countries().await?
+            } else {
+                Vec::new()
+            };
+            let view = OpsSagaView::new(&ctx, &detail).revealed(details, countries);
+            let mut response = page(&ctx, StatusCode::OK, &view.title(), &view);
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        Err(ProductOrderCallError::Refused(refusal)) => {
+            let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::CONFLICT);
+            let view =
+                OpsSagaView::new(&ctx, &detail).with_refusal("reveal", refusal.message_for("reason"), form.reason);
+            Ok(page(&ctx, status, &view.title(), &view))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The correction form, as sent: the checkout form's fields, a reason and the confirmation.
+#[derive(Deserialize)]
+struct EditForm {
+    #[serde(flatten)]
+    details: CheckoutForm,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirmed: String,
+}
+
+impl EditForm {
+    /// Every field, to carry through the confirmation.
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let d = &self.details;
+        vec![
+            ("contact_name", d.contact_name.clone()),
+            ("contact_email", d.contact_email.clone()),
+            ("contact_phone", d.contact_phone.clone()),
+            ("delivery_line1", d.delivery_line1.clone()),
+            ("delivery_line2", d.delivery_line2.clone()),
+            ("delivery_city", d.delivery_city.clone()),
+            ("delivery_postal_code", d.delivery_postal_code.clone()),
+            ("delivery_country", d.delivery_country.clone()),
+            ("reason", self.reason.trim().to_owned()),
+        ]
+    }
+}
+
+/// Corrects a saga that failed validation and runs it again, once confirmed; refused fields
+/// show by the form as typed.
+async fn edit_details(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+    AppForm(form): AppForm<EditForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let token = &operator.access_token;
+    if form.confirmed != "yes" && !form.reason.trim().is_empty() {
+        let detail = state.product_order.ops_saga(token, id).await?;
+        if let Some(confirm) = confirmation(&ctx, &detail, "edit-details", form.fields()) {
+            return Ok(confirm);
+        }
+    }
+    let details = form.details.details();
+    let refusal = match state
+        .product_order
+        .edit_saga_details(token, id, &form.reason, &details)
+        .await
+    {
+        Ok(_) => return Ok(see_other(&ctx, &format!("/ops/sagas/{id}?done=edit-details"))),
+        Err(ProductOrderCallError::Refused(refusal)) => refusal,
+        Err(e) => return Err(e.into()),
+    };
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    let (mut errors, mut others) = field_errors(refusal.fields.clone());
+    if let Some(reason) = refusal.fields.get("reason") {
+        errors.insert("reason".into(), reason.clone());
+        others.retain(|m| m != reason);
+    }
+    if refusal.fields.is_empty() {
+        others.push(refusal.message);
+    }
+    let detail = state.product_order.ops_saga(token, id).await?;
+    let edit = EditDetailsForm {
+        form: form.details,
+        errors,
+        others,
+        reason: form.reason,
+        countries: state.product_order.shipping_countries().await?,
+    };
+    let view = OpsSagaView::new(&ctx, &detail).with_edit_refused(edit);
+    let mut response = page(&ctx, status, &view.title(), &view);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }

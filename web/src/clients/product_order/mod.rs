@@ -26,7 +26,8 @@ pub use health::{CheckoutFigures, FailureReason, OutboxFigures, ProductOrderHeal
 pub use low_stock::LowStock;
 pub use orders::{CheckoutSummary, OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
 pub use sagas::{
-    SagaAction, SagaAttempt, SagaCompensation, SagaContactDetails, SagaCount, SagaDetail, SagaOperatorAction, SagaPage,
+    BulkItem, BulkRefusal, BulkRetried, BulkRetry, EdgeKind, NodePhase, OutboxEvent, SagaAction, SagaAttempt,
+    SagaCompensation, SagaContactDetails, SagaCount, SagaDetail, SagaEdge, SagaNode, SagaOperatorAction, SagaPage,
     SagaQuery, SagaState, SagaStep, SagaSummary,
 };
 use shapes::StockChanges;

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Caller, ProductOrderClient, Result, answer, send};
+use super::{Caller, CheckoutDetails, ProductOrderClient, Result, answer, send};
 
 /// Where a saga stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +131,59 @@ pub struct SagaOperatorAction {
     pub reason: String,
     pub state_before: String,
     pub state_after: String,
+    /// What else it changed (fields edited, the event sent again, a bulk retry's due time).
+    #[serde(default)]
+    pub details: Option<serde_json::Value>,
     pub at: DateTime<Utc>,
+}
+
+/// A place in a saga's drawing: a step's action or compensation, or an end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SagaNode {
+    Step { index: usize, phase: NodePhase },
+    Completed,
+    Failed,
+}
+
+/// forward or compensation, as a node names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodePhase {
+    Forward,
+    Compensation,
+}
+
+/// How the saga's definition moves from one node to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct SagaEdge {
+    pub from: SagaNode,
+    pub to: SagaNode,
+    /// succeeds, fails_for_good or undone.
+    pub kind: EdgeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    Succeeds,
+    FailsForGood,
+    Undone,
+}
+
+/// One event of the saga's order in product-order's outbox.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxEvent {
+    pub event_id: Uuid,
+    pub routing_key: String,
+    /// written, published (sent, not confirmed) or confirmed.
+    pub state: String,
+    pub written_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub routed: Option<bool>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
 }
 
 /// One saga, whole.
@@ -144,8 +196,21 @@ pub struct SagaDetail {
     pub run_after: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
     pub steps: Vec<SagaStep>,
+    #[serde(default)]
+    pub edges: Vec<SagaEdge>,
     pub attempts_log: Vec<SagaAttempt>,
     pub operator_actions: Vec<SagaOperatorAction>,
+    /// The contact and delivery details in `input` come masked.
+    #[serde(default)]
+    pub details_masked: bool,
+    #[serde(default)]
+    pub order_id: Option<Uuid>,
+    #[serde(default)]
+    pub outbox: Vec<OutboxEvent>,
+    /// The actions product-order says apply now (`retry`, `cancel`, `mark-compensated`,
+    /// `retry-publish`, `reveal`, `edit-details`).
+    #[serde(default)]
+    pub actions: Vec<String>,
 }
 
 /// The contact and delivery details of a checkout saga's input.
@@ -161,7 +226,12 @@ struct CheckoutInput {
 }
 
 impl SagaDetail {
-    /// The shopper's details, when the input is a checkout's.
+    /// Whether product-order offers `action` (by its name in addresses) now.
+    pub fn allows(&self, action: &str) -> bool {
+        self.actions.iter().any(|a| a == action)
+    }
+
+    /// The shopper's details (masked unless revealed), when the input is a checkout's.
     pub fn contact_details(&self) -> Option<SagaContactDetails> {
         serde_json::from_value::<CheckoutInput>(self.input.clone())
             .ok()
@@ -171,43 +241,41 @@ impl SagaDetail {
 
 /// What the saga list asks for.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct SagaQuery {
+pub struct SagaQuery<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<SagaState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_minutes: Option<u32>,
+    /// A checkout id, an order id or an email address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
 
-/// What an operator may do to a saga by hand.
+/// What an operator may do to a saga by hand, saying why (besides revealing and editing its
+/// details, which have their own forms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SagaAction {
     Retry,
+    RetryPublish,
     Cancel,
     MarkCompensated,
 }
 
 impl SagaAction {
-    pub const ALL: [Self; 3] = [Self::Retry, Self::Cancel, Self::MarkCompensated];
+    pub const ALL: [Self; 4] = [Self::Retry, Self::RetryPublish, Self::Cancel, Self::MarkCompensated];
 
-    /// The action's name in addresses (`/retry`, `/cancel`, `/mark-compensated`).
+    /// The action's name in addresses (`/retry`, `/retry-publish`, `/cancel`,
+    /// `/mark-compensated`), as product-order lists it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Retry => "retry",
+            Self::RetryPublish => "retry-publish",
             Self::Cancel => "cancel",
             Self::MarkCompensated => "mark-compensated",
-        }
-    }
-
-    /// Whether the action applies to a saga in `state`.
-    pub fn applies_to(&self, state: SagaState) -> bool {
-        match self {
-            Self::Retry => state != SagaState::Completed,
-            Self::Cancel => state == SagaState::Running,
-            Self::MarkCompensated => state == SagaState::Stuck,
         }
     }
 }
@@ -220,6 +288,49 @@ impl std::str::FromStr for SagaAction {
     }
 }
 
+/// Which sagas a bulk retry takes, and how fast it goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkRetry<'a> {
+    pub state: SagaState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<&'a str>,
+    pub dry_run: bool,
+    pub reason: &'a str,
+    pub per_second: u32,
+}
+
+/// What a bulk retry took (or, in a dry run, would take).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BulkRetried {
+    pub matching: i64,
+    pub dry_run: bool,
+    pub per_second: u32,
+    pub items: Vec<BulkItem>,
+    pub refused: Vec<BulkRefusal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BulkItem {
+    #[serde(flatten)]
+    pub saga: SagaSummary,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BulkRefusal {
+    pub id: Uuid,
+    pub error: String,
+}
+
+#[derive(Serialize)]
+struct EditBody<'a> {
+    reason: &'a str,
+    #[serde(flatten)]
+    details: &'a CheckoutDetails,
+}
+
 #[derive(Serialize)]
 struct ActionBody<'a> {
     reason: &'a str,
@@ -227,7 +338,7 @@ struct ActionBody<'a> {
 
 impl ProductOrderClient {
     /// A page of sagas, newest first, and the count of each state (operators only).
-    pub async fn ops_sagas(&self, token: &str, query: &SagaQuery) -> Result<SagaPage> {
+    pub async fn ops_sagas(&self, token: &str, query: &SagaQuery<'_>) -> Result<SagaPage> {
         let request = self
             .request(Method::GET, "/api/ops/sagas", Caller::Bearer(token))
             .query(query);
@@ -247,6 +358,40 @@ impl ProductOrderClient {
         let request = self
             .request(Method::POST, &path, Caller::Bearer(token))
             .json(&ActionBody { reason: reason.trim() });
+        answer(send(request).await?).await
+    }
+
+    /// The shopper's details of a saga, unmasked; product-order records who read them and why.
+    pub async fn reveal_saga_details(&self, token: &str, id: Uuid, reason: &str) -> Result<SagaContactDetails> {
+        let path = format!("/api/ops/sagas/{id}/reveal");
+        let request = self
+            .request(Method::POST, &path, Caller::Bearer(token))
+            .json(&ActionBody { reason: reason.trim() });
+        answer(send(request).await?).await
+    }
+
+    /// Replaces the details of a saga that failed validation and runs it again; refused (422)
+    /// with a message per wrong field, as the checkout form is.
+    pub async fn edit_saga_details(
+        &self,
+        token: &str,
+        id: Uuid,
+        reason: &str,
+        details: &CheckoutDetails,
+    ) -> Result<SagaDetail> {
+        let path = format!("/api/ops/sagas/{id}/details");
+        let request = self.request(Method::PUT, &path, Caller::Bearer(token)).json(&EditBody {
+            reason: reason.trim(),
+            details,
+        });
+        answer(send(request).await?).await
+    }
+
+    /// Counts and lists the sagas a bulk retry takes, and (unless a dry run) schedules them.
+    pub async fn bulk_retry(&self, token: &str, bulk: &BulkRetry<'_>) -> Result<BulkRetried> {
+        let request = self
+            .request(Method::POST, "/api/ops/sagas/bulk-retry", Caller::Bearer(token))
+            .json(bulk);
         answer(send(request).await?).await
     }
 }
@@ -284,7 +429,7 @@ mod tests {
             serde_json::json!({"state": "stuck"})
         );
         assert_eq!("mark-compensated".parse(), Ok(SagaAction::MarkCompensated));
-        assert!(SagaAction::Retry.applies_to(SagaState::Compensating));
-        assert!(!SagaAction::Cancel.applies_to(SagaState::Failed));
+        assert_eq!("retry-publish".parse(), Ok(SagaAction::RetryPublish));
+        assert!(!detail.allows("retry"), "no actions listed: none offered");
     }
 }

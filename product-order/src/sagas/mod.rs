@@ -1,0 +1,264 @@
+//! Operator routes over the saga engine: list, search and inspect checkouts (personal details
+//! masked, the order's events and how far each got), and act on them by hand (`actions`,
+//! `bulk`). Every action names a reason and is recorded.
+
+mod actions;
+mod bulk;
+mod privacy;
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post, put};
+use platform::auth::Operator;
+use platform::http::{AppPath, AppQuery, keyset_page};
+use saga::{InstanceState, InstanceSummary, InstanceView, ListFilter, Search, StepState};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::checkout::steps::{CHECKOUT, CheckoutInput, PUBLISH_ORDER_PLACED, VALIDATE_DETAILS};
+use crate::error::{ProductOrderError, Result};
+use crate::outbox::{self, EventState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/ops/sagas", get(list_sagas))
+        .route("/api/ops/sagas/bulk-retry", post(bulk::bulk_retry))
+        .route("/api/ops/sagas/{id}", get(show_saga))
+        .route("/api/ops/sagas/{id}/retry", post(actions::retry_saga))
+        .route("/api/ops/sagas/{id}/cancel", post(actions::cancel_saga))
+        .route("/api/ops/sagas/{id}/mark-compensated", post(actions::mark_compensated))
+        .route("/api/ops/sagas/{id}/retry-publish", post(actions::retry_publish))
+        .route("/api/ops/sagas/{id}/reveal", post(actions::reveal_details))
+        .route("/api/ops/sagas/{id}/details", put(actions::edit_details))
+}
+
+/// Which sagas: `?state=&idle_minutes=&q=` (q: a checkout id, an order id or an email address).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub(crate) struct FilterQuery {
+    pub state: Option<String>,
+    /// Only instances that have not moved for this many minutes.
+    pub idle_minutes: Option<u32>,
+    pub q: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub owner: Option<String>,
+}
+
+impl FilterQuery {
+    /// The engine's filter, with checkout ids resolved from an order id.
+    pub(crate) async fn to_filter(&self, state: &AppState) -> Result<ListFilter> {
+        let mut errors = platform::FieldErrors::new();
+        let saga_state = match self.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => {
+                let parsed = InstanceState::parse(text);
+                if parsed.is_none() {
+                    errors.add("state", "One of running, compensating, completed, failed, stuck.");
+                }
+                parsed
+            }
+        };
+        let search = match self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) => match Uuid::parse_str(q) {
+                Ok(id) => {
+                    let of_order: Option<Uuid> = sqlx::query_scalar("SELECT checkout_id FROM orders WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&state.db)
+                        .await?;
+                    Some(Search {
+                        ids: std::iter::once(id).chain(of_order).collect(),
+                        key: None,
+                    })
+                }
+                Err(_) if q.contains('@') && q.len() <= 254 => Some(Search {
+                    ids: Vec::new(),
+                    key: Some(q.to_owned()),
+                }),
+                Err(_) => {
+                    errors.add("q", "Search by a checkout id, an order id or an email address.");
+                    None
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(ProductOrderError::Validation(errors));
+        }
+        Ok(ListFilter {
+            saga: Some(CHECKOUT.to_owned()),
+            state: saga_state,
+            owner: self.owner.clone().filter(|o| !o.is_empty()),
+            idle_for: self.idle_minutes.map(|m| Duration::from_secs(u64::from(m) * 60)),
+            search,
+            before: None,
+            limit: 50,
+        })
+    }
+}
+
+/// The list's query (not a flattened `FilterQuery`: query strings lose their numbers' types
+/// through `flatten`).
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    idle_minutes: Option<u32>,
+    q: Option<String>,
+    owner: Option<String>,
+    cursor: Option<Uuid>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct ListBody {
+    items: Vec<InstanceSummary>,
+    next_cursor: Option<Uuid>,
+    counts: Vec<StateCount>,
+}
+
+#[derive(Debug, Serialize)]
+struct StateCount {
+    state: InstanceState,
+    count: i64,
+}
+
+async fn list_sagas(
+    State(state): State<AppState>,
+    _: Operator,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<ListBody>> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let filter = ListFilter {
+        before: query.cursor,
+        limit: limit + 1,
+        ..FilterQuery {
+            state: query.state,
+            idle_minutes: query.idle_minutes,
+            q: query.q,
+            owner: query.owner,
+        }
+        .to_filter(&state)
+        .await?
+    };
+    let (items, next_cursor) = keyset_page(state.saga.list(&filter).await?, limit, |i| i.id);
+    let counts = state
+        .saga
+        .count_by_state()
+        .await?
+        .into_iter()
+        .map(|(state, count)| StateCount { state, count })
+        .collect();
+    Ok(Json(ListBody {
+        items,
+        next_cursor,
+        counts,
+    }))
+}
+
+/// A saga as operators read it: the instance with its shopper's details masked, its order,
+/// that order's events and how far each got, and the actions that apply now.
+#[derive(Debug, Serialize)]
+pub(crate) struct SagaBody {
+    #[serde(flatten)]
+    instance: InstanceView,
+    /// The contact and delivery details in `input` are masked (`POST .../reveal` shows them).
+    details_masked: bool,
+    order_id: Option<Uuid>,
+    /// The order's events: written, published (sent, not confirmed) or confirmed.
+    outbox: Vec<EventState>,
+    /// What an operator may do now: retry, cancel, mark-compensated, retry-publish, reveal,
+    /// edit-details.
+    actions: Vec<&'static str>,
+}
+
+async fn show_saga(State(state): State<AppState>, _: Operator, AppPath(id): AppPath<Uuid>) -> Result<Json<SagaBody>> {
+    saga_body(&state, id).await.map(Json)
+}
+
+pub(crate) async fn saga_body(state: &AppState, id: Uuid) -> Result<SagaBody> {
+    let mut instance = state.saga.instance(id).await?.ok_or(ProductOrderError::NotFound)?;
+    let checkout = checkout_input(&instance).ok();
+    let details_masked = match &checkout {
+        Some(input) => {
+            instance.input["details"] =
+                serde_json::to_value(privacy::masked(&input.details)).map_err(anyhow::Error::from)?;
+            true
+        }
+        None => false,
+    };
+    let order_id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE checkout_id = $1")
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
+    let outbox = match order_id {
+        Some(order) => outbox::events_of(&state.db, order).await?,
+        None => Vec::new(),
+    };
+    let actions = actions_for(&instance, checkout.is_some());
+    Ok(SagaBody {
+        instance,
+        details_masked,
+        order_id,
+        outbox,
+        actions,
+    })
+}
+
+/// The actions that apply to `instance` as it stands (the engine has the last word).
+fn actions_for(instance: &InstanceView, is_checkout: bool) -> Vec<&'static str> {
+    let summary = &instance.summary;
+    let failed_at = |step: &str| {
+        summary.state == InstanceState::Failed
+            && instance
+                .attempts_log
+                .iter()
+                .rfind(|a| a.phase == saga::Phase::Forward)
+                .is_some_and(|a| a.step == step && a.outcome != "succeeded")
+    };
+    let at_publish = summary.state == InstanceState::Running
+        && summary.step == PUBLISH_ORDER_PLACED
+        && instance
+            .steps
+            .iter()
+            .any(|s| s.name == PUBLISH_ORDER_PLACED && s.state != StepState::Succeeded);
+    [
+        ("retry", summary.state != InstanceState::Completed),
+        ("cancel", summary.state == InstanceState::Running),
+        ("mark-compensated", summary.state == InstanceState::Stuck),
+        (
+            "retry-publish",
+            is_checkout && (at_publish || summary.state == InstanceState::Completed),
+        ),
+        ("reveal", is_checkout),
+        ("edit-details", is_checkout && failed_at(VALIDATE_DETAILS)),
+    ]
+    .into_iter()
+    .filter(|(_, applies)| *applies)
+    .map(|(action, _)| action)
+    .collect()
+}
+
+pub(crate) fn checkout_input(instance: &InstanceView) -> Result<CheckoutInput> {
+    if instance.summary.saga != CHECKOUT {
+        return Err(ProductOrderError::NotFound);
+    }
+    Ok(serde_json::from_value(instance.input.clone()).map_err(anyhow::Error::from)?)
+}
+
+/// Who acts, as recorded: their email and id.
+pub(crate) fn operator_name(claims: &contracts::Claims) -> String {
+    format!("{} ({})", claims.email, claims.sub)
+}
+
+/// The reason an action needs, trimmed; 422 when blank or longer than 500 characters.
+pub(crate) fn reason(text: &str) -> Result<&str> {
+    let reason = text.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        let mut errors = platform::FieldErrors::new();
+        errors.add("reason", "Say why, in at most 500 characters.");
+        return Err(ProductOrderError::Validation(errors));
+    }
+    Ok(reason)
+}

@@ -1,0 +1,161 @@
+//! A saga's steps drawn as server-rendered SVG from the edges its definition allows: forward
+//! steps along the top row, each compensation under its step, the ends (completed on the
+//! right, failed on the left, where undoing ends), the current place outlined. Text in the
+//! SVG's title and description says the same for screen readers.
+
+use askama::Template;
+
+use crate::clients::product_order::{EdgeKind, NodePhase, SagaDetail, SagaNode, SagaState};
+
+const COLUMN: i32 = 170;
+const WIDTH: i32 = 140;
+const HEIGHT: i32 = 56;
+const FORWARD_Y: i32 = 20;
+const UNDO_Y: i32 = 170;
+
+/// A box of the drawing.
+pub struct DrawnNode {
+    pub x: i32,
+    pub y: i32,
+    pub label: String,
+    /// The state it shows (pending, running, retrying, succeeded, failed, or the end's).
+    pub state: String,
+    pub current: bool,
+    /// `forward`, `compensation` or `end`.
+    pub kind: &'static str,
+}
+
+/// An arrow of the drawing.
+pub struct DrawnEdge {
+    pub x1: i32,
+    pub y1: i32,
+    pub x2: i32,
+    pub y2: i32,
+    /// `succeeds`, `fails` or `undone`.
+    pub kind: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "ops/saga_drawing.html")]
+pub struct SagaDrawing {
+    pub width: i32,
+    pub height: i32,
+    pub nodes: Vec<DrawnNode>,
+    pub edges: Vec<DrawnEdge>,
+    /// The drawing in words.
+    pub description: String,
+}
+
+impl SagaDrawing {
+    pub fn of(detail: &SagaDetail) -> Self {
+        let steps = &detail.steps;
+        let summary = &detail.summary;
+        let current = match summary.state {
+            SagaState::Completed => SagaNode::Completed,
+            SagaState::Failed => SagaNode::Failed,
+            _ => SagaNode::Step {
+                index: steps.iter().position(|s| s.name == summary.step).unwrap_or(0),
+                phase: if summary.phase == "compensation" {
+                    NodePhase::Compensation
+                } else {
+                    NodePhase::Forward
+                },
+            },
+        };
+        // Column 0 holds "failed"; step i is in column i + 1; "completed" comes last.
+        let place = |node: SagaNode| match node {
+            SagaNode::Step { index, phase } => {
+                let y = if phase == NodePhase::Forward { FORWARD_Y } else { UNDO_Y };
+                (COLUMN * (index as i32 + 1) + 10, y)
+            }
+            SagaNode::Completed => (COLUMN * (steps.len() as i32 + 1) + 10, FORWARD_Y),
+            SagaNode::Failed => (10, UNDO_Y),
+        };
+        let mut nodes = Vec::new();
+        for step in steps {
+            let forward = SagaNode::Step {
+                index: step.index,
+                phase: NodePhase::Forward,
+            };
+            let (x, y) = place(forward);
+            nodes.push(DrawnNode {
+                x,
+                y,
+                label: step.name.clone(),
+                state: step.state.clone(),
+                current: current == forward,
+                kind: "forward",
+            });
+            if let Some(compensation) = &step.compensation {
+                let undo = SagaNode::Step {
+                    index: step.index,
+                    phase: NodePhase::Compensation,
+                };
+                let (x, y) = place(undo);
+                nodes.push(DrawnNode {
+                    x,
+                    y,
+                    label: format!("undo {}", step.name),
+                    state: compensation.state.clone(),
+                    current: current == undo,
+                    kind: "compensation",
+                });
+            }
+        }
+        for (end, label) in [(SagaNode::Completed, "completed"), (SagaNode::Failed, "failed")] {
+            let (x, y) = place(end);
+            let reached = current == end;
+            nodes.push(DrawnNode {
+                x,
+                y,
+                label: label.to_owned(),
+                state: if reached { "reached".into() } else { String::new() },
+                current: reached,
+                kind: "end",
+            });
+        }
+        let edges = detail
+            .edges
+            .iter()
+            .map(|edge| {
+                let (fx, fy) = place(edge.from);
+                let (tx, ty) = place(edge.to);
+                let (x1, y1, x2, y2, kind) = match edge.kind {
+                    EdgeKind::Succeeds => (fx + WIDTH, fy + HEIGHT / 2, tx, ty + HEIGHT / 2, "succeeds"),
+                    EdgeKind::FailsForGood => (fx + WIDTH / 2, fy + HEIGHT, tx + WIDTH / 2, ty, "fails"),
+                    EdgeKind::Undone => (fx, fy + HEIGHT / 2, tx + WIDTH, ty + HEIGHT / 2, "undone"),
+                };
+                DrawnEdge { x1, y1, x2, y2, kind }
+            })
+            .collect();
+        let description = nodes
+            .iter()
+            .filter(|n| n.kind != "end")
+            .map(|n| {
+                let mark = if n.current { " (current)" } else { "" };
+                format!("{}: {}{mark}", n.label, n.state)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            width: COLUMN * (steps.len() as i32 + 2),
+            height: UNDO_Y + HEIGHT + 20,
+            nodes,
+            edges,
+            description,
+        }
+    }
+
+    /// The middle of a node, for its text.
+    pub fn text_x(&self, node: &DrawnNode) -> i32 {
+        node.x + WIDTH / 2
+    }
+
+    pub fn box_width(&self) -> i32 {
+        WIDTH
+    }
+
+    pub fn box_height(&self) -> i32 {
+        HEIGHT
+    }
+}
