@@ -4,6 +4,7 @@
 mod accounts;
 mod browser;
 mod browser_journey;
+mod browser_sagas;
 mod cart;
 mod catalog;
 mod checkout;

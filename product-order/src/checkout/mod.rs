@@ -64,8 +64,9 @@ async fn start_checkout(
         // A repeat may come after its checkout emptied the cart. (With a full cart, `start`
         // finds the key's checkout itself.)
         return match state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
-            Some((checkout_id, hash)) => repeat(checkout_id, hash.as_deref(), &request_hash)
-                .map(|id| (StatusCode::ACCEPTED, Json(accepted(id)))),
+            Some((checkout_id, hash)) => {
+                repeat(checkout_id, hash.as_deref(), &request_hash).map(|id| (StatusCode::ACCEPTED, Json(accepted(id))))
+            }
             None => Err(ProductOrderError::EmptyCart),
         };
     };
