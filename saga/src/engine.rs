@@ -347,7 +347,16 @@ impl Engine {
             let (next_position, action) =
                 transition(definition.shape(), &position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
             return match self
-                .apply(tx, id, definition, &position, &next_position, action, Some(&input), None)
+                .apply(
+                    tx,
+                    id,
+                    definition,
+                    &position,
+                    &next_position,
+                    action,
+                    Some(&input),
+                    None,
+                )
                 .await?
             {
                 Next::Continue(claim) => Ok(Some(claim)),
@@ -741,13 +750,15 @@ async fn run_action(
         attempt: claim.position.attempts,
         input: claim.input.clone(),
     };
-    Ok(match tokio::time::timeout(step.retry.timeout, action.run(&context, tx)).await {
-        Ok(result) => result,
-        Err(_) => Err(StepError::retryable(format!(
-            "timed out after {} ms",
-            step.retry.timeout.as_millis()
-        ))),
-    })
+    Ok(
+        match tokio::time::timeout(step.retry.timeout, action.run(&context, tx)).await {
+            Ok(result) => result,
+            Err(_) => Err(StepError::retryable(format!(
+                "timed out after {} ms",
+                step.retry.timeout.as_millis()
+            ))),
+        },
+    )
 }
 
 /// An abandoned attempt that did not take effect counts as a retryable failure, so a step

@@ -196,7 +196,8 @@ impl Engine {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        self.apply(&mut tx, id, definition, &before, &after, next, None, None).await?;
+        self.apply(&mut tx, id, definition, &before, &after, next, None, None)
+            .await?;
         let (from, to) = (before.state.as_str(), after.state.as_str());
         insert_action(
             &mut tx,
