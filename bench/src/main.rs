@@ -5,7 +5,8 @@
 //!                                         [--warmup 2] [--out bench-results.md] [--keep-db]
 //! cargo run --release -p bench -- checkout [--concurrency 32] [--seconds 10] [--warmup 2] ...
 //! cargo run --release -p bench -- events   [--seconds 10] [--warmup 2] [--concurrency 32] ...
-//! cargo run --release -p bench -- all      (every benchmark, one table each)
+//! cargo run --release -p bench -- pages    [--seconds 10] [--warmup 2] [--concurrency 32] ...
+//! cargo run --release -p bench -- all      (every benchmark: a summary table, then one each)
 //! ```
 //!
 //! The shop runs in this process (testkit finds local PostgreSQL and RabbitMQ, or starts
@@ -15,6 +16,7 @@ mod catalog;
 mod checkout;
 mod events;
 mod load;
+mod pages;
 mod report;
 
 use std::path::PathBuf;
@@ -33,7 +35,10 @@ commands:
   events    order events from product-order's outbox to customer's read model: operator status
             changes on a schedule at rising rates, lag from outbox row to customer's commit,
             against a plain lapin publisher and consumer at 500 events/s
-  all       every benchmark above, one table each
+  pages     the web pages shoppers see most (product list, product, cart, order), each
+            against the API call that carries its content, straight to the service
+  all       every benchmark above on fresh databases: one summary table (each figure, its
+            same-run baseline, the ratio), then each benchmark's own table
 
 options:
   --products N      products to load for catalog (default 100000)
@@ -72,6 +77,7 @@ enum Command {
     Catalog,
     Checkout,
     Events,
+    Pages,
     All,
 }
 
@@ -81,6 +87,7 @@ fn parse(args: &[String]) -> Result<(Command, Options), String> {
         Some("catalog") => Command::Catalog,
         Some("checkout") => Command::Checkout,
         Some("events") => Command::Events,
+        Some("pages") => Command::Pages,
         Some("all") => Command::All,
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("no command given".to_owned()),
@@ -147,6 +154,9 @@ fn main() -> ExitCode {
         }
         if matches!(command, Command::Events | Command::All) {
             sections.push(events::run(&options).await?);
+        }
+        if matches!(command, Command::Pages | Command::All) {
+            sections.push(pages::run(&options).await?);
         }
         report::write(&options, &load, &sections)
     });

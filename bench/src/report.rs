@@ -1,4 +1,5 @@
-//! The Markdown report: a header line saying what was run where, then one table per benchmark.
+//! The Markdown report: a header line saying what was run where, then one table per benchmark;
+//! when several ran, a summary table first with every figure beside its same-run baseline.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -70,6 +71,11 @@ pub fn write(options: &Options, load: &str, sections: &[Section]) -> anyhow::Res
     let run = run_line(options, load);
     let mut ok = true;
     let mut fresh = Vec::new();
+    if sections.len() > 1 {
+        let text = summary(sections, &run)?;
+        print!("{text}");
+        fresh.push((SUMMARY.to_owned(), text));
+    }
     for section in sections {
         ok &= section.rows.iter().all(|row| row.verdict.ok());
         let text = render(section, &run)?;
@@ -98,6 +104,60 @@ fn run_line(options: &Options, load: &str) -> String {
         options.warmup.as_secs(),
         command.join(" "),
     )
+}
+
+const SUMMARY: &str = "Summary";
+
+/// Every case of every section in one table, each beside its same-run baseline: the first
+/// baseline row at or after it in its section, else the last one before it.
+fn summary(sections: &[Section], run: &str) -> anyhow::Result<String> {
+    let mut md = String::new();
+    writeln!(md, "## {SUMMARY}\n\n{run}\n")?;
+    writeln!(
+        md,
+        "| Benchmark | Case | Via | per s | p99 ms | Same-run baseline | per s | p99 ms | Ratio | Verdict |"
+    )?;
+    writeln!(md, "|---|---|---|---:|---:|---|---:|---:|---|---|")?;
+    for section in sections {
+        let is_baseline = |row: &&Row| matches!(row.verdict, Verdict::Baseline);
+        let mut case = String::new();
+        for (i, row) in section.rows.iter().enumerate() {
+            if !row.case.is_empty() {
+                case = row.case.clone();
+            }
+            if is_baseline(&row) {
+                continue;
+            }
+            let baseline = section.rows[i..]
+                .iter()
+                .find(is_baseline)
+                .or_else(|| section.rows[..i].iter().rev().find(is_baseline));
+            let (via, rate, p99) = baseline.map_or_else(
+                || ("—".to_owned(), "—".to_owned(), "—".to_owned()),
+                |b| (b.via.clone(), format!("{:.0}", b.stats.per_second()), ms(b.stats.p99)),
+            );
+            writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                section.title,
+                case,
+                row.via,
+                row.stats.per_second(),
+                ms(row.stats.p99),
+                via,
+                rate,
+                p99,
+                row.ratio
+                    .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}× ({})", section.ratio)),
+                row.verdict.text(),
+            )?;
+        }
+    }
+    writeln!(
+        md,
+        "\nEach benchmark's own table below says what its cases and baselines do.\n"
+    )?;
+    Ok(md)
 }
 
 fn render(section: &Section, run: &str) -> anyhow::Result<String> {
@@ -162,6 +222,8 @@ fn merge(previous: &str, fresh: Vec<(String, String)>) -> String {
             None => sections.push((title, text)),
         }
     }
+    // The summary of the latest run of them all comes first.
+    sections.sort_by_key(|(title, _)| title != SUMMARY);
     let mut md = String::from("# Benchmarks\n\n");
     for (_, text) in sections {
         md.push_str(text.trim_end());
@@ -175,6 +237,68 @@ fn merge(previous: &str, fresh: Vec<(String, String)>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(case: &str, via: &str, requests: usize, ratio: Option<f64>, verdict: Verdict) -> Row {
+        Row {
+            case: case.into(),
+            via: via.into(),
+            stats: Stats::from_latencies(
+                vec![Duration::from_millis(4); requests],
+                0,
+                None,
+                Duration::from_secs(1),
+            ),
+            ratio,
+            verdict,
+        }
+    }
+
+    #[test]
+    fn the_summary_puts_each_case_beside_its_baseline() {
+        let section = |title: &str, rows| Section {
+            title: title.into(),
+            counted: "Requests",
+            ratio: "API / baseline",
+            goal: "Goal".into(),
+            rows,
+            notes: Vec::new(),
+        };
+        let sections = [
+            section(
+                "Catalog",
+                vec![
+                    row("First page", "HTTP API", 300, Some(0.75), Verdict::Met),
+                    row("", "sqlx baseline", 400, None, Verdict::Baseline),
+                    row("Search", "HTTP API", 100, Some(0.5), Verdict::Missed("slow".into())),
+                    row("", "sqlx baseline two", 200, None, Verdict::Baseline),
+                ],
+            ),
+            section(
+                "Checkout",
+                vec![
+                    row("Saga", "HTTP", 50, Some(0.25), Verdict::Met),
+                    row("Half rate", "HTTP", 25, None, Verdict::Met),
+                    row("SQL", "sqlx baseline", 200, None, Verdict::Baseline),
+                ],
+            ),
+        ];
+        let md = summary(&sections, "run").unwrap();
+        let lines: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with("| Catalog") || l.starts_with("| Checkout"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "| Catalog | First page | HTTP API | 300 | 4.00 | sqlx baseline | 400 | 4.00 | 0.75× (API / baseline) | met |",
+                "| Catalog | Search | HTTP API | 100 | 4.00 | sqlx baseline two | 200 | 4.00 | 0.50× (API / baseline) | **missed** (slow) |",
+                "| Checkout | Saga | HTTP | 50 | 4.00 | sqlx baseline | 200 | 4.00 | 0.25× (API / baseline) | met |",
+                "| Checkout | Half rate | HTTP | 25 | 4.00 | sqlx baseline | 200 | 4.00 | — | met |",
+            ]
+        );
+        let merged = merge("# Benchmarks\n\n## Catalog\n\nold\n", vec![(SUMMARY.into(), md)]);
+        assert!(merged.starts_with("# Benchmarks\n\n## Summary\n"), "{merged}");
+    }
 
     #[test]
     fn a_fresh_section_replaces_its_namesake_and_the_others_stay() {
