@@ -82,7 +82,7 @@ pub fn search_query(q: &str) -> Option<String> {
 /// How many rows a search walks in listing order, per row it wants, before it asks the search
 /// index instead: a word in at least 1 product in 200 fills its page within the walk (cheap
 /// when it is common), a rarer one is cheaper to fetch from the index and sort.
-const WALK_PER_ROW: i64 = 200;
+pub const WALK_PER_ROW: i64 = 200;
 
 /// One page of products in keyset order (no OFFSET: each page starts after the last key).
 pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Result<Vec<Product>> {
