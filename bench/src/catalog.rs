@@ -63,7 +63,12 @@ struct HttpGet {
 
 impl Probe for HttpGet {
     async fn once(&self) -> Result<(), String> {
-        let response = self.client.get(self.urls.next()).send().await.map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .get(self.urls.next())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| e.to_string())?;
         if !status.is_success() {
@@ -105,7 +110,12 @@ impl PageQuery {
 
 impl Probe for SqlList {
     async fn once(&self) -> Result<(), String> {
-        self.queries.next().run(&self.pool).await.map(drop).map_err(|e| e.to_string())
+        self.queries
+            .next()
+            .run(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -250,8 +260,11 @@ async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Se
                     .map_err(|e| format!("{path}: {e}"));
             }
         }
-        let (urls, queries): (Vec<String>, Vec<PageQuery>) =
-            case.pages.into_iter().map(|(path, query)| (format!("{po}{path}"), query)).unzip();
+        let (urls, queries): (Vec<String>, Vec<PageQuery>) = case
+            .pages
+            .into_iter()
+            .map(|(path, query)| (format!("{po}{path}"), query))
+            .unzip();
         eprintln!("catalog: {}: HTTP API...", case.name);
         let api = measure(
             Arc::new(HttpGet {
@@ -389,10 +402,7 @@ async fn search_note(pool: &PgPool, sku: &str) -> anyhow::Result<String> {
             query.run(pool).await?;
         }
         let alone = started.elapsed() / RUNS;
-        parts.push(format!(
-            "`{q}` ({share}): {:.2} ms",
-            alone.as_secs_f64() * 1000.0
-        ));
+        parts.push(format!("`{q}` ({share}): {:.2} ms", alone.as_secs_f64() * 1000.0));
     }
     Ok(format!(
         "Search: each request takes the next of {} terms in turn (API and baseline alike): {}. Each figure is \

@@ -342,7 +342,10 @@ async fn search_pages_hold_every_match_once_in_order_however_rare() {
             let whole = walk(&api, &format!("q={q}&sort={sort}&limit=100"), async || {}).await;
             assert_eq!(whole.len(), matches, "{q} {sort}");
             let paged = walk(&api, &format!("q={q}&sort={sort}&limit=2"), async || {}).await;
-            assert_eq!(paged, whole, "{q} {sort}: the same matches in the same order, page by page");
+            assert_eq!(
+                paged, whole,
+                "{q} {sort}: the same matches in the same order, page by page"
+            );
         }
     }
     let by_name = api.get("/api/products?q=keny&sort=name&limit=100").await;

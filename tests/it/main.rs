@@ -11,6 +11,7 @@ mod helpers;
 mod operations;
 mod order_history;
 mod order_history_faults;
+mod product_images;
 mod sessions;
 mod startup;
 mod tokens;

@@ -38,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), cart::load_header_cart))
         .layer(from_fn_with_state(state.clone(), csrf::issue_token))
         .layer(from_fn_with_state(state.clone(), session::resolve_session))
-        .with_state(state);
-    pages.merge(assets::router())
+        .with_state(state.clone());
+    pages
+        .merge(assets::router())
+        .merge(catalog::images::router().with_state(state))
 }

@@ -15,12 +15,15 @@ pub struct Product {
     pub currency: String,
     pub stock: i32,
     pub image_url: Option<String>,
+    /// The uploaded image's content hash (see `images`).
+    pub image_sha256: Option<String>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, sku, name, description, price, currency, stock, image_url, active, created_at, updated_at";
+const COLUMNS: &str =
+    "id, sku, name, description, price, currency, stock, image_url, image_sha256, active, created_at, updated_at";
 
 /// The order of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -69,14 +72,14 @@ pub struct Listing<'a> {
 /// prefix of a common word ("gen:*" in every generated SKU) makes PostgreSQL gather that word's
 /// every row from the search index, where a whole word lets it skip to the rarest word's rows.
 pub fn search_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
+    let mut words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(8)
         .map(|w| w.chars().take(40).collect::<String>().to_lowercase())
         .collect();
-    let (last, before) = words.split_last()?;
-    Some(before.iter().chain([&format!("{last}:*")]).cloned().collect::<Vec<_>>().join(" & "))
+    words.last_mut()?.push_str(":*");
+    Some(words.join(" & "))
 }
 
 /// How many rows a search walks in listing order, per row it wants, before it asks the search
