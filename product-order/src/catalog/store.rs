@@ -88,14 +88,13 @@ pub fn search_query(q: &str) -> Option<String> {
 pub const WALK_PER_ROW: i64 = 200;
 
 /// One page of products in keyset order (no OFFSET: each page starts after the last key).
-pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Result<Vec<Product>> {
-    let mut sql = QueryBuilder::<Postgres>::new("");
+pub async fn list(db: impl PgExecutor<'_> + Copy, listing: &Listing<'_>) -> sqlx::Result<Vec<Product>> {
     let order = match listing.sort {
         Sort::Newest => " ORDER BY created_at DESC, id DESC",
         Sort::Name => " ORDER BY name, id",
     };
     let Some(search) = listing.search else {
-        sql.push(format!("SELECT {COLUMNS} FROM products WHERE true"));
+        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE true"));
         push_filters(&mut sql, listing);
         sql.push(order).push(" LIMIT ").push_bind(listing.limit);
         return sql.build_query_as::<Product>().fetch_all(db).await;
@@ -103,14 +102,13 @@ pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Resul
     // Walking an index in listing order and testing each row is fastest for common words and
     // hopeless for rare ones (a SKU walks every row); fetching every match from the search index
     // and sorting them is the reverse. The planner cannot tell which from its statistics (a
-    // prefix or words that occur together), so the query walks a bounded number of rows first
-    // and only when they hold less than a page asks the index for every match ("never
-    // executed" in EXPLAIN otherwise).
-    sql.push(format!(
-        "WITH walked AS MATERIALIZED (SELECT {COLUMNS} FROM (SELECT {COLUMNS}, search FROM products WHERE true"
+    // prefix, words that occur together, matches only among old rows), so a search walks a
+    // bounded number of rows first and asks the index only when they hold less than a page.
+    let mut walk = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, search FROM products WHERE true"
     ));
-    push_filters(&mut sql, listing);
-    sql.push(order)
+    push_filters(&mut walk, listing);
+    walk.push(order)
         .push(" LIMIT ")
         .push_bind(listing.limit * WALK_PER_ROW)
         .push(") newest WHERE search @@ to_tsquery('simple', ")
@@ -119,22 +117,22 @@ pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Resul
         .push(order)
         .push(" LIMIT ")
         .push_bind(listing.limit);
-    sql.push(format!(
-        "), matches AS MATERIALIZED (SELECT {COLUMNS} FROM products WHERE search @@ to_tsquery('simple', "
-    ))
-    .push_bind(search.to_owned())
-    .push(")");
-    push_filters(&mut sql, listing);
-    sql.push(") SELECT * FROM (SELECT * FROM walked WHERE (SELECT count(*) FROM walked) = ")
-        .push_bind(listing.limit)
-        .push(" UNION ALL (SELECT * FROM matches WHERE (SELECT count(*) FROM walked) < ")
-        .push_bind(listing.limit)
+    let walked = walk.build_query_as::<Product>().fetch_all(db).await?;
+    if walked.len() as i64 == listing.limit {
+        return Ok(walked);
+    }
+    // MATERIALIZED keeps the planner from walking the listing index again: every match first.
+    let mut matches = QueryBuilder::<Postgres>::new(format!(
+        "WITH matches AS MATERIALIZED (SELECT {COLUMNS} FROM products WHERE search @@ to_tsquery('simple', "
+    ));
+    matches.push_bind(search.to_owned()).push(")");
+    push_filters(&mut matches, listing);
+    matches
+        .push(") SELECT * FROM matches")
         .push(order)
         .push(" LIMIT ")
-        .push_bind(listing.limit)
-        .push(")) page")
-        .push(order);
-    sql.build_query_as::<Product>().fetch_all(db).await
+        .push_bind(listing.limit);
+    matches.build_query_as::<Product>().fetch_all(db).await
 }
 
 /// Active products only (unless inactive ones are asked for), after the keyset cursor.
