@@ -225,10 +225,15 @@ async fn an_image_uploaded_on_the_operator_page_shows_on_the_shop_pages() {
 
     let mut too_large = PNG.to_vec();
     too_large.resize(3 * 1024 * 1024, 0);
-    let refused = operator.upload(&upload_path, "image", "big.png", &too_large, true).await;
+    let refused = operator
+        .upload(&upload_path, "image", "big.png", &too_large, true)
+        .await;
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let html = refused.text().await.unwrap();
-    assert!(html.contains(r#"id="image-error""#) && html.contains("at most 2 MiB"), "{html}");
+    assert!(
+        html.contains(r#"id="image-error""#) && html.contains("at most 2 MiB"),
+        "{html}"
+    );
 
     let forged = operator.upload(&upload_path, "image", "pot.png", PNG, false).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no CSRF token, no upload");
