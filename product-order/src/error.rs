@@ -21,6 +21,8 @@ pub enum ProductOrderError {
     InsufficientStock { name: String, available: i32 },
     #[error("cart holds {cart}, product costs {product}")]
     CurrencyMismatch { cart: String, product: String },
+    #[error("image larger than {max} bytes")]
+    ImageTooLarge { max: usize },
     #[error("no cart owner")]
     NoCartOwner,
     #[error("the cart is empty")]
@@ -89,6 +91,17 @@ impl From<ProductOrderError> for ApiError {
                     "Your cart is in {cart}; this product is priced in {product}. Check out or empty the cart first."
                 ),
             ),
+            ProductOrderError::ImageTooLarge { max } => {
+                let message = format!(
+                    "An image may be at most {} MiB; this file is larger.",
+                    max / (1024 * 1024)
+                );
+                with_field(
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", message.clone()),
+                    "image",
+                    message,
+                )
+            }
             ProductOrderError::NoCartOwner => {
                 ApiError::unauthorized("Log in, or send the guest cart token in the X-Cart-Token header.")
             }

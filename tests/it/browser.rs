@@ -3,6 +3,8 @@
 
 use reqwest::{Client, StatusCode, redirect};
 
+use crate::helpers::{CustomerApi, OperatedShop};
+
 /// The password page tests register with.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -100,6 +102,54 @@ impl Browser {
             request = request.header("hx-request", "true").header("x-csrf-token", &self.csrf);
         }
         request.send().await.expect("web answers")
+    }
+
+    /// Submits a multipart form with the CSRF token (unless `with_token` is false) and one file,
+    /// as a browser sends a form with `enctype="multipart/form-data"`.
+    pub async fn upload(
+        &self,
+        path: &str,
+        field: &str,
+        file_name: &str,
+        file: &[u8],
+        with_token: bool,
+    ) -> reqwest::Response {
+        const BOUNDARY: &str = "----shop-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        if with_token {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n",
+                    self.csrf
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(body)
+            .send()
+            .await
+            .expect("web answers")
+    }
+
+    /// The operator of `ops`, logged in through the pages.
+    pub async fn operator(ops: &OperatedShop) -> Self {
+        let me = CustomerApi::new(&ops.shop.customer_url).me(&ops.operator_token).await;
+        let address = me.body["email"].as_str().unwrap().to_owned();
+        let mut browser = Self::open(&ops.shop.web_url).await;
+        browser.log_in(&address, "operator password").await;
+        browser
     }
 
     pub async fn log_in(&mut self, address: &str, password: &str) {

@@ -318,6 +318,46 @@ async fn search_finds_by_name_sku_and_description() {
     assert_eq!(one.body["sku"], "CUP-GAI-150");
 }
 
+/// Search pages come from walking the newest (or first by name) rows when the words are
+/// common there, and from the search index when they are rare or only in older rows: either
+/// way every match comes once, in order.
+#[tokio::test]
+async fn search_pages_hold_every_match_once_in_order_however_rare() {
+    let ops = operated_shop().await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    for n in 1..=3 {
+        operator
+            .create_product(&format!("RARE-{n}"), &format!("Darjeeling Reserve {n}"), 100, 1)
+            .await;
+    }
+    let db = sqlx::PgPool::connect(&ops.shop.product_order_database_url)
+        .await
+        .unwrap();
+    // 1,000 newer products: "Kenya" in 100 of them, "Smoky Yunnan" in 10, all among the oldest.
+    product_order::catalog::demo::generate(&db, 1000).await.unwrap();
+    let api = ProductOrderApi::anonymous(&ops.shop.product_order_url);
+    for (q, matches) in [("darjeeling", 3), ("smoky%20yunnan", 10), ("keny", 100), ("rare-2", 1)] {
+        for sort in ["newest", "name"] {
+            // A page of 100 walks far enough to see every product; pages of 2 do not.
+            let whole = walk(&api, &format!("q={q}&sort={sort}&limit=100"), async || {}).await;
+            assert_eq!(whole.len(), matches, "{q} {sort}");
+            let paged = walk(&api, &format!("q={q}&sort={sort}&limit=2"), async || {}).await;
+            assert_eq!(
+                paged, whole,
+                "{q} {sort}: the same matches in the same order, page by page"
+            );
+        }
+    }
+    let by_name = api.get("/api/products?q=keny&sort=name&limit=100").await;
+    let names: Vec<&str> = by_name.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.is_sorted(), "{names:?}");
+}
+
 #[tokio::test]
 async fn listing_parameters_are_checked() {
     let ops = operated_shop().await;

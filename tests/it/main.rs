@@ -16,6 +16,7 @@ mod operations;
 mod ops_health;
 mod order_history;
 mod order_history_faults;
+mod product_images;
 mod saga_console;
 mod sessions;
 mod startup;

@@ -82,15 +82,6 @@ async fn a_product(ops: &OperatedShop, name: &str, price: i64) -> String {
         .to_owned()
 }
 
-/// The operator, logged in through the pages.
-async fn operator_browser(ops: &OperatedShop) -> Browser {
-    let me = CustomerApi::new(&ops.shop.customer_url).me(&ops.operator_token).await;
-    let address = me.body["email"].as_str().unwrap().to_owned();
-    let mut browser = Browser::open(&ops.shop.web_url).await;
-    browser.log_in(&address, "operator password").await;
-    browser
-}
-
 #[tokio::test]
 async fn a_placed_order_reaches_my_orders_and_follows_the_operators_moves() {
     let ops = operated_shop().await;
@@ -148,7 +139,7 @@ async fn a_placed_order_reaches_my_orders_and_follows_the_operators_moves() {
     assert!(part.html.contains(r#"hx-swap="outerHTML""#));
 
     // The operator confirms it on the order's page, which offers only the allowed moves.
-    let mut operator = operator_browser(&ops).await;
+    let mut operator = Browser::operator(&ops).await;
     let orders = operator.get("/ops/orders").await;
     assert_eq!(orders.status, StatusCode::OK);
     assert!(orders.html.contains(r#"href="/ops/orders""#), "the operator navigation");

@@ -47,6 +47,8 @@ pub fn router(state: AppState) -> Router {
             CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .with_state(state);
-    pages.merge(assets::router())
+        .with_state(state.clone());
+    pages
+        .merge(assets::router())
+        .merge(catalog::images::router().with_state(state))
 }

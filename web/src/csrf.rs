@@ -1,6 +1,7 @@
 //! Cross-site request forgery protection by double submit: a random token in the
 //! `shop_csrf` cookie must come back with every state-changing request, as the `csrf_token`
-//! form field or the `X-CSRF-Token` header (htmx), and a present `Origin` must be our host.
+//! form field (urlencoded or multipart) or the `X-CSRF-Token` header (htmx), and a present
+//! `Origin` must be our host.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -14,6 +15,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::app::AppState;
 use crate::error::WebError;
+use crate::multipart;
+use crate::session::Session;
 use crate::session::cookies::{self, SetCookies};
 
 /// The form field carrying the token.
@@ -93,16 +96,35 @@ async fn check(request: Request) -> Result<Request, WebError> {
             Err(WebError::FormExpired("header token differs"))
         };
     }
-    if !is_form(request.headers()) {
+    let boundary = multipart::boundary(request.headers());
+    if boundary.is_none() && !is_form(request.headers()) {
         return Err(WebError::FormExpired("no token"));
     }
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| WebError::BadRequest("The form is too large.".into()))?;
-    let sent = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == FIELD)
-        .map(|(_, v)| v.into_owned());
+    let operator = parts
+        .extensions
+        .get::<Session>()
+        .and_then(|s| s.user.as_ref())
+        .is_some_and(|u| u.is_operator());
+    let limit = match boundary {
+        Some(_) if operator => multipart::MAX_UPLOAD_BYTES,
+        _ => MAX_FORM_BYTES,
+    };
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        WebError::BadRequest(format!(
+            "The form is too large: send at most {} MiB.",
+            limit.div_ceil(1024 * 1024)
+        ))
+    })?;
+    let sent = match boundary {
+        Some(boundary) => multipart::field(bytes.clone(), &boundary, FIELD)
+            .await
+            .map_err(|e| WebError::BadRequest(format!("The form could not be read: {e}")))?
+            .map(|token| String::from_utf8_lossy(&token).into_owned()),
+        None => url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == FIELD)
+            .map(|(_, v)| v.into_owned()),
+    };
     match sent {
         Some(sent) if tokens_match(sent.as_bytes(), expected.as_bytes()) => {
             Ok(Request::from_parts(parts, Body::from(bytes)))

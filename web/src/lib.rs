@@ -12,6 +12,7 @@ pub mod config;
 pub mod csrf;
 pub mod error;
 pub mod money;
+pub mod multipart;
 pub mod ops;
 pub mod orders;
 pub mod pages;

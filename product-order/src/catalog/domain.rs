@@ -114,6 +114,37 @@ pub fn parse_image_url(raw: &str) -> Result<Option<String>, String> {
     Ok(Some(url.to_string()))
 }
 
+/// The largest image an operator may upload: 2 MiB.
+pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// An image format the shop serves, recognised by its first bytes (never by what the uploader
+/// claims, so nothing else can be served under an image's content type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl ImageKind {
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [0xFF, 0xD8, 0xFF, ..] => Some(Self::Jpeg),
+            [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Self::Png),
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some(Self::Webp),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Webp => "image/webp",
+        }
+    }
+}
+
 /// Stock on hand: 0 ..= 1,000,000.
 pub const MAX_STOCK: i64 = 1_000_000;
 
@@ -208,6 +239,23 @@ mod tests {
         assert!(parse_image_url("https://img.example/t.png").unwrap().is_some());
         assert!(parse_image_url("javascript:alert(1)").is_err());
         assert!(parse_image_url("not a url").is_err());
+    }
+
+    #[test]
+    fn images_are_known_by_their_first_bytes() {
+        assert_eq!(ImageKind::sniff(b"\xFF\xD8\xFF\xE0 JFIF"), Some(ImageKind::Jpeg));
+        assert_eq!(ImageKind::sniff(b"\x89PNG\r\n\x1A\n rest"), Some(ImageKind::Png));
+        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(ImageKind::Webp));
+        assert_eq!(ImageKind::Webp.content_type(), "image/webp");
+        for not_an_image in [
+            &b""[..],
+            b"\xFF\xD8",
+            b"GIF89a....",
+            b"<svg xmlns=",
+            b"RIFF\x10\0\0\0WAVEfmt ",
+        ] {
+            assert_eq!(ImageKind::sniff(not_an_image), None, "{not_an_image:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod domain;
+pub mod images;
 mod low_stock;
 pub mod store;
 
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/products/{id}", get(get_product).patch(update_product))
         .route("/api/products/{id}/stock-changes", get(list_stock_changes))
         .merge(low_stock::router())
+        .merge(images::router())
 }
 
 /// A product as the API shows it.
@@ -45,9 +47,19 @@ pub struct ProductBody {
     pub stock: i32,
     pub availability: Availability,
     pub active: bool,
+    /// An address of an image elsewhere, set by an operator...
     pub image_url: Option<String>,
+    /// ...or the image an operator uploaded, served by this service.
+    pub uploaded_image: Option<UploadedImage>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where an uploaded image is served; `path` changes whenever the image does.
+#[derive(Debug, Serialize)]
+pub struct UploadedImage {
+    pub sha256: String,
+    pub path: String,
 }
 
 impl From<Product> for ProductBody {
@@ -63,6 +75,10 @@ impl From<Product> for ProductBody {
             stock: p.stock,
             active: p.active,
             image_url: p.image_url,
+            uploaded_image: p.image_sha256.map(|sha256| UploadedImage {
+                path: images::path(p.id, &sha256),
+                sha256,
+            }),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -339,6 +355,10 @@ async fn update_product(
     errors.finish()?;
     if let Some(stock) = new_stock {
         fields.stock = stock;
+    }
+    // An image address replaces an uploaded image (and an upload replaces the address).
+    if fields.image_url.is_some() && current.image_sha256.is_some() {
+        images::store::detach(&mut tx, id).await?;
     }
     let product = store::save(&mut tx, id, &fields).await.map_err(|e| {
         if violates(&e, "products_sku_key") {

@@ -15,12 +15,15 @@ pub struct Product {
     pub currency: String,
     pub stock: i32,
     pub image_url: Option<String>,
+    /// The uploaded image's content hash (see `images`).
+    pub image_sha256: Option<String>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, sku, name, description, price, currency, stock, image_url, active, created_at, updated_at";
+const COLUMNS: &str =
+    "id, sku, name, description, price, currency, stock, image_url, image_sha256, active, created_at, updated_at";
 
 /// The order of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -55,7 +58,7 @@ impl After {
 
 /// What a listing asks for.
 pub struct Listing<'a> {
-    /// A prefix-matching full-text query built by `search_query`.
+    /// A full-text query built by `search_query`.
     pub search: Option<&'a str>,
     pub sort: Sort,
     pub after: Option<&'a After>,
@@ -63,28 +66,83 @@ pub struct Listing<'a> {
     pub include_inactive: bool,
 }
 
-/// `to_tsquery` text matching every word of `q` as a prefix, or None when `q` has no words.
-/// Only letters and digits pass, so the result is always valid tsquery syntax.
+/// `to_tsquery` text matching every word of `q`, the last one also as the start of a longer
+/// word (as typed: "green te" finds green tea), or None when `q` has no words. Only letters and
+/// digits pass, so the result is always valid tsquery syntax. Earlier words match whole because a
+/// prefix of a common word ("gen:*" in every generated SKU) makes PostgreSQL gather that word's
+/// every row from the search index, where a whole word lets it skip to the rarest word's rows.
 pub fn search_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
+    let mut words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(8)
-        .map(|w| format!("{}:*", w.chars().take(40).collect::<String>().to_lowercase()))
+        .map(|w| w.chars().take(40).collect::<String>().to_lowercase())
         .collect();
-    (!words.is_empty()).then(|| words.join(" & "))
+    words.last_mut()?.push_str(":*");
+    Some(words.join(" & "))
 }
 
+/// How many rows a search walks in listing order, per row it wants, before it asks the search
+/// index instead: a word in at least 1 product in 200 fills its page within the walk (cheap
+/// when it is common), a rarer one is cheaper to fetch from the index and sort.
+pub const WALK_PER_ROW: i64 = 200;
+
 /// One page of products in keyset order (no OFFSET: each page starts after the last key).
-pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Result<Vec<Product>> {
-    let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE true"));
+pub async fn list(db: impl PgExecutor<'_> + Copy, listing: &Listing<'_>) -> sqlx::Result<Vec<Product>> {
+    let order = match listing.sort {
+        Sort::Newest => " ORDER BY created_at DESC, id DESC",
+        Sort::Name => " ORDER BY name, id",
+    };
+    let Some(search) = listing.search else {
+        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM products WHERE true"));
+        push_filters(&mut sql, listing);
+        sql.push(order).push(" LIMIT ").push_bind(listing.limit);
+        return sql.build_query_as::<Product>().fetch_all(db).await;
+    };
+    // Walking an index in listing order and testing each row is fastest for common words and
+    // hopeless for rare ones (a SKU walks every row); fetching every match from the search index
+    // and sorting them is the reverse. The planner cannot tell which from its statistics (a
+    // prefix, words that occur together, matches only among old rows), so a search walks a
+    // bounded number of rows first and asks the index only when they hold less than a page.
+    // The query text is parsed once per statement, in a sub-select: in the generic plan a
+    // prepared statement settles on after five runs, `to_tsquery($1)` in a filter is parsed again
+    // for every row walked (EXPLAIN ANALYZE of the generic plan for 'smoky yunnan' on a busy
+    // machine: 11.8 ms against 2.2; the benchmark's searches: 341/s against 868/s).
+    let mut walk = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, search FROM products WHERE true"
+    ));
+    push_filters(&mut walk, listing);
+    walk.push(order)
+        .push(" LIMIT ")
+        .push_bind(listing.limit * WALK_PER_ROW)
+        .push(") newest WHERE search @@ (SELECT to_tsquery('simple', ")
+        .push_bind(search.to_owned())
+        .push("))")
+        .push(order)
+        .push(" LIMIT ")
+        .push_bind(listing.limit);
+    let walked = walk.build_query_as::<Product>().fetch_all(db).await?;
+    if walked.len() as i64 == listing.limit {
+        return Ok(walked);
+    }
+    // MATERIALIZED keeps the planner from walking the listing index again: every match first.
+    let mut matches = QueryBuilder::<Postgres>::new(format!(
+        "WITH matches AS MATERIALIZED (SELECT {COLUMNS} FROM products WHERE search @@ (SELECT to_tsquery('simple', "
+    ));
+    matches.push_bind(search.to_owned()).push("))");
+    push_filters(&mut matches, listing);
+    matches
+        .push(") SELECT * FROM matches")
+        .push(order)
+        .push(" LIMIT ")
+        .push_bind(listing.limit);
+    matches.build_query_as::<Product>().fetch_all(db).await
+}
+
+/// Active products only (unless inactive ones are asked for), after the keyset cursor.
+fn push_filters(sql: &mut QueryBuilder<Postgres>, listing: &Listing<'_>) {
     if !listing.include_inactive {
         sql.push(" AND active");
-    }
-    if let Some(search) = listing.search {
-        sql.push(" AND search @@ to_tsquery('simple', ")
-            .push_bind(search.to_owned())
-            .push(")");
     }
     match listing.after {
         Some(After::Newest { created_at, id }) => {
@@ -103,12 +161,6 @@ pub async fn list(db: impl PgExecutor<'_>, listing: &Listing<'_>) -> sqlx::Resul
         }
         None => {}
     }
-    sql.push(match listing.sort {
-        Sort::Newest => " ORDER BY created_at DESC, id DESC",
-        Sort::Name => " ORDER BY name, id",
-    });
-    sql.push(" LIMIT ").push_bind(listing.limit);
-    sql.build_query_as::<Product>().fetch_all(db).await
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Product>> {
@@ -219,12 +271,12 @@ mod tests {
     use super::search_query;
 
     #[test]
-    fn search_words_become_prefixes_and_nothing_else_passes() {
-        assert_eq!(search_query("Green  TEA"), Some("green:* & tea:*".into()));
-        assert_eq!(search_query("tea-001"), Some("tea:* & 001:*".into()));
+    fn search_words_match_whole_but_the_last_and_nothing_else_passes() {
+        assert_eq!(search_query("Green  TE"), Some("green & te:*".into()));
+        assert_eq!(search_query("tea-001"), Some("tea & 001:*".into()));
         assert_eq!(
             search_query("'); DROP TABLE products; --"),
-            Some("drop:* & table:* & products:*".into())
+            Some("drop & table & products:*".into())
         );
         assert_eq!(search_query("!!! & |"), None);
     }

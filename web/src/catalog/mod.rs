@@ -1,6 +1,7 @@
 //! The catalog as shoppers see it: the product list with search and "Load more", and the
 //! product page with its add-to-cart form.
 
+pub mod images;
 pub mod views;
 
 use axum::Router;

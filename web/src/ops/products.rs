@@ -2,8 +2,9 @@
 //! redirect (303) to the product page with a notice when they succeed.
 
 use axum::Router;
+use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -16,6 +17,7 @@ use crate::app::AppState;
 use crate::catalog::{ListingParams, ListingSpec};
 use crate::clients::product_order::{Caller, Product, ProductChanges, ProductOrderCallError, StockChange};
 use crate::error::{AppForm, WebError, parse_id};
+use crate::multipart;
 use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the operator's list.
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/ops/products/new", get(new_product_page))
         .route("/ops/products/{id}", get(product_page).post(update_product))
         .route("/ops/products/{id}/stock", post(adjust_stock))
+        .route("/ops/products/{id}/image", post(upload_image))
+        .route("/ops/products/{id}/image/remove", post(remove_image))
 }
 
 #[derive(Deserialize)]
@@ -148,6 +152,63 @@ async fn adjust_stock(
     let (product, history) = load(&state, &operator, id).await?;
     let view = EditProductView::new(&ctx, &product, &history).with_stock_errors(form, errors);
     Ok(page(&ctx, status, &product.name, &view))
+}
+
+/// The picture form: a multipart form whose `image` file goes to product-order as it is
+/// (product-order tells what it is from its bytes).
+async fn upload_image(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let not_the_form = || WebError::BadRequest("Send the picture with the form on the product's page.".into());
+    let boundary = multipart::boundary(&headers).ok_or_else(not_the_form)?;
+    // The CSRF check read the form already, within its size limit.
+    let form = to_bytes(body, multipart::MAX_UPLOAD_BYTES)
+        .await
+        .map_err(|_| not_the_form())?;
+    let image = multipart::field(form, &boundary, "image")
+        .await
+        .map_err(|_| not_the_form())?
+        .unwrap_or_default();
+    let token = &operator.access_token;
+    let (status, message) = match state
+        .product_order
+        .upload_product_image(token, id, image.to_vec())
+        .await
+    {
+        Ok(product) => {
+            tracing::info!(product_id = %product.id, operator = %operator.user.id, "product picture uploaded through the web");
+            return Ok(see_other(&ctx, &format!("/ops/products/{id}?done=image")));
+        }
+        Err(ProductOrderCallError::Refused(refusal)) => (
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            refusal.message_for("image"),
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    let (product, history) = load(&state, &operator, id).await?;
+    let view = EditProductView::new(&ctx, &product, &history).with_image_error(message);
+    Ok(page(&ctx, status, &product.name, &view))
+}
+
+async fn remove_image(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    operator: OperatorSession,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    state
+        .product_order
+        .remove_product_image(&operator.access_token, id)
+        .await?;
+    tracing::info!(product_id = %id, operator = %operator.user.id, "product picture removed through the web");
+    Ok(see_other(&ctx, &format!("/ops/products/{id}?done=image-removed")))
 }
 
 /// Applies `changes` (unless the form was already wrong); answers where to go next, or why

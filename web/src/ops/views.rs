@@ -79,6 +79,8 @@ pub struct EditProductView<'a> {
     pub stock_errors: FieldErrors,
     pub stock_other_errors: Vec<String>,
     pub history: &'a [StockChange],
+    /// Why the picture form was refused.
+    pub image_error: Option<String>,
     /// What the last form did.
     pub notice: Option<&'static str>,
     pub is_new: bool,
@@ -97,6 +99,7 @@ impl<'a> EditProductView<'a> {
             stock_errors: FieldErrors::new(),
             stock_other_errors: Vec::new(),
             history,
+            image_error: None,
             notice: None,
             is_new: false,
             currencies: &CURRENCIES,
@@ -110,6 +113,14 @@ impl<'a> EditProductView<'a> {
             form,
             errors,
             other_errors,
+            ..self
+        }
+    }
+
+    /// The picture form's refusal.
+    pub fn with_image_error(self, message: String) -> Self {
+        Self {
+            image_error: Some(message),
             ..self
         }
     }
@@ -132,6 +143,8 @@ pub fn notice(done: &str) -> Option<&'static str> {
         "created" => Some("Product created."),
         "saved" => Some("Changes saved."),
         "stock" => Some("Stock updated."),
+        "image" => Some("Picture uploaded."),
+        "image-removed" => Some("Picture removed."),
         _ => None,
     }
 }

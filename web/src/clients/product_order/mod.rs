@@ -10,6 +10,7 @@ mod shapes;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use platform::http::WithRequestId;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -33,6 +34,7 @@ pub use sagas::{
 use shapes::StockChanges;
 pub use shapes::{
     Availability, Cart, CartLine, NewProduct, Product, ProductChanges, ProductPage, ProductQuery, Sort, StockChange,
+    UploadedImage,
 };
 
 /// The header naming a guest's cart.
@@ -143,6 +145,36 @@ impl ProductOrderClient {
         answer(send(request).await?).await
     }
 
+    /// Uploads `image` (its bytes, whatever their format: product-order checks them) as the
+    /// product's picture.
+    pub async fn upload_product_image(&self, token: &str, id: Uuid, image: Vec<u8>) -> Result<Product> {
+        let path = format!("/api/products/{id}/image");
+        let request = self.request(Method::PUT, &path, Caller::Bearer(token)).body(image);
+        answer(send(request).await?).await
+    }
+
+    pub async fn remove_product_image(&self, token: &str, id: Uuid) -> Result<Product> {
+        let path = format!("/api/products/{id}/image");
+        answer(send(self.request(Method::DELETE, &path, Caller::Bearer(token))).await?).await
+    }
+
+    /// An uploaded image's content type and bytes.
+    pub async fn product_image(&self, id: Uuid, sha256: &str) -> Result<(String, Bytes)> {
+        let path = format!("/api/products/{id}/images/{sha256}");
+        let response = successful(send(self.request(Method::GET, &path, Caller::Anonymous)).await?).await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProductOrderCallError::Unavailable(format!("{path}: {}", e.without_url())))?;
+        Ok((content_type, bytes))
+    }
+
     /// A product's stock audit trail, newest first.
     pub async fn stock_changes(&self, token: &str, id: Uuid) -> Result<Vec<StockChange>> {
         let path = format!("/api/products/{id}/stock-changes");
@@ -212,16 +244,23 @@ async fn send(request: RequestBuilder) -> Result<reqwest::Response> {
 
 /// The body of a 2xx answer; anything else as an error.
 async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    let response = successful(response).await?;
+    let path = response.url().path().to_owned();
+    response
+        .json()
+        .await
+        .map_err(|e| ProductOrderCallError::Unexpected(format!("{path}: {}", e.without_url())))
+}
+
+/// A 2xx answer; anything else as an error.
+async fn successful(response: reqwest::Response) -> Result<reqwest::Response> {
     let status = response.status();
     let path = response.url().path().to_owned();
     match status {
-        s if s.is_success() => response
-            .json()
-            .await
-            .map_err(|e| ProductOrderCallError::Unexpected(format!("{path}: {}", e.without_url()))),
+        s if s.is_success() => Ok(response),
         StatusCode::NOT_FOUND => Err(ProductOrderCallError::NotFound),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProductOrderCallError::Forbidden),
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT => {
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::PAYLOAD_TOO_LARGE => {
             let detail = error_detail(response).await;
             Err(ProductOrderCallError::Refused(Refusal {
                 status: status.as_u16(),

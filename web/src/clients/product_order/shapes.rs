@@ -28,12 +28,31 @@ pub struct Product {
     pub stock: i32,
     pub availability: Availability,
     pub active: bool,
+    /// An address of an image elsewhere...
     pub image_url: Option<String>,
+    /// ...or an image an operator uploaded to product-order.
+    #[serde(default)]
+    pub uploaded_image: Option<UploadedImage>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// An image uploaded to product-order, known by its content hash.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UploadedImage {
+    pub sha256: String,
+}
+
 impl Product {
+    /// Where pages load the product's picture from: the uploaded image through this site
+    /// (product-order's address stays internal), else the image address, if any.
+    pub fn picture(&self) -> Option<String> {
+        match &self.uploaded_image {
+            Some(image) => Some(format!("/products/{}/images/{}", self.id, image.sha256)),
+            None => self.image_url.clone(),
+        }
+    }
+
     pub fn price_label(&self) -> String {
         format_money(self.price, &self.currency)
     }

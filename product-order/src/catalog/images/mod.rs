@@ -1,0 +1,143 @@
+//! Uploaded product images: operators put a JPEG, PNG or WebP on a product; anyone may fetch
+//! it by its content address, which changes whenever the image does.
+
+pub mod store;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use futures::StreamExt;
+use platform::FieldErrors;
+use platform::auth::Operator;
+use platform::http::AppPath;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::ProductBody;
+use super::domain::{ImageKind, MAX_IMAGE_BYTES};
+use crate::app::AppState;
+use crate::error::{ProductOrderError, Result};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/products/{id}/image", put(upload_image).delete(remove_image))
+        .route("/api/products/{id}/images/{sha256}", get(image))
+}
+
+/// Where product-order serves a product's uploaded image.
+pub fn path(product_id: Uuid, sha256: &str) -> String {
+    format!("/api/products/{product_id}/images/{sha256}")
+}
+
+/// The image is the request body, whatever its `Content-Type` says.
+async fn upload_image(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    AppPath(id): AppPath<Uuid>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ProductBody>> {
+    let bytes = read_image(&headers, body).await?;
+    let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
+        let mut errors = FieldErrors::new();
+        errors.add(
+            "image",
+            if bytes.is_empty() {
+                "Choose an image file to upload."
+            } else {
+                "Upload a JPEG, PNG or WebP image; this file is none of those."
+            },
+        );
+        ProductOrderError::Validation(errors)
+    })?;
+    let sha256 = format!("{:x}", Sha256::digest(&bytes));
+    let mut tx = state.db.begin().await?;
+    super::store::find_for_update(&mut tx, id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    store::attach(&mut tx, id, &sha256, kind.content_type(), &bytes, operator.sub).await?;
+    let product = super::store::find(&mut *tx, id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    tx.commit().await?;
+    tracing::info!(product_id = %id, operator = %operator.sub, bytes = bytes.len(), %sha256, "product image uploaded");
+    Ok(Json(product.into()))
+}
+
+async fn remove_image(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Json<ProductBody>> {
+    let mut tx = state.db.begin().await?;
+    super::store::find_for_update(&mut tx, id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    store::detach(&mut tx, id).await?;
+    let product = super::store::find(&mut *tx, id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    tx.commit().await?;
+    tracing::info!(product_id = %id, operator = %operator.sub, "product image removed");
+    Ok(Json(product.into()))
+}
+
+/// A year, and never revalidated: the address names the content.
+const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
+
+async fn image(State(state): State<AppState>, AppPath((id, sha256)): AppPath<(Uuid, String)>) -> Result<Response> {
+    let image = store::find(&state.db, id, &sha256)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    let content_type = HeaderValue::from_str(&image.content_type).map_err(anyhow::Error::from)?;
+    Ok((
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, HeaderValue::from_static(CACHE_FOREVER)),
+            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            // Opened on its own, the image may run nothing.
+            (CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'")),
+        ],
+        image.bytes,
+    )
+        .into_response())
+}
+
+/// Past this the rest of a too-large upload is not read through: the connection is dropped.
+const MAX_DRAINED_BYTES: usize = 4 * MAX_IMAGE_BYTES;
+
+/// The body, up to `MAX_IMAGE_BYTES`. A larger one is refused after reading it through (up to a
+/// bound), so the client gets the answer instead of a connection reset mid-upload.
+async fn read_image(headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
+    let announced = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > MAX_DRAINED_BYTES) {
+        return Err(ProductOrderError::ImageTooLarge { max: MAX_IMAGE_BYTES });
+    }
+    let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(MAX_IMAGE_BYTES));
+    let mut seen = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| platform::ApiError::bad_request(format!("The upload broke off: {e}")))?;
+        seen += chunk.len();
+        if seen > MAX_DRAINED_BYTES {
+            break;
+        }
+        if seen <= MAX_IMAGE_BYTES {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_IMAGE_BYTES {
+        return Err(ProductOrderError::ImageTooLarge { max: MAX_IMAGE_BYTES });
+    }
+    Ok(bytes)
+}
