@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -23,7 +26,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::ApiError;
+use crate::{ApiError, FieldErrors};
 use crate::broker::Broker;
 use crate::metrics::Metrics;
 
@@ -244,6 +247,20 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         .await
 }
 
+/// Answers an unknown address (404) and a method an address does not take (405) with our
+/// JSON error body; for a JSON service's router, once its routes are in.
+pub fn json_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This address does not take this method.",
+            )
+        })
+}
+
 /// Serves a service's `app` (with the shared layers and the health routes) on `listener`
 /// until `shutdown`, tracked by `tasks`. A server that fails stops the process's other work too.
 pub fn spawn_server(
@@ -255,7 +272,8 @@ pub fn spawn_server(
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) {
-    let app = with_common_layers(app.merge(ops_router(metrics.clone(), dependencies)), metrics);
+    let app = app.merge(ops_router(metrics.clone(), dependencies));
+    let app = with_common_layers(app, metrics);
     let addr = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
@@ -340,48 +358,98 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpRan
 }
 
 /// A JSON body whose rejections are answered with our error body: malformed JSON is 400,
-/// JSON of the wrong shape is 422 naming the problem, a wrong content type 415.
+/// JSON of the wrong shape (not an object, a field of the wrong type) is 422 naming the
+/// problem, text with a NUL character 422 naming its field, a wrong content type 415 and a
+/// body over the limit 413.
 pub struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })?;
+        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        // Every body of ours is an object; serde would also read a struct from an array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(wrong_shape("it must be a JSON object.".into()));
+        }
+        // PostgreSQL stores no NUL in text or jsonb, so no field of ours can take one.
+        if let Some(field) = field_with_nul(&bytes) {
+            let mut errors = FieldErrors::new();
+            errors.add(field, "Remove the NUL character (\\u0000).");
+            return Err(ApiError::validation(errors));
+        }
+        Ok(Self(value))
     }
+}
+
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let essence = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn wrong_shape(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        format!("The request body has the wrong shape: {detail}"),
+    )
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text());
-            error.message = format!("The request body has the wrong shape: {}", e.body_text());
-            error
-        }
+        JsonRejection::JsonDataError(e) => wrong_shape(e.body_text()),
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request(format!("The request body is not valid JSON: {}", e.body_text()))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as JSON with `Content-Type: application/json`.",
-        ),
-        other => {
-            let status = other.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "payload_too_large", "The request body is too large.")
-            } else {
-                ApiError::new(status, "bad_request", other.body_text())
-            }
+        other => ApiError::new(other.status(), "bad_request", other.body_text()),
+    }
+}
+
+/// The dotted path of the first string (or key) holding a NUL character, if any.
+fn field_with_nul(body: &[u8]) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, &join(&i.to_string()))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, v)| {
+                if key.contains('\0') {
+                    Some(join(key))
+                } else {
+                    walk(v, &join(key))
+                }
+            }),
+            _ => None,
         }
     }
+    // Only a body with the escape can hold one (a raw NUL is not valid JSON).
+    if !body.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    walk(&serde_json::from_slice(body).ok()?, "")
 }
 
 /// A path parameter whose rejection (say, a malformed id) is our 404 body: a path that does
