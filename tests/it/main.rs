@@ -2,6 +2,7 @@
 //! RabbitMQ (one test binary, since each links the whole tree).
 
 mod accounts;
+mod bad_input;
 mod browser;
 mod cart;
 mod catalog;
@@ -9,6 +10,7 @@ mod checkout;
 mod checkout_faults;
 mod dead_letters;
 mod helpers;
+mod hostile;
 mod operations;
 mod ops_health;
 mod order_history;
