@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod bad_input_pages;
 mod browser;
 mod cart;
 mod catalog;
