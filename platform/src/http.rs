@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -385,11 +385,14 @@ where
                 ApiError::bad_request(rejection.body_text())
             }
         })?;
-        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
         // Every body of ours is an object; serde would also read a struct from an array.
         if bytes.trim_ascii_start().first() != Some(&b'{') {
-            return Err(wrong_shape("it must be a JSON object.".into()));
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                Ok(_) => wrong_shape("it must be a JSON object.".into()),
+                Err(e) => ApiError::bad_request(format!("The request body is not valid JSON: {e}")),
+            });
         }
+        let value = parse_json::<T>(&bytes)?;
         // PostgreSQL stores no NUL in text or jsonb, so no field of ours can take one.
         if let Some(field) = field_with_nul(&bytes) {
             let mut errors = FieldErrors::new();
@@ -418,14 +421,40 @@ fn wrong_shape(detail: String) -> ApiError {
     )
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => wrong_shape(e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request(format!("The request body is not valid JSON: {}", e.body_text()))
-        }
-        other => ApiError::new(other.status(), "bad_request", other.body_text()),
+/// The body read as `T`: malformed JSON is 400; JSON of the wrong shape is 422 with the
+/// field it concerns (the path serde was at, or the field it missed) and serde's words for it.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    let error = match parsed {
+        Ok(value) => match deserializer.end() {
+            Ok(()) => return Ok(value),
+            Err(e) => return Err(ApiError::bad_request(format!("The request body is not valid JSON: {e}"))),
+        },
+        Err(error) => error,
+    };
+    let full = error.inner().to_string();
+    // "… at line 1 column 16" says nothing to a caller who built the body as an object.
+    let message = full.split(" at line ").next().unwrap_or(&full).to_owned();
+    // 1e309 is valid JSON that no number type holds: a value out of range, like 2^63.
+    if !error.inner().is_data() && message != "number out of range" {
+        return Err(ApiError::bad_request(format!("The request body is not valid JSON: {full}")));
     }
+    let field = match error.path().to_string() {
+        root if root == "." => message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned),
+        path => Some(path),
+    };
+    let mut refusal = wrong_shape(match &field {
+        Some(field) => format!("{field}: {message}."),
+        None => format!("{message}."),
+    });
+    if let Some(field) = field {
+        refusal.fields.insert(field, message);
+    }
+    Err(refusal)
 }
 
 /// The dotted path of the first string (or key) holding a NUL character, if any.
@@ -516,6 +545,36 @@ mod tests {
         assert!(everything.contains("203.0.113.9".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpRange>().is_err());
         assert!("nonsense".parse::<IpRange>().is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_found_with_their_field() {
+        assert_eq!(field_with_nul(br#"{"a": {"b": ["x", "y\u0000"]}}"#).as_deref(), Some("a.b.1"));
+        assert_eq!(field_with_nul(br#"{"k\u0000": 1}"#).as_deref(), Some("k\u{0}"));
+        // An escaped backslash before "u0000" is text, not a NUL.
+        assert_eq!(field_with_nul(br#"{"a": "\\u0000"}"#), None);
+        assert_eq!(field_with_nul(br#"{"a": "plain"}"#), None);
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            quantity: i64,
+            name: String,
+        }
+        for (body, field) in [
+            (r#"{"quantity": 1.5, "name": "x"}"#, "quantity"),
+            (r#"{"quantity": 1e309, "name": "x"}"#, "quantity"),
+            (r#"{"quantity": 1}"#, "name"),
+        ] {
+            let error = parse_json::<Body>(body.as_bytes()).expect_err(body);
+            assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert!(error.fields.contains_key(field), "{body}: {error}");
+        }
+        let error = parse_json::<Body>(b"{\"quantity\": ").expect_err("truncated");
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
     }
 
     #[test]

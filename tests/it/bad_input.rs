@@ -330,8 +330,10 @@ pub fn clear_refusal(what: &str, reply: &Reply) -> Result<(), String> {
     }
     let fields = body["error"]["fields"].as_object();
     let named = fields.is_some_and(|f| !f.is_empty() && f.values().all(|m| m.as_str().is_some_and(|m| !m.is_empty())));
-    if code == "validation_failed" && !named {
-        return Err(format!("{what}: a validation error names its fields: {body}"));
+    // A field of the wrong type is named too; only a body that is not an object names none.
+    let whole_body = code == "invalid_body" && message.contains("JSON object");
+    if matches!(code, "validation_failed" | "invalid_body") && !named && !whole_body {
+        return Err(format!("{what}: a refused field is named: {body}"));
     }
     Ok(())
 }
@@ -743,6 +745,14 @@ async fn the_cases_the_sweep_found_are_refused_clearly() {
     check("a saga owner with NUL", Method::GET, format!("{po}/api/ops/sagas?owner=%00"), None, StatusCode::BAD_REQUEST).await;
     // Idle for longer than PostgreSQL's calendar goes back (timestamp out of range, 500).
     check("idle_minutes at u32's edge", Method::GET, format!("{po}/api/ops/sagas?idle_minutes=4294967295"), None, StatusCode::BAD_REQUEST).await;
+    // A field of the wrong type was refused without naming the field in `fields`.
+    let cart_line = format!("{po}/api/cart/items/{}", product["id"].as_str().unwrap());
+    for quantity in ["1.5", "9223372036854775808", "1e309", "\"2\""] {
+        let body = format!("{{\"quantity\": {quantity}}}");
+        let reply = check("a quantity of the wrong type", Method::PUT, cart_line.clone(), Some(&body), StatusCode::UNPROCESSABLE_ENTITY).await;
+        let refusal: Value = serde_json::from_str(&reply.text).unwrap_or_default();
+        assert!(refusal["error"]["fields"]["quantity"].is_string(), "{quantity}: {}", reply.text);
+    }
     // An array where the body's object goes was read as an empty object (204).
     check("an array for a body", Method::POST, format!("{customer}/api/auth/logout"), Some("[]"), StatusCode::UNPROCESSABLE_ENTITY).await;
     // Unknown addresses and methods were answered with an empty body.
