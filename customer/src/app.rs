@@ -45,11 +45,11 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(orders::router())
         .merge(dead_letters::router())
-        .merge(health::router())
-        .with_state(state)
+        .merge(health::router());
+    platform::http::json_fallbacks(routes).with_state(state)
 }

@@ -93,10 +93,19 @@ impl ApiError {
         )
     }
 
-    /// A database failure: 503 when the database is unreachable or saturated, 500 otherwise.
+    /// A database failure: 503 when the database is unreachable or saturated; 400 when
+    /// PostgreSQL refused a value the request carried (SQLSTATE class 22, "data exception": a
+    /// NUL character in text, a date or number out of its range) that no validation caught;
+    /// 500 otherwise.
     pub fn database(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Self::unavailable(error),
+            sqlx::Error::Database(e) if e.code().is_some_and(|code| code.starts_with("22")) => {
+                tracing::warn!(error = %e, "a value of the request was refused by the database");
+                Self::bad_request(
+                    "A value in this request cannot be used: it is out of range, or text with a NUL character.",
+                )
+            }
             other => Self::internal(other),
         }
     }

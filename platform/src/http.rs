@@ -6,15 +6,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -23,7 +26,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::ApiError;
+use crate::{ApiError, FieldErrors};
 use crate::broker::Broker;
 use crate::metrics::Metrics;
 
@@ -244,6 +247,20 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         .await
 }
 
+/// Answers an unknown address (404) and a method an address does not take (405) with our
+/// JSON error body; for a JSON service's router, once its routes are in.
+pub fn json_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This address does not take this method.",
+            )
+        })
+}
+
 /// Serves a service's `app` (with the shared layers and the health routes) on `listener`
 /// until `shutdown`, tracked by `tasks`. A server that fails stops the process's other work too.
 pub fn spawn_server(
@@ -255,7 +272,8 @@ pub fn spawn_server(
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) {
-    let app = with_common_layers(app.merge(ops_router(metrics.clone(), dependencies)), metrics);
+    let app = app.merge(ops_router(metrics.clone(), dependencies));
+    let app = with_common_layers(app, metrics);
     let addr = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
@@ -340,48 +358,127 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpRan
 }
 
 /// A JSON body whose rejections are answered with our error body: malformed JSON is 400,
-/// JSON of the wrong shape is 422 naming the problem, a wrong content type 415.
+/// JSON of the wrong shape (not an object, a field of the wrong type) is 422 naming the
+/// problem, text with a NUL character 422 naming its field, a wrong content type 415 and a
+/// body over the limit 413.
 pub struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })?;
+        // Every body of ours is an object; serde would also read a struct from an array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                Ok(_) => wrong_shape("it must be a JSON object.".into()),
+                Err(e) => ApiError::bad_request(format!("The request body is not valid JSON: {e}")),
+            });
+        }
+        let value = parse_json::<T>(&bytes)?;
+        // PostgreSQL stores no NUL in text or jsonb, so no field of ours can take one.
+        if let Some(field) = field_with_nul(&bytes) {
+            let mut errors = FieldErrors::new();
+            errors.add(field, "Remove the NUL character (\\u0000).");
+            return Err(ApiError::validation(errors));
+        }
+        Ok(Self(value))
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => {
-            let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text());
-            error.message = format!("The request body has the wrong shape: {}", e.body_text());
-            error
-        }
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request(format!("The request body is not valid JSON: {}", e.body_text()))
-        }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as JSON with `Content-Type: application/json`.",
-        ),
-        other => {
-            let status = other.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "payload_too_large", "The request body is too large.")
-            } else {
-                ApiError::new(status, "bad_request", other.body_text())
-            }
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let essence = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn wrong_shape(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        format!("The request body has the wrong shape: {detail}"),
+    )
+}
+
+/// The body read as `T`: malformed JSON is 400; JSON of the wrong shape is 422 with the
+/// field it concerns (the path serde was at, or the field it missed) and serde's words for it.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    let error = match parsed {
+        Ok(value) => match deserializer.end() {
+            Ok(()) => return Ok(value),
+            Err(e) => return Err(ApiError::bad_request(format!("The request body is not valid JSON: {e}"))),
+        },
+        Err(error) => error,
+    };
+    let full = error.inner().to_string();
+    // "… at line 1 column 16" says nothing to a caller who built the body as an object.
+    let message = full.split(" at line ").next().unwrap_or(&full).to_owned();
+    // 1e309 is valid JSON that no number type holds: a value out of range, like 2^63.
+    if !error.inner().is_data() && message != "number out of range" {
+        return Err(ApiError::bad_request(format!("The request body is not valid JSON: {full}")));
+    }
+    let field = match error.path().to_string() {
+        root if root == "." => message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned),
+        path => Some(path),
+    };
+    let mut refusal = wrong_shape(match &field {
+        Some(field) => format!("{field}: {message}."),
+        None => format!("{message}."),
+    });
+    if let Some(field) = field {
+        refusal.fields.insert(field, message);
+    }
+    Err(refusal)
+}
+
+/// The dotted path of the first string (or key) holding a NUL character, if any.
+fn field_with_nul(body: &[u8]) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, &join(&i.to_string()))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, v)| {
+                if key.contains('\0') {
+                    Some(join(key))
+                } else {
+                    walk(v, &join(key))
+                }
+            }),
+            _ => None,
         }
     }
+    // Only a body with the escape can hold one (a raw NUL is not valid JSON).
+    if !body.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    walk(&serde_json::from_slice(body).ok()?, "")
 }
 
 /// A path parameter whose rejection (say, a malformed id) is our 404 body: a path that does
@@ -448,6 +545,36 @@ mod tests {
         assert!(everything.contains("203.0.113.9".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpRange>().is_err());
         assert!("nonsense".parse::<IpRange>().is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_found_with_their_field() {
+        assert_eq!(field_with_nul(br#"{"a": {"b": ["x", "y\u0000"]}}"#).as_deref(), Some("a.b.1"));
+        assert_eq!(field_with_nul(br#"{"k\u0000": 1}"#).as_deref(), Some("k\u{0}"));
+        // An escaped backslash before "u0000" is text, not a NUL.
+        assert_eq!(field_with_nul(br#"{"a": "\\u0000"}"#), None);
+        assert_eq!(field_with_nul(br#"{"a": "plain"}"#), None);
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            quantity: i64,
+            name: String,
+        }
+        for (body, field) in [
+            (r#"{"quantity": 1.5, "name": "x"}"#, "quantity"),
+            (r#"{"quantity": 1e309, "name": "x"}"#, "quantity"),
+            (r#"{"quantity": 1}"#, "name"),
+        ] {
+            let error = parse_json::<Body>(body.as_bytes()).expect_err(body);
+            assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert!(error.fields.contains_key(field), "{body}: {error}");
+        }
+        let error = parse_json::<Body>(b"{\"quantity\": ").expect_err("truncated");
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
     }
 
     #[test]

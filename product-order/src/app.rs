@@ -32,12 +32,12 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 
 /// The capabilities' routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(catalog::router())
         .merge(cart::router())
         .merge(checkout::router())
         .merge(orders::router())
         .merge(sagas::router())
-        .merge(health::router())
-        .with_state(state)
+        .merge(health::router());
+    platform::http::json_fallbacks(routes).with_state(state)
 }

@@ -89,6 +89,18 @@ impl Browser {
         self.send_form(path, fields, false).await
     }
 
+    /// Submits `body` as a urlencoded form as it is, with the CSRF token after it.
+    pub async fn post_raw(&self, path: &str, body: &str) -> reqwest::Response {
+        let body = format!("{body}&csrf_token={}", self.csrf);
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("web answers")
+    }
+
     /// Submits a form through htmx (which also sends the token as a header).
     pub async fn htmx_post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.send_form(path, fields, true).await

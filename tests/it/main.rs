@@ -2,6 +2,8 @@
 //! RabbitMQ (one test binary, since each links the whole tree).
 
 mod accounts;
+mod bad_input;
+mod bad_input_pages;
 mod browser;
 mod browser_journey;
 mod browser_sagas;
@@ -12,6 +14,7 @@ mod checkout_faults;
 mod chromium;
 mod dead_letters;
 mod helpers;
+mod hostile;
 mod operations;
 mod ops_health;
 mod order_history;

@@ -9,7 +9,7 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -28,6 +28,10 @@ pub enum WebError {
     FormExpired(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A request axum could not read (an address, query or form of the wrong shape), answered
+    /// with this status and no page of its own.
+    #[error("request refused: {0}")]
+    Unreadable(StatusCode),
     /// The page needs a signed-in user; `next` is where to come back after login.
     #[error("login required")]
     LoginRequired { next: String },
@@ -92,6 +96,16 @@ impl WebError {
                 "This form has expired. Reload the page and try again.".into(),
             ),
             WebError::BadRequest(message) => (StatusCode::BAD_REQUEST, "Bad request", message.clone()),
+            WebError::Unreadable(status) => (
+                *status,
+                "Bad request",
+                match *status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "What was sent is too large.".to_owned(),
+                    StatusCode::METHOD_NOT_ALLOWED => "This address cannot be used this way.".to_owned(),
+                    _ => "This address has something we cannot read. Check the link, or go back and try again."
+                        .to_owned(),
+                },
+            ),
             WebError::LoginRequired { .. } => (
                 StatusCode::UNAUTHORIZED,
                 "Log in first",
@@ -171,14 +185,27 @@ impl IntoResponse for WebError {
 pub async fn error_pages(request: Request, next: Next) -> Response {
     let ctx = PageContext::of(&request);
     let mut response = next.run(request).await;
-    let Some(error) = response.extensions_mut().remove::<WebError>() else {
-        return response;
+    let error = match response.extensions_mut().remove::<WebError>() {
+        Some(error) => error,
+        // An extractor's rejection (plain text, or nothing, with a 4xx): shown as a page too.
+        None if is_bare_refusal(&response) => WebError::Unreadable(response.status()),
+        None => return response,
     };
     let mut page = error.page(&ctx);
     for cookie in response.headers().get_all(SET_COOKIE) {
         page.headers_mut().append(SET_COOKIE, cookie.clone());
     }
     page
+}
+
+/// A 4xx that is not a page: what axum answers when it cannot read a request.
+fn is_bare_refusal(response: &Response) -> bool {
+    let html = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    response.status().is_client_error() && !html
 }
 
 /// A failed call to a service, as the services' clients report it.

@@ -7,12 +7,15 @@ use std::fmt;
 pub struct Email(String);
 
 impl Email {
+    /// The longest address there is (RFC 5321), in bytes.
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
             return Err("Enter your email address.".into());
         }
-        if email.len() > 254 {
+        if email.len() > Self::MAX_LEN {
             return Err("An email address has at most 254 characters.".into());
         }
         let invalid = || "Enter an email address like name@example.com.".to_owned();

@@ -5,12 +5,19 @@ use std::net::IpAddr;
 
 use sqlx::PgPool;
 
+use crate::accounts::domain::Email;
 use crate::config::LoginLimits;
 
-/// The subjects a login attempt counts against, with their limits.
+/// The subjects a login attempt counts against, with their limits. Emails longer than any
+/// account's (they match none) share one subject: PostgreSQL cannot index subjects that long.
 pub fn subjects(email: &str, address: IpAddr, limits: &LoginLimits) -> [(String, i64); 2] {
+    let account = if email.len() <= Email::MAX_LEN {
+        format!("account:{email}")
+    } else {
+        "account:(longer than any email)".to_owned()
+    };
     [
-        (format!("account:{email}"), limits.per_account),
+        (account, limits.per_account),
         (format!("address:{address}"), limits.per_address),
     ]
 }

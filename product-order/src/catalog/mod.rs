@@ -338,13 +338,18 @@ async fn update_product(
         (Some(stock), None) => errors.check("stock", parse_stock(stock)),
         (None, Some(delta)) => errors.check(
             "stock_delta",
-            parse_stock(i64::from(current.stock) + delta).map_err(|_| {
-                format!(
-                    "Stock would become {}; it must stay between 0 and {}.",
-                    i64::from(current.stock) + delta,
-                    domain::MAX_STOCK
-                )
-            }),
+            // A delta past i64's edge is as out of range as any other.
+            i64::from(current.stock)
+                .checked_add(delta)
+                .ok_or_else(String::new)
+                .and_then(parse_stock)
+                .map_err(|_| {
+                    format!(
+                        "Stock would become {}; it must stay between 0 and {}.",
+                        i128::from(current.stock) + i128::from(delta),
+                        domain::MAX_STOCK
+                    )
+                }),
         ),
         (None, None) => None,
     };

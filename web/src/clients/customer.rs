@@ -130,7 +130,8 @@ impl CustomerClient {
             .post("/api/auth/login", &Credentials { email, password }, shopper)
             .await?;
         match response.status() {
-            StatusCode::UNAUTHORIZED => Err(CustomerCallError::InvalidCredentials),
+            // Customer refuses credentials no account can have (422: text with a NUL) too.
+            StatusCode::UNAUTHORIZED | StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::InvalidCredentials),
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry_after = response
                     .headers()
