@@ -13,6 +13,7 @@ mod order_history;
 mod order_history_faults;
 mod sessions;
 mod startup;
+mod system;
 mod tokens;
 mod web_accounts;
 mod web_catalog;
