@@ -99,13 +99,15 @@ pub struct Started {
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) inner: Arc<Inner>,
+    /// The worker this handle drives instances as: it names the apalis worker whose heartbeat
+    /// keeps this process's leases, and it is recorded on attempts.
+    worker: Arc<str>,
 }
 
 pub(crate) struct Inner {
     pub(crate) pool: PgPool,
     definitions: Vec<Definition>,
     pub(crate) settings: EngineSettings,
-    pub(crate) worker: String,
     pub(crate) metrics: SagaMetrics,
     faults: FaultInjection,
 }
@@ -130,22 +132,27 @@ impl Engine {
     /// Creates the engine's schema (and apalis's) when missing.
     pub async fn new(pool: PgPool, definitions: Vec<Definition>, settings: EngineSettings) -> Result<Self, Error> {
         crate::schema::migrate(&pool).await?;
-        let worker = format!(
-            "{}-{}-{:08x}",
-            settings.worker_name,
-            std::process::id(),
-            random_u64() as u32
-        );
+        let worker = worker_name(&settings);
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 definitions,
                 settings,
-                worker,
                 metrics: SagaMetrics::default(),
                 faults: FaultInjection::default(),
             }),
+            worker,
         })
+    }
+
+    /// The same engine as a new worker, for a worker that replaces one which stopped: the
+    /// stopped one's jobs and leases go to live workers once its heartbeat is missed, as
+    /// when a process dies.
+    pub(crate) fn as_new_worker(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            worker: worker_name(&self.inner.settings),
+        }
     }
 
     /// Runs the workers (and the metrics sampler) until `shutdown`.
@@ -163,9 +170,9 @@ impl Engine {
         &self.inner.faults
     }
 
-    /// This process's worker, as recorded on attempts.
+    /// The worker this handle drives instances as, as recorded on attempts.
     pub fn worker(&self) -> &str {
-        &self.inner.worker
+        &self.worker
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -291,7 +298,7 @@ impl Engine {
              RETURNING saga, state, step, phase, attempts, failure, input",
         )
         .bind(id)
-        .bind(&inner.worker)
+        .bind(&*self.worker)
         .bind(self.lease_seconds(None))
         .bind(inner.settings.orphaned_after().as_secs_f64())
         .fetch_optional(&mut *tx)
@@ -521,7 +528,7 @@ impl Engine {
              FOR UPDATE",
         )
         .bind(claim.id)
-        .bind(&self.inner.worker)
+        .bind(&*self.worker)
         .bind(claim.position.step as i32)
         .bind(claim.position.phase.as_str())
         .bind(claim.position.attempts as i32)
@@ -624,7 +631,7 @@ impl Engine {
         .bind(closed.error)
         .bind(closed.id)
         .bind(definition.step_name(position.step))
-        .bind(&self.inner.worker)
+        .bind(&*self.worker)
         .fetch_one(&mut *tx)
         .await?;
         let due = due.ok_or(Error::NotFound)?;
@@ -677,7 +684,7 @@ impl Engine {
         .bind(definition.step_name(position.step))
         .bind(position.phase.as_str())
         .bind(position.attempts as i32)
-        .bind(&self.inner.worker)
+        .bind(&*self.worker)
         .fetch_one(&mut *tx)
         .await?)
     }
@@ -781,6 +788,17 @@ pub(crate) fn position_of(row: &sqlx::postgres::PgRow) -> Result<Position, Error
         attempts: row.get::<i32, _>("attempts").max(0) as u32,
         failure: row.get("failure"),
     })
+}
+
+/// `<settings' name>-<pid>-<random>`: unique to one worker of one process.
+fn worker_name(settings: &EngineSettings) -> Arc<str> {
+    format!(
+        "{}-{}-{:08x}",
+        settings.worker_name,
+        std::process::id(),
+        random_u64() as u32
+    )
+    .into()
 }
 
 pub(crate) fn random_u64() -> u64 {

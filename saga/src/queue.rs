@@ -3,7 +3,7 @@
 //! `FOR UPDATE SKIP LOCKED`, woken by LISTEN/NOTIFY with an interval poll for delayed jobs, and
 //! handed to a live worker when the worker holding them stops sending heartbeats.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apalis::prelude::*;
 use apalis_postgres::{Config, PostgresStorage};
@@ -40,8 +40,43 @@ pub(crate) async fn enqueue(tx: &mut PgConnection, instance: Uuid, due: Option<f
         .map_err(|e| Error::Queue(e.to_string()))
 }
 
+/// Runs the engine's apalis worker until `shutdown`. apalis stops a worker for good when its
+/// backend fails (the database went away): a new worker then takes its place, under a new
+/// name, so the stopped one's jobs and leases go to live workers as when a process dies.
 pub(crate) fn spawn_worker(engine: Engine, shutdown: CancellationToken, tasks: &TaskTracker) {
-    let settings = engine.inner.settings.clone();
+    tasks.spawn(async move {
+        let mut engine = engine;
+        let mut backoff = RESTART_BACKOFF;
+        loop {
+            let started = Instant::now();
+            let outcome = run_worker(&engine, &shutdown).await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if started.elapsed() > MAX_RESTART_BACKOFF * 2 {
+                backoff = RESTART_BACKOFF;
+            }
+            let error = outcome.err().unwrap_or_else(|| "it ended by itself".into());
+            tracing::error!(worker = engine.worker(), %error, retry_in_ms = backoff.as_millis() as u64,
+                "saga worker stopped; a new worker takes over its work");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+            engine = engine.as_new_worker();
+        }
+    });
+}
+
+/// The first wait before a stopped worker is replaced; it doubles while replacements stop
+/// again at once.
+const RESTART_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs one apalis worker as `engine`'s worker until `shutdown` or until it stops by itself.
+async fn run_worker(engine: &Engine, shutdown: &CancellationToken) -> Result<(), String> {
+    let settings = &engine.inner.settings;
     let config = Config::default()
         .queue(QUEUE)
         .batch_size(settings.concurrency.max(1))
@@ -56,18 +91,14 @@ pub(crate) fn spawn_worker(engine: Engine, shutdown: CancellationToken, tasks: &
         .concurrency(settings.concurrency.max(1))
         .data(engine.clone())
         .build(drive);
-    tasks.spawn(async move {
-        let stopped = shutdown.clone();
-        let result = worker
-            .run_until(async move {
-                stopped.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "saga worker stopped");
-        }
-    });
+    let stopped = shutdown.clone();
+    worker
+        .run_until(async move {
+            stopped.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn drive(job: DriveInstance, engine: Data<Engine>) -> Result<(), BoxDynError> {

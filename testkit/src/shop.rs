@@ -270,28 +270,52 @@ impl<T> Drop for Replica<T> {
 impl Drop for TestShop {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        // Quorum queues hold files open on the broker: delete this shop's at once rather than
-        // leave them to their expiry, so many tests in a row do not exhaust the broker.
-        let (url, queue, exchange) = (
-            self.amqp_url.clone(),
-            self.customer_events_queue.clone(),
-            self.events_exchange.clone(),
-        );
-        let deleted = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(delete_event_queues(&url, &queue)).ok()?;
-            runtime.block_on(delete_exchange(&url, &exchange)).ok()
-        })
-        .join();
-        if !matches!(deleted, Ok(Some(()))) {
-            eprintln!(
-                "could not delete the test queue {}; it expires by itself",
-                self.customer_events_queue
-            );
+        delete_routes(&self.amqp_url, &self.customer_events_queue, &self.events_exchange);
+    }
+}
+
+/// An events exchange and a customer queue of a test's own on a shared broker, for services
+/// started apart from a `TestShop`; both are deleted when dropped.
+pub struct EventRoutes {
+    pub amqp_url: String,
+    pub exchange: String,
+    pub customer_queue: String,
+}
+
+impl EventRoutes {
+    pub fn unique(amqp_url: &str) -> Self {
+        Self {
+            amqp_url: amqp_url.to_owned(),
+            exchange: format!("shop.events.test-{}", uuid::Uuid::new_v4().simple()),
+            customer_queue: format!("customer.order-events.test-{}", uuid::Uuid::new_v4().simple()),
         }
+    }
+}
+
+impl Drop for EventRoutes {
+    fn drop(&mut self) {
+        delete_routes(&self.amqp_url, &self.customer_queue, &self.exchange);
+    }
+}
+
+/// Deletes a test's customer queue (with its dead letters) and events exchange at once rather
+/// than leave them to their expiry: quorum queues hold files open on the broker, and many tests
+/// in a row would exhaust it. Runs on a thread of its own, as it is called from `drop`.
+fn delete_routes(amqp_url: &str, queue: &str, exchange: &str) {
+    let deleted = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(delete_event_queues(amqp_url, queue)).ok()?;
+                runtime.block_on(delete_exchange(amqp_url, exchange)).ok()
+            })
+            .join()
+    });
+    if !matches!(deleted, Ok(Some(()))) {
+        eprintln!("could not delete the test queue {queue} or the exchange {exchange}");
     }
 }
 

@@ -23,6 +23,7 @@ mod product_images;
 mod saga_console;
 mod sessions;
 mod startup;
+mod system;
 mod tokens;
 mod web_accounts;
 mod web_catalog;
