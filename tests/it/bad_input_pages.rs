@@ -21,13 +21,16 @@ enum Who {
     Operator,
 }
 
+/// Names and valid values, of a form's fields or a page's query.
+type Fields = &'static [(&'static str, &'static str)];
+
 /// One form: where it is posted (`{product}`, `{order}`, `{checkout}` filled from the
 /// fixture), the page it is on (for the CSRF token), who sends it and valid fields.
 struct Form {
     path: &'static str,
     page: &'static str,
     who: Who,
-    fields: &'static [(&'static str, &'static str)],
+    fields: Fields,
 }
 
 const fn form(
@@ -44,7 +47,7 @@ const fn form(
     }
 }
 
-const PRODUCT_FIELDS: &[(&str, &str)] = &[
+const PRODUCT_FIELDS: Fields = &[
     ("sku", "SWEEP-WEB"),
     ("name", "Swept on the web"),
     ("description", "Made by the sweep"),
@@ -90,7 +93,7 @@ const FORMS: &[Form] = &[
 
 /// Pages and their query parameters (with valid values).
 #[rustfmt::skip]
-const PAGES: &[(&str, Who, &[(&str, &str)])] = &[
+const PAGES: &[(&str, Who, Fields)] = &[
     ("/", Who::Visitor, &[]),
     ("/login", Who::Visitor, &[("next", "/orders")]),
     ("/register", Who::Visitor, &[]),
