@@ -33,12 +33,7 @@ struct Form {
     fields: Fields,
 }
 
-const fn form(
-    path: &'static str,
-    page: &'static str,
-    who: Who,
-    fields: &'static [(&'static str, &'static str)],
-) -> Form {
+const fn form(path: &'static str, page: &'static str, who: Who, fields: Fields) -> Form {
     Form {
         path,
         page,
