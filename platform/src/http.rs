@@ -6,11 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +26,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::{ApiError, FieldErrors};
 use crate::broker::Broker;
 use crate::metrics::Metrics;
+use crate::{ApiError, FieldErrors};
 
 /// The header carrying the request id across services.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -380,7 +380,11 @@ where
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "The request body is too large.",
+                )
             } else {
                 ApiError::bad_request(rejection.body_text())
             }
@@ -429,7 +433,11 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let error = match parsed {
         Ok(value) => match deserializer.end() {
             Ok(()) => return Ok(value),
-            Err(e) => return Err(ApiError::bad_request(format!("The request body is not valid JSON: {e}"))),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "The request body is not valid JSON: {e}"
+                )));
+            }
         },
         Err(error) => error,
     };
@@ -438,7 +446,9 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let message = full.split(" at line ").next().unwrap_or(&full).to_owned();
     // 1e309 is valid JSON that no number type holds: a value out of range, like 2^63.
     if !error.inner().is_data() && message != "number out of range" {
-        return Err(ApiError::bad_request(format!("The request body is not valid JSON: {full}")));
+        return Err(ApiError::bad_request(format!(
+            "The request body is not valid JSON: {full}"
+        )));
     }
     let field = match error.path().to_string() {
         root if root == "." => message
@@ -460,10 +470,19 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The dotted path of the first string (or key) holding a NUL character, if any.
 fn field_with_nul(body: &[u8]) -> Option<String> {
     fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
-        let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        let join = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
         match value {
             serde_json::Value::String(text) if text.contains('\0') => Some(path.to_owned()),
-            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, &join(&i.to_string()))),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &join(&i.to_string()))),
             serde_json::Value::Object(map) => map.iter().find_map(|(key, v)| {
                 if key.contains('\0') {
                     Some(join(key))
@@ -549,7 +568,10 @@ mod tests {
 
     #[test]
     fn nul_characters_are_found_with_their_field() {
-        assert_eq!(field_with_nul(br#"{"a": {"b": ["x", "y\u0000"]}}"#).as_deref(), Some("a.b.1"));
+        assert_eq!(
+            field_with_nul(br#"{"a": {"b": ["x", "y\u0000"]}}"#).as_deref(),
+            Some("a.b.1")
+        );
         assert_eq!(field_with_nul(br#"{"k\u0000": 1}"#).as_deref(), Some("k\u{0}"));
         // An escaped backslash before "u0000" is text, not a NUL.
         assert_eq!(field_with_nul(br#"{"a": "\\u0000"}"#), None);

@@ -11,7 +11,9 @@ use proptest::test_runner::TestRunner;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{CustomerApi, OperatedShop, ProductOrderApi, email, eventually, guest_token, operated_shop, valid_details};
+use crate::helpers::{
+    CustomerApi, OperatedShop, ProductOrderApi, email, eventually, guest_token, operated_shop, valid_details,
+};
 use crate::hostile::{self, RAW_TOKENS, case_count, draw, encoded, hostile_text, hostile_token, json_value, quoted};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -65,6 +67,7 @@ use Auth::{CartHolder, Operator, Public, Shopper};
 use Service::{Customer, ProductOrder};
 
 /// Every route of the JSON APIs. A new route goes here, and the sweep covers it.
+#[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // customer
     route(Customer, Method::POST, "/api/auth/register", Public, &[], Some(|_| {
@@ -170,7 +173,10 @@ impl Fixture {
             .set_quantity(&product, 2)
             .await;
         let victims_cart = ProductOrderApi::as_user(&shop.product_order_url, &victim.token);
-        assert_eq!(victims_cart.set_quantity(&victims_product, 3).await.status, StatusCode::OK);
+        assert_eq!(
+            victims_cart.set_quantity(&victims_product, 3).await.status,
+            StatusCode::OK
+        );
         Self {
             attacker,
             victim,
@@ -217,8 +223,14 @@ impl Fixture {
 
     /// Both services still answer `/readyz`.
     pub async fn assert_ready(&self) {
-        for base in [&self.ops.shop.customer_url, &self.ops.shop.product_order_url, &self.ops.shop.web_url] {
-            let ready = reqwest::get(format!("{base}/readyz")).await.expect("the service answers");
+        for base in [
+            &self.ops.shop.customer_url,
+            &self.ops.shop.product_order_url,
+            &self.ops.shop.web_url,
+        ] {
+            let ready = reqwest::get(format!("{base}/readyz"))
+                .await
+                .expect("the service answers");
             assert_eq!(ready.status(), StatusCode::OK, "{base} is still ready after the sweep");
         }
     }
@@ -246,7 +258,12 @@ async fn placed_order(ops: &OperatedShop, shopper: &Account, product: &str) -> (
     let order = done["order_id"].as_str().unwrap().to_owned();
     let customers = CustomerApi::new(&ops.shop.customer_url);
     eventually("customer to show the order", Duration::from_secs(20), async || {
-        (customers.get_as(&format!("/api/orders/{order}"), &shopper.token).await.status == StatusCode::OK).then_some(())
+        (customers
+            .get_as(&format!("/api/orders/{order}"), &shopper.token)
+            .await
+            .status
+            == StatusCode::OK)
+            .then_some(())
     })
     .await;
     (order, checkout)
@@ -367,7 +384,11 @@ impl Findings {
     /// The request must be refused clearly with `status`.
     pub fn refused_with(&mut self, what: &str, reply: &Reply, status: StatusCode) {
         if reply.status != status {
-            self.problems.push(format!("{what}: expected {status}, got {} {}", reply.status, reply.text.chars().take(300).collect::<String>()));
+            self.problems.push(format!(
+                "{what}: expected {status}, got {} {}",
+                reply.status,
+                reply.text.chars().take(300).collect::<String>()
+            ));
         } else {
             self.refused(what, reply);
         }
@@ -380,7 +401,12 @@ impl Findings {
     pub fn assert_none(self) {
         let count = self.problems.len();
         let shown: Vec<String> = self.problems.into_iter().take(60).collect();
-        assert!(count == 0, "{count} bad answers, the first {}:\n{}", shown.len(), shown.join("\n"));
+        assert!(
+            count == 0,
+            "{count} bad answers, the first {}:\n{}",
+            shown.len(),
+            shown.join("\n")
+        );
     }
 }
 
@@ -455,13 +481,29 @@ fn json_body(text: impl Into<Vec<u8>>) -> Option<(&'static str, Vec<u8>)> {
 
 /// Bodies of a route with one: malformed, of the wrong type or size, each field wrong in
 /// every way, missing or joined by another, and whole generated ones.
-async fn sweep_body(http: &reqwest::Client, fixture: &Fixture, route: &Route, runner: &mut TestRunner, findings: &mut Findings) {
+async fn sweep_body(
+    http: &reqwest::Client,
+    fixture: &Fixture,
+    route: &Route,
+    runner: &mut TestRunner,
+    findings: &mut Findings,
+) {
     let path = fixture.path(route.path);
     let what = |case: &str| format!("{} {} with {case}", route.method, route.path);
     let Some(example) = route.body else {
         // Routes without a body ignore one or refuse it, but never fail on it.
         for body in [b"{".to_vec(), b"[1,2]".to_vec(), vec![b'x'; 300 * 1024]] {
-            let reply = send(http, fixture, route, &path, Extras { body: json_body(body), ..Extras::default() }).await;
+            let reply = send(
+                http,
+                fixture,
+                route,
+                &path,
+                Extras {
+                    body: json_body(body),
+                    ..Extras::default()
+                },
+            )
+            .await;
             if reply.status.is_server_error() {
                 findings.note(format!("{}: {}", what("a stray body"), reply.status));
             }
@@ -470,27 +512,83 @@ async fn sweep_body(http: &reqwest::Client, fixture: &Fixture, route: &Route, ru
     };
     let example = example(fixture);
     for body in hostile::malformed_bodies() {
-        let case = what(&format!("the malformed body {:?}", String::from_utf8_lossy(&body).chars().take(80).collect::<String>()));
-        let reply = send(http, fixture, route, &path, Extras { body: json_body(body), ..Extras::default() }).await;
+        let case = what(&format!(
+            "the malformed body {:?}",
+            String::from_utf8_lossy(&body).chars().take(80).collect::<String>()
+        ));
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                body: json_body(body),
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.refused(&case, &reply);
     }
     for token in ["[]", "\"text\"", "42", "null", "true"] {
-        let reply = send(http, fixture, route, &path, Extras { body: json_body(token), ..Extras::default() }).await;
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                body: json_body(token),
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.refused(&what(&format!("the body {token}")), &reply);
     }
-    let wrong_type = Extras { body: Some(("text/plain", example.to_string().into_bytes())), ..Extras::default() };
+    let wrong_type = Extras {
+        body: Some(("text/plain", example.to_string().into_bytes())),
+        ..Extras::default()
+    };
     let reply = send(http, fixture, route, &path, wrong_type).await;
     findings.refused_with(&what("text/plain"), &reply, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!("{{\"padding\": \"{}\"}}", "a".repeat(300 * 1024));
-    let reply = send(http, fixture, route, &path, Extras { body: json_body(huge), ..Extras::default() }).await;
+    let reply = send(
+        http,
+        fixture,
+        route,
+        &path,
+        Extras {
+            body: json_body(huge),
+            ..Extras::default()
+        },
+    )
+    .await;
     findings.refused_with(&what("a 300 KiB body"), &reply, StatusCode::PAYLOAD_TOO_LARGE);
 
     for field in leaves(&example) {
         let field_name = field.join(".");
-        for token in RAW_TOKENS.iter().map(|t| (*t).to_owned()).chain(hostile::strings().iter().map(|s| quoted(s))) {
+        for token in RAW_TOKENS
+            .iter()
+            .map(|t| (*t).to_owned())
+            .chain(hostile::strings().iter().map(|s| quoted(s)))
+        {
             let body = with_token(&example, &field, &token);
-            let reply = send(http, fixture, route, &path, Extras { body: json_body(body), ..Extras::default() }).await;
-            findings.handled(&what(&format!("{field_name} = {}", token.chars().take(80).collect::<String>())), &reply);
+            let reply = send(
+                http,
+                fixture,
+                route,
+                &path,
+                Extras {
+                    body: json_body(body),
+                    ..Extras::default()
+                },
+            )
+            .await;
+            findings.handled(
+                &what(&format!(
+                    "{field_name} = {}",
+                    token.chars().take(80).collect::<String>()
+                )),
+                &reply,
+            );
         }
         // Bytes 0xFF 0xFE where the field's string goes: not UTF-8.
         let not_utf8: Vec<u8> = with_token(&example, &field, "\"\u{1}\u{2}\"")
@@ -502,15 +600,51 @@ async fn sweep_body(http: &reqwest::Client, fixture: &Fixture, route: &Route, ru
                 b => b,
             })
             .collect();
-        let reply = send(http, fixture, route, &path, Extras { body: json_body(not_utf8), ..Extras::default() }).await;
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                body: json_body(not_utf8),
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.refused(&what(&format!("{field_name} not UTF-8")), &reply);
         let body = without(&example, &field).to_string();
-        let reply = send(http, fixture, route, &path, Extras { body: json_body(body), ..Extras::default() }).await;
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                body: json_body(body),
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.handled(&what(&format!("{field_name} missing")), &reply);
         for token in draw(runner, &hostile_token(), case_count(6)) {
             let body = with_token(&example, &field, &token);
-            let reply = send(http, fixture, route, &path, Extras { body: json_body(body), ..Extras::default() }).await;
-            findings.handled(&what(&format!("{field_name} = {}", token.chars().take(80).collect::<String>())), &reply);
+            let reply = send(
+                http,
+                fixture,
+                route,
+                &path,
+                Extras {
+                    body: json_body(body),
+                    ..Extras::default()
+                },
+            )
+            .await;
+            findings.handled(
+                &what(&format!(
+                    "{field_name} = {}",
+                    token.chars().take(80).collect::<String>()
+                )),
+                &reply,
+            );
         }
     }
     for value in draw(runner, &json_value(), case_count(8)) {
@@ -518,20 +652,43 @@ async fn sweep_body(http: &reqwest::Client, fixture: &Fixture, route: &Route, ru
         extra["unexpected"] = value.clone();
         for body in [extra, value] {
             let text = body.to_string();
-            let reply = send(http, fixture, route, &path, Extras { body: json_body(text.clone()), ..Extras::default() }).await;
-            findings.handled(&what(&format!("the body {}", text.chars().take(120).collect::<String>())), &reply);
+            let reply = send(
+                http,
+                fixture,
+                route,
+                &path,
+                Extras {
+                    body: json_body(text.clone()),
+                    ..Extras::default()
+                },
+            )
+            .await;
+            findings.handled(
+                &what(&format!("the body {}", text.chars().take(120).collect::<String>())),
+                &reply,
+            );
         }
     }
 }
 
 /// Texts percent-encoded for an address, at most 16 KiB each (a URL has at most 64 KiB).
 fn url_texts(texts: Vec<String>) -> Vec<String> {
-    texts.iter().map(|s| encoded(s)).filter(|s| s.len() <= 16 * 1024).collect()
+    texts
+        .iter()
+        .map(|s| encoded(s))
+        .filter(|s| s.len() <= 16 * 1024)
+        .collect()
 }
 
 /// Query strings: each parameter given hostile text, numbers past every edge, an encoding
 /// that is not UTF-8, twice, and unknown parameters.
-async fn sweep_query(http: &reqwest::Client, fixture: &Fixture, route: &Route, runner: &mut TestRunner, findings: &mut Findings) {
+async fn sweep_query(
+    http: &reqwest::Client,
+    fixture: &Fixture,
+    route: &Route,
+    runner: &mut TestRunner,
+    findings: &mut Findings,
+) {
     let path = fixture.path(route.path);
     let valid: Vec<String> = route.query.iter().map(|(k, v)| format!("{k}={}", encoded(v))).collect();
     let mut queries = vec![
@@ -549,31 +706,86 @@ async fn sweep_query(http: &reqwest::Client, fixture: &Fixture, route: &Route, r
         };
         let mut values: Vec<String> = url_texts(hostile::strings());
         values.extend(RAW_TOKENS.iter().map(|t| encoded(t)));
-        values.extend(["%ff", "%00", "%zz", "4294967296", "4294967295", "2147483648", "-2147483648", "1e309"].map(str::to_owned));
+        values.extend(
+            [
+                "%ff",
+                "%00",
+                "%zz",
+                "4294967296",
+                "4294967295",
+                "2147483648",
+                "-2147483648",
+                "1e309",
+            ]
+            .map(str::to_owned),
+        );
         values.extend(url_texts(draw(runner, &hostile_text(), case_count(6))));
         values.push(format!("{}&{name}={}", encoded(value), encoded(value)));
         queries.extend(values.iter().map(|v| with(v)));
     }
     for query in queries {
-        let what = format!("{} {}?{}", route.method, route.path, query.chars().take(120).collect::<String>());
-        let reply = send(http, fixture, route, &path, Extras { query, ..Extras::default() }).await;
+        let what = format!(
+            "{} {}?{}",
+            route.method,
+            route.path,
+            query.chars().take(120).collect::<String>()
+        );
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                query,
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.handled(&what, &reply);
     }
 }
 
 /// Paths whose ids are hostile: refused as naming nothing, never failing.
-async fn sweep_path(http: &reqwest::Client, fixture: &Fixture, route: &Route, runner: &mut TestRunner, findings: &mut Findings) {
+async fn sweep_path(
+    http: &reqwest::Client,
+    fixture: &Fixture,
+    route: &Route,
+    runner: &mut TestRunner,
+    findings: &mut Findings,
+) {
     let Some(start) = route.path.find('{') else {
         return;
     };
     let end = start + route.path[start..].find('}').unwrap() + 1;
-    let mut ids: Vec<String> = url_texts(hostile::strings().into_iter().filter(|s| !s.trim().is_empty()).collect());
+    let mut ids: Vec<String> = url_texts(
+        hostile::strings()
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
+    );
     ids.extend(["%ff", "%00", "..", "%2e%2e", "0", "-1", "9223372036854775808"].map(str::to_owned));
-    ids.extend(url_texts(draw(runner, &hostile_text(), case_count(6)).into_iter().filter(|s| !s.is_empty()).collect()));
+    ids.extend(url_texts(
+        draw(runner, &hostile_text(), case_count(6))
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect(),
+    ));
     for id in ids {
         let path = fixture.path(&format!("{}{id}{}", &route.path[..start], &route.path[end..]));
-        let body = route.body.map(|example| ("application/json", example(fixture).to_string().into_bytes()));
-        let reply = send(http, fixture, route, &path, Extras { body, ..Extras::default() }).await;
+        let body = route
+            .body
+            .map(|example| ("application/json", example(fixture).to_string().into_bytes()));
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                body,
+                ..Extras::default()
+            },
+        )
+        .await;
         let what = format!("{} {path}", route.method);
         findings.refused(&what, &reply);
     }
@@ -581,8 +793,20 @@ async fn sweep_path(http: &reqwest::Client, fixture: &Fixture, route: &Route, ru
     // line that is not there) done already.
     for id in [uuid::Uuid::nil(), uuid::Uuid::max(), uuid::Uuid::new_v4()] {
         let path = fixture.path(&format!("{}{id}{}", &route.path[..start], &route.path[end..]));
-        let body = route.body.map(|example| ("application/json", example(fixture).to_string().into_bytes()));
-        let reply = send(http, fixture, route, &path, Extras { body, ..Extras::default() }).await;
+        let body = route
+            .body
+            .map(|example| ("application/json", example(fixture).to_string().into_bytes()));
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                body,
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.handled(&format!("{} {path}", route.method), &reply);
     }
 }
@@ -591,12 +815,25 @@ async fn sweep_path(http: &reqwest::Client, fixture: &Fixture, route: &Route, ru
 async fn sweep_methods(http: &reqwest::Client, fixture: &Fixture, findings: &mut Findings) {
     let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
     for route in ROUTES.iter().filter(|r| r.path.starts_with("/api/")) {
-        let taken: Vec<&Method> = ROUTES.iter().filter(|r| r.path == route.path).map(|r| &r.method).collect();
+        let taken: Vec<&Method> = ROUTES
+            .iter()
+            .filter(|r| r.path == route.path)
+            .map(|r| &r.method)
+            .collect();
         for method in methods.iter().filter(|m| !taken.contains(m)) {
-            let other = Route { method: method.clone(), body: None, query: &[], ..*route };
+            let other = Route {
+                method: method.clone(),
+                body: None,
+                query: &[],
+                ..*route
+            };
             let path = fixture.path(route.path);
             let reply = send(http, fixture, &other, &path, Extras::default()).await;
-            findings.refused_with(&format!("{method} {}", route.path), &reply, StatusCode::METHOD_NOT_ALLOWED);
+            findings.refused_with(
+                &format!("{method} {}", route.path),
+                &reply,
+                StatusCode::METHOD_NOT_ALLOWED,
+            );
         }
     }
 }
@@ -608,9 +845,22 @@ async fn sweep_auth(http: &reqwest::Client, fixture: &Fixture, route: &Route, fi
         return;
     }
     let path = fixture.path(route.path);
-    let body = route.body.map(|example| ("application/json", example(fixture).to_string().into_bytes()));
+    let body = route
+        .body
+        .map(|example| ("application/json", example(fixture).to_string().into_bytes()));
     let what = |case: &str| format!("{} {} {case}", route.method, route.path);
-    let reply = send(http, fixture, route, &path, Extras { anonymous: true, body: body.clone(), ..Extras::default() }).await;
+    let reply = send(
+        http,
+        fixture,
+        route,
+        &path,
+        Extras {
+            anonymous: true,
+            body: body.clone(),
+            ..Extras::default()
+        },
+    )
+    .await;
     findings.refused_with(&what("without credentials"), &reply, StatusCode::UNAUTHORIZED);
     let forged = [
         "Bearer ".to_owned(),
@@ -622,12 +872,28 @@ async fn sweep_auth(http: &reqwest::Client, fixture: &Fixture, route: &Route, fi
     ];
     for authorization in forged {
         let headers = vec![("authorization".to_owned(), authorization.into_bytes())];
-        let extras = Extras { anonymous: true, headers, body: body.clone(), ..Extras::default() };
+        let extras = Extras {
+            anonymous: true,
+            headers,
+            body: body.clone(),
+            ..Extras::default()
+        };
         let reply = send(http, fixture, route, &path, extras).await;
         findings.refused_with(&what("with a forged token"), &reply, StatusCode::UNAUTHORIZED);
     }
     if route.auth == Operator {
-        let reply = send(http, fixture, route, &path, Extras { as_shopper: true, body, ..Extras::default() }).await;
+        let reply = send(
+            http,
+            fixture,
+            route,
+            &path,
+            Extras {
+                as_shopper: true,
+                body,
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.refused_with(&what("as a shopper"), &reply, StatusCode::FORBIDDEN);
     }
 }
@@ -651,11 +917,33 @@ async fn sweep_headers(http: &reqwest::Client, fixture: &Fixture, findings: &mut
     for value in values {
         let shown = String::from_utf8_lossy(&value).chars().take(60).collect::<String>();
         let headers = vec![("x-cart-token".to_owned(), value.clone())];
-        let reply = send(http, fixture, cart, "/api/cart", Extras { anonymous: true, headers, ..Extras::default() }).await;
+        let reply = send(
+            http,
+            fixture,
+            cart,
+            "/api/cart",
+            Extras {
+                anonymous: true,
+                headers,
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.handled(&format!("the cart with X-Cart-Token {shown:?}"), &reply);
         let headers = vec![("idempotency-key".to_owned(), value)];
         let body = json_body(valid_details().to_string());
-        let reply = send(http, fixture, checkout, "/api/checkout", Extras { headers, body, ..Extras::default() }).await;
+        let reply = send(
+            http,
+            fixture,
+            checkout,
+            "/api/checkout",
+            Extras {
+                headers,
+                body,
+                ..Extras::default()
+            },
+        )
+        .await;
         findings.handled(&format!("a checkout with Idempotency-Key {shown:?}"), &reply);
     }
 }
@@ -675,10 +963,18 @@ async fn every_json_route_answers_hostile_input_with_a_clear_4xx_and_leaves_othe
     }
     sweep_headers(&http, &fixture, &mut findings).await;
     sweep_methods(&http, &fixture, &mut findings).await;
-    assert!(findings.checked > 5000, "the sweep checked {} answers", findings.checked);
+    assert!(
+        findings.checked > 5000,
+        "the sweep checked {} answers",
+        findings.checked
+    );
     findings.assert_none();
     fixture.assert_ready().await;
-    assert_eq!(fixture.victims_view().await, victims_view, "the victim's data is as it was");
+    assert_eq!(
+        fixture.victims_view().await,
+        victims_view,
+        "the victim's data is as it was"
+    );
 }
 
 /// The attacker names the victim's order and checkout: they do not exist for it.
@@ -690,9 +986,22 @@ async fn another_shoppers_ids_name_nothing() {
     let attacker = ProductOrderApi::as_user(&shop.product_order_url, &fixture.attacker.token);
     let customers = CustomerApi::new(&shop.customer_url);
     let answers = [
-        attacker.get(&format!("/api/checkouts/{}", fixture.victim_checkout)).await,
-        attacker.send(Method::POST, &format!("/api/orders/{}/cancel", fixture.victim_order), json!({})).await,
-        customers.get_as(&format!("/api/orders/{}", fixture.victim_order), &fixture.attacker.token).await,
+        attacker
+            .get(&format!("/api/checkouts/{}", fixture.victim_checkout))
+            .await,
+        attacker
+            .send(
+                Method::POST,
+                &format!("/api/orders/{}/cancel", fixture.victim_order),
+                json!({}),
+            )
+            .await,
+        customers
+            .get_as(
+                &format!("/api/orders/{}", fixture.victim_order),
+                &fixture.attacker.token,
+            )
+            .await,
     ];
     for answer in answers {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{:?}", answer.body);
@@ -727,42 +1036,129 @@ async fn the_cases_the_sweep_found_are_refused_clearly() {
     // A stock adjustment past i64's edge overflowed (a panic, 500).
     for delta in [i64::MAX, i64::MIN] {
         let body = json!({"stock_delta": delta}).to_string();
-        let reply = check("stock_delta at i64's edge", Method::PATCH, format!("{po}{product_path}"), Some(&body), StatusCode::UNPROCESSABLE_ENTITY).await;
+        let reply = check(
+            "stock_delta at i64's edge",
+            Method::PATCH,
+            format!("{po}{product_path}"),
+            Some(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
         assert!(reply.text.contains("stock_delta"), "{}", reply.text);
     }
     // Text with a NUL character reached PostgreSQL, which refused it (500).
     let login = json!({"email": "a\u{0}@example.com", "password": "whatever it is"}).to_string();
-    let reply = check("a login email with NUL", Method::POST, format!("{customer}/api/auth/login"), Some(&login), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let reply = check(
+        "a login email with NUL",
+        Method::POST,
+        format!("{customer}/api/auth/login"),
+        Some(&login),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert!(reply.text.contains("\"email\""), "the field is named: {}", reply.text);
     let discard = json!({"ids": [uuid::Uuid::new_v4()], "reason": "bad\u{0}event"}).to_string();
-    check("a discard reason with NUL", Method::POST, format!("{customer}/api/ops/dead-letters/discard"), Some(&discard), StatusCode::UNPROCESSABLE_ENTITY).await;
+    check(
+        "a discard reason with NUL",
+        Method::POST,
+        format!("{customer}/api/ops/dead-letters/discard"),
+        Some(&discard),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     // The same, through a place no validation looks at: a catalog cursor made by hand.
     let cursor = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         json!({"sort": "name", "name": "\u{0}", "id": uuid::Uuid::new_v4()}).to_string(),
     );
-    check("a cursor with NUL", Method::GET, format!("{po}/api/products?sort=name&cursor={cursor}"), None, StatusCode::BAD_REQUEST).await;
-    check("a saga owner with NUL", Method::GET, format!("{po}/api/ops/sagas?owner=%00"), None, StatusCode::BAD_REQUEST).await;
+    check(
+        "a cursor with NUL",
+        Method::GET,
+        format!("{po}/api/products?sort=name&cursor={cursor}"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    check(
+        "a saga owner with NUL",
+        Method::GET,
+        format!("{po}/api/ops/sagas?owner=%00"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     // Idle for longer than PostgreSQL's calendar goes back (timestamp out of range, 500).
-    check("idle_minutes at u32's edge", Method::GET, format!("{po}/api/ops/sagas?idle_minutes=4294967295"), None, StatusCode::BAD_REQUEST).await;
+    check(
+        "idle_minutes at u32's edge",
+        Method::GET,
+        format!("{po}/api/ops/sagas?idle_minutes=4294967295"),
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     // A field of the wrong type was refused without naming the field in `fields`.
     let cart_line = format!("{po}/api/cart/items/{}", product["id"].as_str().unwrap());
     for quantity in ["1.5", "9223372036854775808", "1e309", "\"2\""] {
         let body = format!("{{\"quantity\": {quantity}}}");
-        let reply = check("a quantity of the wrong type", Method::PUT, cart_line.clone(), Some(&body), StatusCode::UNPROCESSABLE_ENTITY).await;
+        let reply = check(
+            "a quantity of the wrong type",
+            Method::PUT,
+            cart_line.clone(),
+            Some(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
         let refusal: Value = serde_json::from_str(&reply.text).unwrap_or_default();
-        assert!(refusal["error"]["fields"]["quantity"].is_string(), "{quantity}: {}", reply.text);
+        assert!(
+            refusal["error"]["fields"]["quantity"].is_string(),
+            "{quantity}: {}",
+            reply.text
+        );
     }
     // An array where the body's object goes was read as an empty object (204).
-    check("an array for a body", Method::POST, format!("{customer}/api/auth/logout"), Some("[]"), StatusCode::UNPROCESSABLE_ENTITY).await;
+    check(
+        "an array for a body",
+        Method::POST,
+        format!("{customer}/api/auth/logout"),
+        Some("[]"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     // Unknown addresses and methods were answered with an empty body.
-    check("an unknown address", Method::GET, format!("{po}/api/products/x/y/z"), None, StatusCode::NOT_FOUND).await;
-    check("an unknown address", Method::GET, format!("{customer}/api/nothing"), None, StatusCode::NOT_FOUND).await;
-    check("a method the address does not take", Method::DELETE, format!("{po}/api/checkout"), None, StatusCode::METHOD_NOT_ALLOWED).await;
+    check(
+        "an unknown address",
+        Method::GET,
+        format!("{po}/api/products/x/y/z"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    check(
+        "an unknown address",
+        Method::GET,
+        format!("{customer}/api/nothing"),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    check(
+        "a method the address does not take",
+        Method::DELETE,
+        format!("{po}/api/checkout"),
+        None,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
     // A login email too long for an index entry (PostgreSQL: index row size exceeded, 500).
     let long: String = (0..150).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
     let login = json!({"email": format!("{long}@example.com"), "password": "whatever it is"}).to_string();
-    let reply = http.post(format!("{customer}/api/auth/login")).header("content-type", "application/json").body(login).send().await.unwrap();
+    let reply = http
+        .post(format!("{customer}/api/auth/login"))
+        .header("content-type", "application/json")
+        .body(login)
+        .send()
+        .await
+        .unwrap();
     assert!(reply.status().is_client_error(), "a long email: {}", reply.status());
     findings.assert_none();
 }

@@ -21,20 +21,28 @@ enum Who {
     Operator,
 }
 
+/// Names and valid values, of a form's fields or a page's query.
+type Fields = &'static [(&'static str, &'static str)];
+
 /// One form: where it is posted (`{product}`, `{order}`, `{checkout}` filled from the
 /// fixture), the page it is on (for the CSRF token), who sends it and valid fields.
 struct Form {
     path: &'static str,
     page: &'static str,
     who: Who,
-    fields: &'static [(&'static str, &'static str)],
+    fields: Fields,
 }
 
-const fn form(path: &'static str, page: &'static str, who: Who, fields: &'static [(&'static str, &'static str)]) -> Form {
-    Form { path, page, who, fields }
+const fn form(path: &'static str, page: &'static str, who: Who, fields: Fields) -> Form {
+    Form {
+        path,
+        page,
+        who,
+        fields,
+    }
 }
 
-const PRODUCT_FIELDS: &[(&str, &str)] = &[
+const PRODUCT_FIELDS: Fields = &[
     ("sku", "SWEEP-WEB"),
     ("name", "Swept on the web"),
     ("description", "Made by the sweep"),
@@ -46,6 +54,7 @@ const PRODUCT_FIELDS: &[(&str, &str)] = &[
 ];
 
 /// Every form of the web front. A new form goes here, and the sweep covers it.
+#[rustfmt::skip]
 const FORMS: &[Form] = &[
     form("/register", "/register", Who::Visitor, &[("email", "new-web@example.com"), ("name", "New Shopper"), ("password", PASSWORD)]),
     form("/login", "/login", Who::Visitor, &[("email", "nobody@example.com"), ("password", "wrong password"), ("next", "/orders")]),
@@ -78,7 +87,8 @@ const FORMS: &[Form] = &[
 ];
 
 /// Pages and their query parameters (with valid values).
-const PAGES: &[(&str, Who, &[(&str, &str)])] = &[
+#[rustfmt::skip]
+const PAGES: &[(&str, Who, Fields)] = &[
     ("/", Who::Visitor, &[]),
     ("/login", Who::Visitor, &[("next", "/orders")]),
     ("/register", Who::Visitor, &[]),
@@ -96,17 +106,8 @@ const PAGES: &[(&str, Who, &[(&str, &str)])] = &[
     ("/ops/orders/{order}", Who::Operator, &[("done", "confirmed")]),
     ("/ops/sagas", Who::Operator, &[("state", "failed"), ("idle_minutes", "5"), ("cursor", "")]),
     ("/ops/sagas/{checkout}", Who::Operator, &[("done", "retry")]),
-    ("/ops/dead-letters", Who::Operator, &[
-        ("state", "dead"),
-        ("cursor", ""),
-        ("done", "replay"),
-        ("applied", "1"),
-        ("already", "0"),
-        ("failed", "0"),
-        ("skipped", "0"),
-        ("discarded", "0"),
-        ("remaining", "0"),
-    ]),
+    // `applied` stands for the outcome's counters (already, failed, skipped, discarded, remaining).
+    ("/ops/dead-letters", Who::Operator, &[("state", "dead"), ("cursor", ""), ("done", "replay"), ("applied", "1")]),
     ("/ops/dead-letters/{dead_letter}", Who::Operator, &[]),
     ("/ops/health", Who::Operator, &[]),
 ];
@@ -148,7 +149,10 @@ async fn answer(response: reqwest::Response) -> Answer {
 
 /// The problem with a page answered to bad input, if any.
 fn page_problem(what: &str, answer: &Answer) -> Option<String> {
-    let main = answer.html.find("<main").map_or(answer.html.as_str(), |at| &answer.html[at..]);
+    let main = answer
+        .html
+        .find("<main")
+        .map_or(answer.html.as_str(), |at| &answer.html[at..]);
     let shown = || main.chars().take(300).collect::<String>().replace('\n', " ");
     if answer.status.is_server_error() {
         return Some(format!("{what}: {} {}", answer.status, shown()));
@@ -157,19 +161,39 @@ fn page_problem(what: &str, answer: &Answer) -> Option<String> {
         return None;
     }
     if !answer.content_type.starts_with("text/html") {
-        return Some(format!("{what}: {} as {:?}, not a page: {}", answer.status, answer.content_type, shown()));
+        return Some(format!(
+            "{what}: {} as {:?}, not a page: {}",
+            answer.status,
+            answer.content_type,
+            shown()
+        ));
     }
     if let Some(text) = NEVER_SHOWN.iter().find(|t| answer.html.contains(*t)) {
-        return Some(format!("{what}: the page shows {text:?}: {}", excerpt(&answer.html, text)));
+        return Some(format!(
+            "{what}: the page shows {text:?}: {}",
+            excerpt(&answer.html, text)
+        ));
     }
     if let Some(markup) = MARKUP.iter().find(|m| answer.html.contains(*m)) {
-        return Some(format!("{what}: raw markup on the page: {}", excerpt(&answer.html, markup)));
+        return Some(format!(
+            "{what}: raw markup on the page: {}",
+            excerpt(&answer.html, markup)
+        ));
     }
-    let explained = ["class=\"field-error\"", "role=\"alert\"", "class=\"notice\"", "class=\"empty-state\""]
-        .iter()
-        .any(|marker| answer.html.contains(marker));
+    let explained = [
+        "class=\"field-error\"",
+        "role=\"alert\"",
+        "class=\"notice\"",
+        "class=\"empty-state\"",
+    ]
+    .iter()
+    .any(|marker| answer.html.contains(marker));
     if answer.status.is_client_error() && !explained {
-        return Some(format!("{what}: {} without a message on the page: {}", answer.status, shown()));
+        return Some(format!(
+            "{what}: {} without a message on the page: {}",
+            answer.status,
+            shown()
+        ));
     }
     None
 }
@@ -229,12 +253,32 @@ fn fill(fixture: &Fixture, text: &str) -> String {
 /// Values a form field gets: hostile text of every class, numbers past every edge, and
 /// generated text.
 fn field_values(runner: &mut TestRunner) -> Vec<String> {
-    let mut values: Vec<String> = hostile::strings().into_iter().filter(|s| s.len() <= 32 * 1024).collect();
+    let mut values: Vec<String> = hostile::strings()
+        .into_iter()
+        .filter(|s| s.len() <= 32 * 1024)
+        .collect();
     values.extend(
-        ["9223372036854775808", "-9223372036854775809", "2147483648", "-1", "0", "1.5", "1e309", "NaN", "0x10", "１２", "99999999999999999999.99", "-0.001"]
-            .map(str::to_owned),
+        [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "2147483648",
+            "-1",
+            "0",
+            "1.5",
+            "1e309",
+            "NaN",
+            "0x10",
+            "１２",
+            "99999999999999999999.99",
+            "-0.001",
+        ]
+        .map(str::to_owned),
     );
-    values.extend(draw(runner, &hostile_text(), case_count(6)).into_iter().filter(|s| s.len() <= 32 * 1024));
+    values.extend(
+        draw(runner, &hostile_text(), case_count(6))
+            .into_iter()
+            .filter(|s| s.len() <= 32 * 1024),
+    );
     values
 }
 
@@ -252,13 +296,20 @@ async fn every_form_and_page_answers_hostile_input_with_a_friendly_page() {
         let browser = browsers.of(form.who);
         browser.get(&fill(&fixture, form.page)).await;
         let path = fill(&fixture, form.path).replace("{hostile}", "%3Cscript%3E");
-        let valid: Vec<(String, String)> = form.fields.iter().map(|(k, v)| ((*k).to_owned(), fill(&fixture, v))).collect();
+        let valid: Vec<(String, String)> = form
+            .fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), fill(&fixture, v)))
+            .collect();
         let mut bodies: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for (index, (name, _)) in valid.iter().enumerate() {
             for value in field_values(&mut runner) {
                 let mut fields = valid.clone();
                 fields[index].1 = value.clone();
-                bodies.push((format!("{name} = {:?}", value.chars().take(60).collect::<String>()), fields));
+                bodies.push((
+                    format!("{name} = {:?}", value.chars().take(60).collect::<String>()),
+                    fields,
+                ));
             }
             let mut twice = valid.clone();
             twice.push(valid[index].clone());
@@ -274,7 +325,16 @@ async fn every_form_and_page_answers_hostile_input_with_a_friendly_page() {
             let key = uuid::Uuid::new_v4().to_string();
             let fields: Vec<(&str, &str)> = fields
                 .iter()
-                .map(|(k, v)| (k.as_str(), if k == "idempotency_key" && v.len() == 36 { key.as_str() } else { v.as_str() }))
+                .map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        if k == "idempotency_key" && v.len() == 36 {
+                            key.as_str()
+                        } else {
+                            v.as_str()
+                        },
+                    )
+                })
                 .collect();
             let reply = answer(browser.post(&path, &fields).await).await;
             checked += 1;
@@ -286,7 +346,10 @@ async fn every_form_and_page_answers_hostile_input_with_a_friendly_page() {
         for raw in ["%zz=%zz", "a=%ff%fe", "&&==&", "csrf_token"] {
             let reply = answer(browser.post_raw(&path, raw).await).await;
             checked += 1;
-            problems.extend(page_problem(&format!("POST {} with the body {raw:?}", form.path), &reply));
+            problems.extend(page_problem(
+                &format!("POST {} with the body {raw:?}", form.path),
+                &reply,
+            ));
         }
     }
 
@@ -296,52 +359,102 @@ async fn every_form_and_page_answers_hostile_input_with_a_friendly_page() {
         let valid: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encoded(v))).collect();
         let mut queries = vec!["unknown=1".to_owned(), "%zz=%zz".to_owned(), "a=%ff".to_owned()];
         for (name, value) in *params {
-            let mut values: Vec<String> = field_values(&mut runner).iter().map(|v| encoded(v)).filter(|v| v.len() <= 16 * 1024).collect();
+            let mut values: Vec<String> = field_values(&mut runner)
+                .iter()
+                .map(|v| encoded(v))
+                .filter(|v| v.len() <= 16 * 1024)
+                .collect();
             values.extend(["%ff", "%00", "4294967296"].map(str::to_owned));
             values.push(format!("{}&{name}={}", encoded(value), encoded(value)));
             for value in values {
-                let mut parts: Vec<String> = valid.iter().filter(|p| !p.starts_with(&format!("{name}="))).cloned().collect();
+                let mut parts: Vec<String> = valid
+                    .iter()
+                    .filter(|p| !p.starts_with(&format!("{name}=")))
+                    .cloned()
+                    .collect();
                 parts.push(format!("{name}={value}"));
                 queries.push(parts.join("&"));
             }
         }
-        for query in queries {
+        // Every other query as htmx asks for it (a partial instead of the page).
+        for (index, query) in queries.iter().enumerate() {
             let address = format!("{path}?{query}");
-            for htmx in [false, true] {
-                let reply = if htmx {
-                    browser.htmx_get(&address).await
-                } else {
-                    browser.load(&address).await
-                };
-                let reply = Answer {
-                    status: reply.status,
-                    content_type: "text/html".into(),
-                    html: reply.html,
-                };
-                checked += 1;
-                let what = format!("GET {page}?{}{}", query.chars().take(100).collect::<String>(), if htmx { " (htmx)" } else { "" });
-                problems.extend(page_problem(&what, &reply));
-            }
+            let htmx = index % 2 == 1;
+            let reply = if htmx {
+                browser.htmx_get(&address).await
+            } else {
+                browser.load(&address).await
+            };
+            let reply = Answer {
+                status: reply.status,
+                content_type: "text/html".into(),
+                html: reply.html,
+            };
+            checked += 1;
+            let what = format!(
+                "GET {page}?{}{}",
+                query.chars().take(100).collect::<String>(),
+                if htmx { " (htmx)" } else { "" }
+            );
+            problems.extend(page_problem(&what, &reply));
         }
     }
-    for id in ["%3Cscript%3E", "..%2F..", "%00", "%ff", "9223372036854775808", &"a".repeat(5000)] {
-        for page in ["/products/", "/orders/", "/checkouts/", "/ops/products/", "/ops/orders/", "/ops/sagas/", "/ops/dead-letters/"] {
-            let browser = browsers.of(if page.starts_with("/ops") { Who::Operator } else { Who::Shopper });
+    for id in [
+        "%3Cscript%3E",
+        "..%2F..",
+        "%00",
+        "%ff",
+        "9223372036854775808",
+        &"a".repeat(5000),
+    ] {
+        for page in [
+            "/products/",
+            "/orders/",
+            "/checkouts/",
+            "/ops/products/",
+            "/ops/orders/",
+            "/ops/sagas/",
+            "/ops/dead-letters/",
+        ] {
+            let browser = browsers.of(if page.starts_with("/ops") {
+                Who::Operator
+            } else {
+                Who::Shopper
+            });
             let reply = browser.load(&format!("{page}{id}")).await;
-            let reply = Answer { status: reply.status, content_type: "text/html".into(), html: reply.html };
+            let reply = Answer {
+                status: reply.status,
+                content_type: "text/html".into(),
+                html: reply.html,
+            };
             checked += 1;
-            problems.extend(page_problem(&format!("GET {page}{}", id.chars().take(40).collect::<String>()), &reply));
+            problems.extend(page_problem(
+                &format!("GET {page}{}", id.chars().take(40).collect::<String>()),
+                &reply,
+            ));
         }
     }
 
-    for base in [&fixture.ops.shop.web_url, &fixture.ops.shop.customer_url, &fixture.ops.shop.product_order_url] {
+    for base in [
+        &fixture.ops.shop.web_url,
+        &fixture.ops.shop.customer_url,
+        &fixture.ops.shop.product_order_url,
+    ] {
         let ready = reqwest::get(format!("{base}/readyz")).await.expect("an answer");
         assert_eq!(ready.status(), StatusCode::OK, "{base} is ready after the sweep");
     }
     assert!(checked > 2000, "the sweep checked {checked} answers");
     let count = problems.len();
-    assert!(problems.is_empty(), "{count} bad pages, the first:\n{}", problems.into_iter().take(2000).collect::<Vec<_>>().join("\n"));
-    assert_eq!(fixture.victims_view().await, victims_view, "the victim's data is as it was");
+    assert!(
+        problems.is_empty(),
+        "{count} bad pages, the first:\n{}",
+        problems.into_iter().take(2000).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(
+        fixture.victims_view().await,
+        victims_view,
+        "the victim's data is as it was"
+    );
 }
 
 /// The two ways a template may escape `<`.
@@ -382,12 +495,21 @@ async fn stored_markup_comes_back_escaped_on_every_page() {
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let product = created.body["id"].as_str().unwrap().to_owned();
     // A second product that runs out before its checkout, so the failure names it.
-    let scarce = operator.create_product("XSS-2", svg, 700, 1).await["id"].as_str().unwrap().to_owned();
+    let scarce = operator.create_product("XSS-2", svg, 700, 1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let customers = CustomerApi::new(&shop.customer_url);
     let shopper_email = email("xss");
-    assert_eq!(customers.register(&shopper_email, PASSWORD, attribute).await.status, StatusCode::CREATED);
-    let token = customers.login(&shopper_email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        customers.register(&shopper_email, PASSWORD, attribute).await.status,
+        StatusCode::CREATED
+    );
+    let token = customers.login(&shopper_email, PASSWORD).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let api = ProductOrderApi::as_user(&shop.product_order_url, &token);
     let details = json!({
         "contact": {"name": script, "email": "ada@example.com", "phone": "+44 20 7946 0958"},
@@ -395,37 +517,62 @@ async fn stored_markup_comes_back_escaped_on_every_page() {
     });
     assert_eq!(api.set_quantity(&product, 2).await.status, StatusCode::OK);
     let placed = api.checkout("xss-1", details.clone()).await;
-    let placed = api.finished_checkout(placed.body["checkout_id"].as_str().unwrap()).await;
+    let placed = api
+        .finished_checkout(placed.body["checkout_id"].as_str().unwrap())
+        .await;
     assert_eq!(placed["state"], "completed", "{placed:?}");
     let order = placed["order_id"].as_str().unwrap().to_owned();
     let moved = operator
-        .send(reqwest::Method::PATCH, &format!("/api/ops/orders/{order}/status"), json!({"status": "confirmed", "reason": script}))
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/ops/orders/{order}/status"),
+            json!({"status": "confirmed", "reason": script}),
+        )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     assert_eq!(api.set_quantity(&scarce, 1).await.status, StatusCode::OK);
     operator
-        .send(reqwest::Method::PATCH, &format!("/api/products/{scarce}"), json!({"stock": 0, "stock_reason": img}))
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/products/{scarce}"),
+            json!({"stock": 0, "stock_reason": img}),
+        )
         .await;
     let failed = api.checkout("xss-2", details).await;
-    let failed = api.finished_checkout(failed.body["checkout_id"].as_str().unwrap()).await;
+    let failed = api
+        .finished_checkout(failed.body["checkout_id"].as_str().unwrap())
+        .await;
     assert_eq!(failed["state"], "failed", "{failed:?}");
     let failed_checkout = failed["checkout_id"].as_str().unwrap().to_owned();
     assert_eq!(api.set_quantity(&product, 1).await.status, StatusCode::OK);
     // An event customer cannot read, kept as a dead letter with its body.
-    publish_to_customer(shop, "order.placed", &uuid::Uuid::new_v4().to_string(), script.as_bytes()).await;
+    publish_to_customer(
+        shop,
+        "order.placed",
+        &uuid::Uuid::new_v4().to_string(),
+        script.as_bytes(),
+    )
+    .await;
     let dead_letter = eventually("the dead letter", std::time::Duration::from_secs(20), async || {
         let list = customers.get_as("/api/ops/dead-letters", &ops.operator_token).await;
         list.body["items"][0]["id"].as_str().map(str::to_owned)
     })
     .await;
-    eventually("customer to show the order", std::time::Duration::from_secs(20), async || {
-        (customers.get_as(&format!("/api/orders/{order}"), &token).await.status == StatusCode::OK).then_some(())
-    })
+    eventually(
+        "customer to show the order",
+        std::time::Duration::from_secs(20),
+        async || {
+            (customers.get_as(&format!("/api/orders/{order}"), &token).await.status == StatusCode::OK).then_some(())
+        },
+    )
     .await;
 
     let mut shopper = Browser::open(&shop.web_url).await;
     shopper.log_in(&shopper_email, PASSWORD).await;
-    let operator_email = customers.me(&ops.operator_token).await.body["email"].as_str().unwrap().to_owned();
+    let operator_email = customers.me(&ops.operator_token).await.body["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut operator_browser = Browser::open(&shop.web_url).await;
     operator_browser.log_in(&operator_email, "operator password").await;
     let search = format!("/products?q={}", encoded(script));
@@ -476,12 +623,20 @@ async fn stored_markup_comes_back_escaped_on_every_page() {
     // A form sent back with an error shows what was typed, escaped.
     let form = shopper.get("/checkout").await;
     let key = hidden_value(&form.html, "idempotency_key").expect("the checkout form's key");
-    let fields = [("idempotency_key", key.as_str()), ("contact_name", script), ("contact_email", img), ("delivery_city", attribute)];
+    let fields = [
+        ("idempotency_key", key.as_str()),
+        ("contact_name", script),
+        ("contact_email", img),
+        ("delivery_city", attribute),
+    ];
     let refused = shopper.post("/checkout", &fields).await;
     let refused = answer(refused).await;
     assert!(refused.status.is_client_error(), "{}", refused.status);
     problems.extend(page_problem("the checkout form sent back", &refused));
-    assert!(shows_escaped(&refused.html, script), "the checkout form keeps the name typed");
+    assert!(
+        shows_escaped(&refused.html, script),
+        "the checkout form keeps the name typed"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -501,7 +656,10 @@ async fn the_page_cases_the_sweep_found_get_a_friendly_page() {
     let mut problems = Vec::new();
     // A NUL in the login email or password: customer refuses it (422), which web took for a failure (500).
     browser.get("/login").await;
-    for fields in [[("email", "a\0b@example.com"), ("password", "a password")], [("email", "ada@example.com"), ("password", "pass\0word")]] {
+    for fields in [
+        [("email", "a\0b@example.com"), ("password", "a password")],
+        [("email", "ada@example.com"), ("password", "pass\0word")],
+    ] {
         let reply = answer(browser.post("/login", &fields).await).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.html);
         assert!(reply.html.contains("Email or password is incorrect."), "{}", reply.html);
@@ -511,9 +669,17 @@ async fn the_page_cases_the_sweep_found_get_a_friendly_page() {
     for address in ["/products?q=tea&q=tea", "/login?next=/&next=/", "/products/%ff"] {
         let loaded = browser.load(address).await;
         assert_eq!(loaded.status, StatusCode::BAD_REQUEST, "{address}");
-        let reply = Answer { status: loaded.status, content_type: "text/html".into(), html: loaded.html };
+        let reply = Answer {
+            status: loaded.status,
+            content_type: "text/html".into(),
+            html: loaded.html,
+        };
         problems.extend(page_problem(address, &reply));
-        assert!(reply.html.contains("something we cannot read"), "{address}: {}", reply.html);
+        assert!(
+            reply.html.contains("something we cannot read"),
+            "{address}: {}",
+            reply.html
+        );
     }
     // A form field sent twice is refused with a page saying where forms come from.
     browser.get(&format!("/products/{product}")).await;
@@ -521,6 +687,10 @@ async fn the_page_cases_the_sweep_found_get_a_friendly_page() {
     let reply = answer(browser.post("/cart/items", &twice).await).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     problems.extend(page_problem("a field sent twice", &reply));
-    assert!(reply.html.contains("Send the form from the page it belongs to."), "{}", reply.html);
+    assert!(
+        reply.html.contains("Send the form from the page it belongs to."),
+        "{}",
+        reply.html
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
