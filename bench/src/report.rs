@@ -128,10 +128,15 @@ fn summary(sections: &[Section], run: &str) -> anyhow::Result<String> {
             if is_baseline(&row) {
                 continue;
             }
-            let baseline = section.rows[i..]
-                .iter()
-                .find(is_baseline)
-                .or_else(|| section.rows[..i].iter().rev().find(is_baseline));
+            // A case that says it has none gets none.
+            let baseline = if matches!(row.verdict, Verdict::NoGoal) {
+                None
+            } else {
+                section.rows[i..]
+                    .iter()
+                    .find(is_baseline)
+                    .or_else(|| section.rows[..i].iter().rev().find(is_baseline))
+            };
             let (via, rate, p99) = baseline.map_or_else(
                 || ("—".to_owned(), "—".to_owned(), "—".to_owned()),
                 |b| (b.via.clone(), format!("{:.0}", b.stats.per_second()), ms(b.stats.p99)),
@@ -271,6 +276,7 @@ mod tests {
                     row("", "sqlx baseline", 400, None, Verdict::Baseline),
                     row("Search", "HTTP API", 100, Some(0.5), Verdict::Missed("slow".into())),
                     row("", "sqlx baseline two", 200, None, Verdict::Baseline),
+                    row("Web list", "web", 90, None, Verdict::NoGoal),
                 ],
             ),
             section(
@@ -292,6 +298,7 @@ mod tests {
             [
                 "| Catalog | First page | HTTP API | 300 | 4.00 | sqlx baseline | 400 | 4.00 | 0.75× (API / baseline) | met |",
                 "| Catalog | Search | HTTP API | 100 | 4.00 | sqlx baseline two | 200 | 4.00 | 0.50× (API / baseline) | **missed** (slow) |",
+                "| Catalog | Web list | web | 90 | 4.00 | — | — | — | — | no baseline |",
                 "| Checkout | Saga | HTTP | 50 | 4.00 | sqlx baseline | 200 | 4.00 | 0.25× (API / baseline) | met |",
                 "| Checkout | Half rate | HTTP | 25 | 4.00 | sqlx baseline | 200 | 4.00 | — | met |",
             ]
