@@ -82,11 +82,14 @@ impl PrivatePostgres {
             _dir: dir,
         };
         run(
-            postgres
-                .tool("initdb")
-                .arg("-D")
-                .arg(&postgres.data)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+            postgres.tool("initdb").arg("-D").arg(&postgres.data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]),
             "initdb",
         )
         .await;
@@ -231,10 +234,13 @@ impl PrivateRabbitMq {
         let port = free_port();
         let node = format!("shoptest-{}@localhost", uuid::Uuid::new_v4().simple());
         let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
-        std::fs::write(dir.0.join("rabbitmq.conf"), format!("listeners.tcp.local = 127.0.0.1:{port}\n"))
-            .and_then(|()| std::fs::write(dir.0.join("enabled_plugins"), ""))
-            .and_then(|()| std::fs::write(dir.0.join("rabbitmq-env.conf"), ""))
-            .expect("the node's configuration files");
+        std::fs::write(
+            dir.0.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+        )
+        .and_then(|()| std::fs::write(dir.0.join("enabled_plugins"), ""))
+        .and_then(|()| std::fs::write(dir.0.join("rabbitmq-env.conf"), ""))
+        .expect("the node's configuration files");
         let env = vec![
             // The Erlang cookie is made in (and read from) $HOME.
             ("HOME", path("")),
@@ -271,7 +277,9 @@ impl PrivateRabbitMq {
         // `wait` follows the node from its pid file to its applications running (and fails
         // when the process ends first).
         let pid_file = rabbitmq.pid_file.to_string_lossy().into_owned();
-        rabbitmq.ctl(&["wait", &pid_file, "--timeout", "120"], "rabbitmqctl wait").await;
+        rabbitmq
+            .ctl(&["wait", &pid_file, "--timeout", "120"], "rabbitmqctl wait")
+            .await;
         rabbitmq
     }
 

@@ -106,7 +106,11 @@ impl ServiceProcess {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("{} exited ({status}) before it was ready:\n{}", self.label, self.log_tail());
+                panic!(
+                    "{} exited ({status}) before it was ready:\n{}",
+                    self.label,
+                    self.log_tail()
+                );
             }
             if self.readiness().await == Some(true) {
                 return;
@@ -130,8 +134,14 @@ impl ServiceProcess {
 
     /// Like `kill -9`: SIGKILL, then reaps it.
     pub async fn kill(&mut self) {
-        let mut child = self.child.take().unwrap_or_else(|| panic!("{} is not running", self.label));
-        child.kill().await.unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.label));
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("{} is not running", self.label));
+        child
+            .kill()
+            .await
+            .unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.label));
     }
 
     /// What it printed so far (its JSON log lines).
@@ -194,7 +204,10 @@ async fn build_service_binaries() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("the test binary sits in <target>/<profile>/deps");
-    let profile = profile_dir.file_name().and_then(|n| n.to_str()).expect("a profile directory");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a profile directory");
     let target_dir = profile_dir.parent().expect("a target directory");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -214,7 +227,13 @@ async fn build_service_binaries() -> PathBuf {
         let set_for_tests = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_", "NEXTEST"]
             .iter()
             .any(|prefix| name.starts_with(prefix))
-            || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&&*name);
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&&*name);
         if set_for_tests {
             command.env_remove(&*name);
         }

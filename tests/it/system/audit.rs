@@ -19,7 +19,9 @@ pub struct Stores {
 impl Stores {
     pub async fn connect(product_order_url: &str, customer_url: &str) -> Self {
         Self {
-            product_order: PgPool::connect(product_order_url).await.expect("product-order's database"),
+            product_order: PgPool::connect(product_order_url)
+                .await
+                .expect("product-order's database"),
             customer: PgPool::connect(customer_url).await.expect("customer's database"),
         }
     }
@@ -35,7 +37,12 @@ pub struct Audit {
 }
 
 /// Audits until nothing is amiss or `deadline` passes; returns the last audit.
-pub async fn converge(stores: &Stores, accepted: &[Uuid], initial_stock: &HashMap<Uuid, i64>, deadline: Instant) -> Audit {
+pub async fn converge(
+    stores: &Stores,
+    accepted: &[Uuid],
+    initial_stock: &HashMap<Uuid, i64>,
+    deadline: Instant,
+) -> Audit {
     loop {
         let audit = match audit(stores, accepted, initial_stock).await {
             Ok(audit) => audit,
@@ -79,7 +86,14 @@ async fn audit(stores: &Stores, accepted: &[Uuid], initial_stock: &HashMap<Uuid,
             .await?
             .into_iter()
             .map(|(id, checkout_id, customer_id, status)| {
-                (id, Order { checkout_id, customer_id, status })
+                (
+                    id,
+                    Order {
+                        checkout_id,
+                        customer_id,
+                        status,
+                    },
+                )
             })
             .collect();
     let mut mismatches = checkout_mismatches(accepted, &checkouts, &orders);
@@ -97,15 +111,16 @@ async fn audit(stores: &Stores, accepted: &[Uuid], initial_stock: &HashMap<Uuid,
 
 /// Every accepted checkout ended, a completed one with its order, a failed one with a reason
 /// and no order standing; no order without a checkout a shopper was told about.
-fn checkout_mismatches(accepted: &[Uuid], checkouts: &HashMap<Uuid, Checkout>, orders: &HashMap<Uuid, Order>) -> Vec<String> {
+fn checkout_mismatches(
+    accepted: &[Uuid],
+    checkouts: &HashMap<Uuid, Checkout>,
+    orders: &HashMap<Uuid, Order>,
+) -> Vec<String> {
     let mut mismatches = Vec::new();
     let order_of: HashMap<Uuid, &Order> = orders.values().map(|o| (o.checkout_id, o)).collect();
     let told: HashSet<&Uuid> = accepted.iter().collect();
     if told.len() != accepted.len() {
-        mismatches.push(format!(
-            "{} checkouts were accepted twice",
-            accepted.len() - told.len()
-        ));
+        mismatches.push(format!("{} checkouts were accepted twice", accepted.len() - told.len()));
     }
     for id in &told {
         let Some(checkout) = checkouts.get(id) else {
@@ -202,7 +217,9 @@ async fn customer_mismatches(stores: &Stores, orders: &HashMap<Uuid, Order>) -> 
         mismatches.push(format!("{unpublished} of {events} events not published yet"));
     }
     if applied != events {
-        mismatches.push(format!("customer applied {applied} events of the {events} product-order wrote"));
+        mismatches.push(format!(
+            "customer applied {applied} events of the {events} product-order wrote"
+        ));
     }
     if dead > 0 {
         mismatches.push(format!("{dead} events went to the dead letters"));

@@ -85,7 +85,11 @@ async fn after_each_fault_under_load_every_checkout_ends_and_every_order_is_acco
         let before = shop.load.ledger();
         shop.load.resume();
         shop.load
-            .wait_for_accepted(before.accepted.len(), CHECKOUTS_BETWEEN_FAULTS, "checkouts before the fault")
+            .wait_for_accepted(
+                before.accepted.len(),
+                CHECKOUTS_BETWEEN_FAULTS,
+                "checkouts before the fault",
+            )
             .await;
         eprintln!("fault: {}", fault.describe());
         shop.inject(fault).await;
@@ -129,14 +133,16 @@ impl Shop {
             }
             Fault::BrokerStopped => {
                 self.rabbitmq.stop_app().await;
-                self.wait_until_unready("the services noticing the broker is gone").await;
+                self.wait_until_unready("the services noticing the broker is gone")
+                    .await;
                 self.more_checkouts("checkouts while the broker is down").await;
                 self.rabbitmq.start_app().await;
             }
             Fault::DatabaseStopped => {
                 let retried = self.load.ledger().retried;
                 self.postgres.stop_server().await;
-                self.wait_until_unready("the services noticing the database is gone").await;
+                self.wait_until_unready("the services noticing the database is gone")
+                    .await;
                 self.load
                     .wait_for_retries(retried, "shoppers meeting the database outage")
                     .await;

@@ -73,7 +73,10 @@ async fn two_instances_of_each_service_share_the_work_and_do_nothing_twice() {
     for (product_order, customer) in product_orders.iter().zip(&customers) {
         let attempts = saga_attempts_by(&stores, product_order).await;
         let applied = events_applied_by(customer);
-        println!("| {} | {attempts} | |\n| {} | | {applied} |", product_order.label, customer.label);
+        println!(
+            "| {} | {attempts} | |\n| {} | | {applied} |",
+            product_order.label, customer.label
+        );
         assert!(attempts > 0, "{} drove no saga step", product_order.label);
         assert!(applied > 0, "{} applied no event", customer.label);
         applied_by_instances += applied;
@@ -97,7 +100,11 @@ async fn two_instances_of_each_service_share_the_work_and_do_nothing_twice() {
     for web in &webs {
         let page = reqwest::get(format!("{}/products", web.url)).await.unwrap();
         assert_eq!(page.status(), StatusCode::OK, "{}", web.label);
-        assert!(page.text().await.unwrap().contains("Sencha"), "{} lists the catalog", web.label);
+        assert!(
+            page.text().await.unwrap().contains("Sencha"),
+            "{} lists the catalog",
+            web.label
+        );
     }
 }
 
@@ -137,7 +144,11 @@ async fn orders_listed(customer: &ServiceProcess, shopper: &Shopper) -> Vec<Uuid
         .iter()
         .map(|order| order["id"].as_str().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "no order listed twice");
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "no order listed twice"
+    );
     ids.sort();
     ids
 }

@@ -157,7 +157,9 @@ impl ShopperClient {
     async fn round(&self, basket: Vec<(Uuid, i64)>, round: usize) {
         for (product, quantity) in basket {
             let path = format!("/api/cart/items/{product}");
-            let (status, _) = self.call(Method::PUT, &path, Some(json!({"quantity": quantity})), None).await;
+            let (status, _) = self
+                .call(Method::PUT, &path, Some(json!({"quantity": quantity})), None)
+                .await;
             if status == StatusCode::CONFLICT {
                 // Too few left: leave it out (it may be in the cart from an earlier round).
                 self.call(Method::DELETE, &path, None, None).await;
@@ -168,7 +170,12 @@ impl ShopperClient {
             .call(Method::POST, "/api/checkout", Some(valid_details()), Some(&key))
             .await;
         // The cart always holds tea, of which there is plenty.
-        assert_eq!(status, StatusCode::ACCEPTED, "{} was refused a checkout: {body}", self.shopper.label);
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{} was refused a checkout: {body}",
+            self.shopper.label
+        );
         let checkout_id: Uuid = body["checkout_id"]
             .as_str()
             .and_then(|id| id.parse().ok())
@@ -177,8 +184,14 @@ impl ShopperClient {
         let path = format!("/api/checkouts/{checkout_id}");
         loop {
             let (status, body) = self.call(Method::GET, &path, None, None).await;
-            assert_eq!(status, StatusCode::OK, "{} following its checkout: {body}", self.shopper.label);
-            if body["order_id"].is_string() || matches!(body["state"].as_str(), Some("completed" | "failed" | "stuck")) {
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{} following its checkout: {body}",
+                self.shopper.label
+            );
+            if body["order_id"].is_string() || matches!(body["state"].as_str(), Some("completed" | "failed" | "stuck"))
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

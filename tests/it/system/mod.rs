@@ -84,7 +84,9 @@ pub struct Catalog {
 impl Catalog {
     /// Four teas in plenty and one rare teapot, created by the operator over the API.
     pub async fn stock(customer_url: &str, product_order_url: &str) -> Self {
-        let login = CustomerApi::new(customer_url).login(OPERATOR_EMAIL, OPERATOR_PASSWORD).await;
+        let login = CustomerApi::new(customer_url)
+            .login(OPERATOR_EMAIL, OPERATOR_PASSWORD)
+            .await;
         assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
         let operator = ProductOrderApi::as_user(product_order_url, login.body["access_token"].as_str().unwrap());
         let mut initial_stock = HashMap::new();
@@ -95,7 +97,12 @@ impl Catalog {
             id
         };
         let mut plentiful = Vec::new();
-        for (sku, name) in [("TEA-1", "Sencha"), ("TEA-2", "Assam"), ("TEA-3", "Oolong"), ("TEA-4", "Darjeeling")] {
+        for (sku, name) in [
+            ("TEA-1", "Sencha"),
+            ("TEA-2", "Assam"),
+            ("TEA-3", "Oolong"),
+            ("TEA-4", "Darjeeling"),
+        ] {
             plentiful.push(create(sku, name, 100_000).await);
         }
         let scarce = create("POT-1", "Cast-iron teapot", 30).await;
