@@ -16,7 +16,7 @@ use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 use crate::Options;
-use crate::load::{Probe, measure};
+use crate::load::{Probe, measure, whole_answer};
 use crate::report::{Row, Section, Verdict};
 
 /// The API must serve at least this share of the baseline's rate...
@@ -63,21 +63,7 @@ struct HttpGet {
 
 impl Probe for HttpGet {
     async fn once(&self) -> Result<(), String> {
-        let response = self
-            .client
-            .get(self.urls.next())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            ));
-        }
-        Ok(())
+        whole_answer(self.client.get(self.urls.next()).send().await).await
     }
 }
 

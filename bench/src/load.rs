@@ -11,6 +11,20 @@ pub trait Probe: Send + Sync + 'static {
     fn once(&self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+/// Reads a whole HTTP answer; anything but 2xx is an error quoting the start of its body.
+pub async fn whole_answer(sent: reqwest::Result<reqwest::Response>) -> Result<(), String> {
+    let response = sent.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ));
+    }
+    Ok(())
+}
+
 /// What one measured case did.
 #[derive(Debug, Clone)]
 pub struct Stats {

@@ -15,7 +15,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::Options;
 use crate::catalog::drop_database;
-use crate::load::{Probe, measure};
+use crate::load::{Probe, measure, whole_answer};
 use crate::report::{Row, Section, Verdict};
 
 /// Products in the catalog the pages list.
@@ -33,22 +33,7 @@ struct Get {
 
 impl Probe for Get {
     async fn once(&self) -> Result<(), String> {
-        let response = self
-            .client
-            .get(&self.url)
-            .headers(self.headers.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            ));
-        }
-        Ok(())
+        whole_answer(self.client.get(&self.url).headers(self.headers.clone()).send().await).await
     }
 }
 

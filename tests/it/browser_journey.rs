@@ -226,12 +226,7 @@ async fn a_shopper_buys_two_teas_and_sees_the_order_shipped_without_reloading() 
         .to_owned();
     operator
         .step("operator logs in", async || {
-            operator.visit("/login").await?;
-            operator.fill("#email", &operator_email).await?;
-            operator.fill("#password", "operator password").await?;
-            operator.click("form[action='/login'] button[type=submit]").await?;
-            operator.wait_for_text(".account", "Operator").await?;
-            Ok(())
+            operator.log_in(&operator_email, "operator password", "Operator").await
         })
         .await;
 

@@ -53,12 +53,7 @@ async fn an_operator_retries_a_failed_saga_and_watches_it_complete_without_reloa
     let operator = Chromium::open(&shop.web_url, &artifacts).await;
     operator
         .step("operator logs in", async || {
-            operator.visit("/login").await?;
-            operator.fill("#email", &operator_email).await?;
-            operator.fill("#password", "operator password").await?;
-            operator.click("form[action='/login'] button[type=submit]").await?;
-            operator.wait_for_text(".account", "Operator").await?;
-            Ok(())
+            operator.log_in(&operator_email, "operator password", "Operator").await
         })
         .await;
 

@@ -141,6 +141,16 @@ impl Chromium {
         notes.join("\n")
     }
 
+    /// Logs in through the login page and waits until the page header shows `signed_in_as`.
+    pub async fn log_in(&self, email: &str, password: &str, signed_in_as: &str) -> Step {
+        self.visit("/login").await?;
+        self.fill("#email", email).await?;
+        self.fill("#password", password).await?;
+        self.click("form[action='/login'] button[type=submit]").await?;
+        self.wait_for_text(".account", signed_in_as).await?;
+        Ok(())
+    }
+
     /// Opens `path` of the web front, as when typed in the address bar.
     pub async fn visit(&self, path: &str) -> Step {
         Ok(self.client.goto(&format!("{}{path}", self.base)).await?)
