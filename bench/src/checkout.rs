@@ -112,6 +112,22 @@ impl Catalog {
     }
 }
 
+/// Puts `lines` in the cart of `owner` with one statement, as saga shoppers and baseline
+/// clients alike do before each checkout (their checkouts empty the cart of those lines).
+pub(crate) async fn fill_cart(db: &PgPool, owner: &str, lines: &[OrderLine]) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO cart_items (owner, product_id, quantity) \
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::int[]) \
+         ON CONFLICT (owner, product_id) DO UPDATE SET quantity = EXCLUDED.quantity, updated_at = now()",
+    )
+    .bind(owner)
+    .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Product-order's defaults (`PRODUCT_ORDER_DATABASE_MAX_CONNECTIONS`,
 /// `PRODUCT_ORDER_SAGA_CONCURRENCY`), which testkit lowers for tests.
 const PRODUCT_ORDER_POOL: u32 = 20;

@@ -148,25 +148,29 @@ impl Publisher {
     }
 }
 
-/// Publishes the stored event `id` unless it was published already, and marks it, inside the
-/// caller's transaction (the row stays locked until it commits). A send that fails is
-/// recorded on the row by itself once the caller's transaction has rolled back.
+/// An event of the outbox as read by the transaction that publishes it, its row locked
+/// (`SELECT ... FOR UPDATE`) until that transaction ends.
+#[derive(sqlx::FromRow)]
+pub struct Stored {
+    pub id: Uuid,
+    pub routing_key: String,
+    pub payload: Value,
+    pub published: bool,
+}
+
+/// Publishes the stored event unless it was published already, and marks it, inside the
+/// caller's transaction, which locked the row. A send that fails is recorded on the row by
+/// itself once the caller's transaction has rolled back.
 pub async fn publish_stored(
     tx: &mut PgConnection,
     db: &PgPool,
     publisher: &Publisher,
-    id: Uuid,
+    event: Stored,
 ) -> Result<(), PublishError> {
-    let row = sqlx::query(
-        "SELECT routing_key, payload, published_at IS NOT NULL AS done FROM outbox WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if row.get::<bool, _>("done") {
+    if event.published {
         return Ok(());
     }
-    send_stored(tx, db, publisher, id, row.get("routing_key"), row.get("payload")).await
+    send_stored(tx, db, publisher, event.id, event.routing_key, event.payload).await
 }
 
 /// Sends the stored event `id` again, published or not, with the same id (consumers apply it

@@ -86,13 +86,15 @@ pub struct NewInstance {
 }
 
 /// The instance a start request leads to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Started {
     pub id: Uuid,
     /// False when the idempotency key had been used before.
     pub created: bool,
     /// The fingerprint recorded with the first request under this key.
     pub request_hash: Option<String>,
+    /// The new instance handed to this process's worker: `run_started` drives it.
+    handover: Option<queue::Handover>,
 }
 
 /// The durable saga engine; cheap to clone.
@@ -110,6 +112,13 @@ pub(crate) struct Inner {
     pub(crate) settings: EngineSettings,
     pub(crate) metrics: SagaMetrics,
     faults: FaultInjection,
+    /// Instances this process drives at once, whether its queue or a start handed them over.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// Instances handed over by starts that this process holds at once, driving or waiting
+    /// for a slot: twice the slots, so a burst waits here rather than in the queue.
+    pub(crate) admitted: Arc<tokio::sync::Semaphore>,
+    /// This process's worker while it runs, for the instances started here.
+    pub(crate) local: std::sync::RwLock<Option<queue::LocalWorker>>,
 }
 
 /// An instance this worker holds, at the attempt it is about to run.
@@ -119,10 +128,16 @@ pub(crate) struct Claim {
     saga: &'static str,
     position: Position,
     input: Value,
-    attempt_id: i64,
+    /// The attempt's record, written as running when the claim commits before the step runs;
+    /// None while the step runs in the claim's transaction (a chain), whose end writes it.
+    attempt_id: Option<i64>,
+    /// The instance was handed over at its start with a job kept back in case this process
+    /// dies: the transaction that stops driving it deletes that job.
+    handed_over: bool,
 }
 
 /// Whether the driving worker goes on with the next step.
+#[derive(Debug)]
 pub(crate) enum Next {
     Continue(Claim),
     Stop,
@@ -137,9 +152,12 @@ impl Engine {
             inner: Arc::new(Inner {
                 pool,
                 definitions,
+                slots: Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1))),
+                admitted: Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1) * 2)),
                 settings,
                 metrics: SagaMetrics::default(),
                 faults: FaultInjection::default(),
+                local: std::sync::RwLock::default(),
             }),
             worker,
         })
@@ -149,10 +167,11 @@ impl Engine {
     /// stopped one's jobs and leases go to live workers once its heartbeat is missed, as
     /// when a process dies.
     pub(crate) fn as_new_worker(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            worker: worker_name(&self.inner.settings),
-        }
+        Self::with_worker(self.inner.clone(), worker_name(&self.inner.settings))
+    }
+
+    pub(crate) fn with_worker(inner: Arc<Inner>, worker: Arc<str>) -> Self {
+        Self { inner, worker }
     }
 
     /// Runs the workers (and the metrics sampler) until `shutdown`.
@@ -189,13 +208,25 @@ impl Engine {
 
     /// Records a new instance of `saga` inside the caller's transaction, with the job that
     /// starts it: both exist once the caller commits, or neither does.
+    ///
+    /// When this process runs a worker with room for it, the instance is handed to it instead
+    /// of travelling through the queue: give the result to `run_started` once the transaction
+    /// committed. Its job is then kept back for a while and only runs if this process dies
+    /// before driving the instance to a stop. The saga's first transactional steps then run
+    /// at once in the caller's transaction (a chain), behind a savepoint: should one fail, the
+    /// chain is undone and the worker runs the steps one transaction each, as it would have.
     pub async fn start(&self, tx: &mut PgConnection, saga: &str, request: NewInstance) -> Result<Started, Error> {
         let definition = self.definition(saga)?;
         let id = Uuid::now_v7();
+        let mut handover = queue::Handover::admit(&self.inner);
+        // An instance handed over is leased to the worker it is handed to from the start.
+        let lease_owner = handover.as_ref().map(|h| h.worker());
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO saga.instances \
-               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash, search_keys) \
-             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6, $7) \
+               (id, saga, state, step, phase, attempts, input, owner, idempotency_key, request_hash, search_keys, \
+                lease_owner, lease_until) \
+             VALUES ($1, $2, 'running', 0, 'forward', 1, $3, $4, $5, $6, $7, \
+                     $8, CASE WHEN $8 IS NOT NULL THEN now() + make_interval(secs => $9) END) \
              ON CONFLICT (saga, owner, idempotency_key) DO NOTHING \
              RETURNING id",
         )
@@ -206,15 +237,33 @@ impl Engine {
         .bind(&request.idempotency_key)
         .bind(&request.request_hash)
         .bind(definition.search_keys_of(&request.input))
+        .bind(lease_owner.as_deref())
+        .bind(self.lease_seconds(definition.steps.first()))
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_some() {
-            queue::enqueue(tx, id, None).await?;
+            match &mut handover {
+                Some(handover) => {
+                    queue::enqueue_kept_back(tx, id, self.inner.settings.orphaned_after()).await?;
+                    let engine = Self::with_worker(self.inner.clone(), handover.worker());
+                    let claim = Claim {
+                        id,
+                        saga: definition.name,
+                        position: Position::start(),
+                        input: request.input,
+                        attempt_id: None,
+                        handed_over: true,
+                    };
+                    handover.ran = engine.chain_at_start(tx, claim).await?;
+                }
+                None => queue::enqueue(tx, id, None).await?,
+            }
             self.inner.metrics.started(definition.name);
             return Ok(Started {
                 id,
                 created: true,
                 request_hash: request.request_hash,
+                handover,
             });
         }
         let row = sqlx::query(
@@ -229,7 +278,48 @@ impl Engine {
             id: row.get("id"),
             created: false,
             request_hash: row.get("request_hash"),
+            handover: None,
         })
+    }
+
+    /// Drives an instance `start` handed to this process, now that its transaction committed.
+    pub fn run_started(&self, started: Started) {
+        if let Some(handover) = started.handover {
+            handover.drive(&self.inner, started.id);
+        }
+    }
+
+    /// Runs the first steps of a new instance in the transaction that starts it, when they
+    /// are transactional, behind a savepoint. None when they are not, or when they did not
+    /// all succeed: the savepoint is rolled back and the instance waits at its first step.
+    async fn chain_at_start(&self, tx: &mut PgConnection, claim: Claim) -> Result<Option<ChainRun>, Error> {
+        let definition = self.definition(claim.saga)?;
+        if !step_at(definition, &claim.position)?.transactional {
+            return Ok(None);
+        }
+        let id = claim.id;
+        sqlx::raw_sql("SAVEPOINT saga_start").execute(&mut *tx).await?;
+        match self.chain(tx, claim).await {
+            Ok(Some(run)) => return Ok(Some(run)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(instance = %id, error = %e, "the first steps failed at the start; the worker runs them")
+            }
+        }
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT saga_start")
+            .execute(&mut *tx)
+            .await?;
+        Ok(None)
+    }
+
+    /// Goes on after a chain that ran at the start, now committed.
+    pub(crate) async fn continue_after(&self, run: ChainRun) -> Result<(), Error> {
+        self.chain_committed(run.saga, &run.succeeded).await?;
+        let mut next = run.next;
+        while let Next::Continue(claim) = next {
+            next = self.run_attempt(claim).await?;
+        }
+        Ok(())
     }
 
     /// The instance started under an idempotency key, with the fingerprint recorded with it.
@@ -256,17 +346,23 @@ impl Engine {
     ///
     /// The claim and the transactional steps that follow it share one transaction (a chain);
     /// a step with effects outside the database runs in a transaction of its own.
-    pub(crate) async fn drive(&self, id: Uuid) -> Result<(), Error> {
+    ///
+    /// `handed_over`: the instance came from `start` in this process, its job kept back.
+    pub(crate) async fn drive(&self, id: Uuid, handed_over: bool) -> Result<(), Error> {
         let mut tx = self.inner.pool.begin().await?;
         let Some(claim) = self.claim_in(&mut tx, id).await? else {
             tx.commit().await?;
             return Ok(());
         };
+        let claim = Claim { handed_over, ..claim };
         let mut next = match self.run_chain(tx, claim).await? {
             Chain::Ended(next) => next,
             // A step of the chain failed and took the chain with it: run the steps one
             // transaction each, so the failure is recorded after the successes before it.
-            Chain::RolledBack => self.claim(id).await?.map_or(Next::Stop, Next::Continue),
+            Chain::RolledBack => self
+                .claim(id)
+                .await?
+                .map_or(Next::Stop, |claim| Next::Continue(Claim { handed_over, ..claim })),
         };
         while let Next::Continue(claim) = next {
             next = self.run_attempt(claim).await?;
@@ -277,25 +373,66 @@ impl Engine {
     /// Claims the instance in a transaction of its own.
     async fn claim(&self, id: Uuid) -> Result<Option<Claim>, Error> {
         let mut tx = self.inner.pool.begin().await?;
-        let claim = self.claim_in(&mut tx, id).await?;
+        let claim = match self.claim_in(&mut tx, id).await? {
+            Some(claim) => Some(self.record_start(&mut tx, claim).await?),
+            None => None,
+        };
         tx.commit().await?;
         Ok(claim)
     }
 
+    /// The claim with its attempt recorded as running, for a step whose transaction commits
+    /// apart from the claim's: a worker that dies in it leaves the attempt open to be decided.
+    async fn record_start(&self, tx: &mut PgConnection, claim: Claim) -> Result<Claim, Error> {
+        if claim.attempt_id.is_some() {
+            return Ok(claim);
+        }
+        let definition = self.definition(claim.saga)?;
+        let attempt_id: i64 = sqlx::query_scalar(
+            "INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'running') RETURNING id",
+        )
+        .bind(claim.id)
+        .bind(claim.position.step as i32)
+        .bind(definition.step_name(claim.position.step))
+        .bind(claim.position.phase.as_str())
+        .bind(claim.position.attempts as i32)
+        .bind(&*self.worker)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(Claim {
+            attempt_id: Some(attempt_id),
+            ..claim
+        })
+    }
+
     /// Takes the lease on a runnable instance whose lease is free, expired, or held by a worker
-    /// whose heartbeat stopped; records the attempt about to run.
+    /// whose heartbeat stopped. The attempt about to run is not recorded yet (`record_start`).
     /// Nothing is committed here: the caller commits, alone or with the steps that follow.
     async fn claim_in(&self, tx: &mut PgConnection, id: Uuid) -> Result<Option<Claim>, Error> {
         let inner = &self.inner;
+        // Attempts still marked running belong to a worker that stopped before recording an
+        // outcome: their outcome is unknown until the step's own check has said whether they
+        // took effect. The claim marks them, and names the one of the step about to run.
         let row = sqlx::query(
-            "UPDATE saga.instances SET lease_owner = $2, lease_until = now() + make_interval(secs => $3), \
-                    updated_at = now() \
-             WHERE id = $1 AND state IN ('running', 'compensating') \
-               AND run_after <= now() + interval '1 second' \
-               AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now() \
-                    OR NOT EXISTS (SELECT 1 FROM apalis.workers w \
-                                   WHERE w.id = lease_owner AND w.last_seen > now() - make_interval(secs => $4))) \
-             RETURNING saga, state, step, phase, attempts, failure, input",
+            "WITH claimed AS ( \
+                 UPDATE saga.instances SET lease_owner = $2, lease_until = now() + make_interval(secs => $3), \
+                        updated_at = now() \
+                 WHERE id = $1 AND state IN ('running', 'compensating') \
+                   AND run_after <= now() + interval '1 second' \
+                   AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now() \
+                        OR NOT EXISTS (SELECT 1 FROM apalis.workers w \
+                                       WHERE w.id = lease_owner AND w.last_seen > now() - make_interval(secs => $4))) \
+                 RETURNING saga, state, step, phase, attempts, failure, input), \
+             abandoned AS ( \
+                 UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
+                        error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome' \
+                 WHERE instance_id = $1 AND outcome = 'running' AND EXISTS (SELECT 1 FROM claimed) \
+                 RETURNING id, step, phase, attempt) \
+             SELECT c.*, (SELECT a.id FROM abandoned a \
+                          WHERE a.step = c.step AND a.phase = c.phase AND a.attempt = c.attempts \
+                          LIMIT 1) AS abandoned_attempt \
+             FROM claimed c",
         )
         .bind(id)
         .bind(&*self.worker)
@@ -325,31 +462,13 @@ impl Engine {
         let saga = self.definition(row.get("saga"))?.name;
         let position = position_of(&row)?;
         let input: Value = row.get("input");
-
-        // Attempts still marked running belong to a worker that stopped before recording an
-        // outcome: their outcome is unknown until the step's own check has said whether they
-        // took effect.
-        let abandoned = sqlx::query(
-            "UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
-                    error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome' \
-             WHERE instance_id = $1 AND outcome = 'running' \
-             RETURNING id, step, phase, attempt",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let current_abandoned = abandoned.iter().find(|a| {
-            a.get::<i32, _>("step") as usize == position.step
-                && a.get::<String, _>("phase") == position.phase.as_str()
-                && a.get::<i32, _>("attempt") as u32 == position.attempts
-        });
-        if let Some(attempt) = current_abandoned {
+        if let Some(abandoned) = row.get::<Option<i64>, _>("abandoned_attempt") {
             let definition = self.definition(saga)?;
             self.inner
                 .metrics
                 .attempt(saga, definition.step_name(position.step), position.phase, "abandoned");
             let event = self
-                .decide_abandoned(tx, definition, id, &position, &input, attempt.get("id"))
+                .decide_abandoned(tx, definition, id, &position, &input, abandoned)
                 .await?;
             let (next_position, action) =
                 transition(definition.shape(), &position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
@@ -361,7 +480,10 @@ impl Engine {
                     &position,
                     &next_position,
                     action,
-                    Some(&input),
+                    Some(Driver {
+                        input: &input,
+                        handed_over: false,
+                    }),
                     None,
                 )
                 .await?
@@ -370,14 +492,13 @@ impl Engine {
                 Next::Stop => Ok(None),
             };
         }
-        let definition = self.definition(saga)?;
-        let attempt_id = self.record_attempt_start(tx, id, definition, &position).await?;
         Ok(Some(Claim {
             id,
             saga,
             position,
             input,
-            attempt_id,
+            attempt_id: None,
+            handed_over: false,
         }))
     }
 
@@ -431,45 +552,159 @@ impl Engine {
     /// Runs the claimed step and the transactional steps after it in `tx`, which holds the
     /// instance's row since the claim. Commits when the run stops or the next step is not
     /// transactional (that one runs in a transaction of its own); rolls everything back, claim
-    /// included, when a step fails.
-    async fn run_chain(&self, mut tx: Transaction<'static, Postgres>, mut claim: Claim) -> Result<Chain, Error> {
+    /// included, when a step fails. The chain's attempts and the instance's move are written
+    /// once, at its end: nobody can see them before the commit anyway.
+    async fn run_chain(&self, mut tx: Transaction<'static, Postgres>, claim: Claim) -> Result<Chain, Error> {
         let definition = self.definition(claim.saga)?;
         if !step_at(definition, &claim.position)?.transactional {
+            let claim = self.record_start(&mut tx, claim).await?;
             tx.commit().await?;
             return Ok(Chain::Ended(Next::Continue(claim)));
         }
-        let faults = &self.inner.faults;
-        // Counted once they are committed.
-        let mut succeeded = Vec::new();
-        loop {
-            let step = step_at(definition, &claim.position)?;
-            let phase = claim.position.phase;
-            faults.reach(step.name, phase, FaultPoint::BeforeStep).await;
-            let started = Instant::now();
-            let result = run_action(step, &claim, &mut tx, faults).await?;
-            faults.reach(step.name, phase, FaultPoint::MidStep).await;
-            if result.is_err() {
-                tx.rollback().await?;
-                return Ok(Chain::RolledBack);
+        match self.chain(&mut tx, claim).await? {
+            Some(run) => {
+                tx.commit().await?;
+                self.chain_committed(run.saga, &run.succeeded).await?;
+                Ok(Chain::Ended(run.next))
             }
-            let next = self.record(&mut tx, &claim, definition, Event::Succeeded).await?;
-            succeeded.push((step.name, phase, started.elapsed()));
-            match next {
-                Next::Continue(following) if step_at(definition, &following.position)?.transactional => {
-                    faults.reach(step.name, phase, FaultPoint::AfterStep).await;
-                    claim = following;
-                }
-                next => {
-                    tx.commit().await?;
-                    for (name, phase, elapsed) in succeeded {
-                        self.inner.metrics.attempt(claim.saga, name, phase, "succeeded");
-                        self.inner.metrics.duration(claim.saga, name, elapsed);
-                    }
-                    faults.reach(step.name, phase, FaultPoint::AfterStep).await;
-                    return Ok(Chain::Ended(next));
-                }
+            None => {
+                tx.rollback().await?;
+                Ok(Chain::RolledBack)
             }
         }
+    }
+
+    /// Runs the claimed step, transactional, and the transactional steps after it on `conn`,
+    /// then writes their attempts and the instance's move; the caller commits. None when a
+    /// step failed: the caller rolls back what the chain wrote.
+    async fn chain(&self, conn: &mut PgConnection, claim: Claim) -> Result<Option<ChainRun>, Error> {
+        let definition = self.definition(claim.saga)?;
+        let faults = &self.inner.faults;
+        let mut position = claim.position.clone();
+        let mut succeeded = Vec::new();
+        loop {
+            let step = step_at(definition, &position)?;
+            let phase = position.phase;
+            faults.reach(step.name, phase, FaultPoint::BeforeStep).await;
+            let started = Instant::now();
+            let result = run_action(step, &claim, &position, conn, faults).await?;
+            faults.reach(step.name, phase, FaultPoint::MidStep).await;
+            if result.is_err() {
+                return Ok(None);
+            }
+            succeeded.push(ChainedAttempt {
+                position: position.clone(),
+                started,
+                ended: Instant::now(),
+            });
+            let (following, action) = transition(definition.shape(), &position, Event::Succeeded, random_unit())
+                .map_err(|r| Error::Refused(r.0))?;
+            if matches!(action, Action::Run { .. }) && step_at(definition, &following)?.transactional {
+                faults.reach(step.name, phase, FaultPoint::AfterStep).await;
+                position = following;
+                continue;
+            }
+            let next = self
+                .record_chain(conn, &claim, definition, &succeeded, &following, action)
+                .await?;
+            return Ok(Some(ChainRun {
+                saga: claim.saga,
+                next,
+                succeeded,
+            }));
+        }
+    }
+
+    /// Counts a chain's attempts once it is committed, and lets a test stop after its last.
+    async fn chain_committed(&self, saga: &'static str, succeeded: &[ChainedAttempt]) -> Result<(), Error> {
+        let definition = self.definition(saga)?;
+        for attempt in succeeded {
+            let name = definition.step_name(attempt.position.step);
+            let metrics = &self.inner.metrics;
+            metrics.attempt(saga, name, attempt.position.phase, "succeeded");
+            metrics.duration(saga, name, attempt.ended.duration_since(attempt.started));
+        }
+        if let Some(last) = succeeded.last() {
+            let name = definition.step_name(last.position.step);
+            self.inner
+                .faults
+                .reach(name, last.position.phase, FaultPoint::AfterStep)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Writes what a chain did: an attempt record for each of its steps, all succeeded, and
+    /// the instance's move past the last of them to `position`.
+    async fn record_chain(
+        &self,
+        tx: &mut PgConnection,
+        claim: &Claim,
+        definition: &Definition,
+        succeeded: &[ChainedAttempt],
+        position: &Position,
+        action: Action,
+    ) -> Result<Next, Error> {
+        let now = Instant::now();
+        let ago = |at: Instant| now.duration_since(at).as_secs_f64();
+        // A claim that decided an abandoned attempt has already recorded the next as running.
+        let (closed, unrecorded) = match (claim.attempt_id, succeeded.split_first()) {
+            (Some(id), Some((first, rest))) => (
+                Some(ClosedAttempt {
+                    id: Some(id),
+                    outcome: "succeeded",
+                    error: None,
+                    ended_ago: ago(first.ended),
+                }),
+                rest,
+            ),
+            _ => (None, succeeded),
+        };
+        if !unrecorded.is_empty() {
+            sqlx::query(
+                "INSERT INTO saga.attempts \
+                   (instance_id, step, step_name, phase, attempt, worker, outcome, started_at, ended_at) \
+                 SELECT $1, step, step_name, phase, attempt, $2, 'succeeded', \
+                        clock_timestamp() - make_interval(secs => started_ago), \
+                        clock_timestamp() - make_interval(secs => ended_ago) \
+                 FROM unnest($3::int[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::float8[]) \
+                      AS t(step, step_name, phase, attempt, started_ago, ended_ago)",
+            )
+            .bind(claim.id)
+            .bind(&*self.worker)
+            .bind(unrecorded.iter().map(|a| a.position.step as i32).collect::<Vec<_>>())
+            .bind(
+                unrecorded
+                    .iter()
+                    .map(|a| definition.step_name(a.position.step))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(unrecorded.iter().map(|a| a.position.phase.as_str()).collect::<Vec<_>>())
+            .bind(
+                unrecorded
+                    .iter()
+                    .map(|a| a.position.attempts as i32)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(unrecorded.iter().map(|a| ago(a.started)).collect::<Vec<_>>())
+            .bind(unrecorded.iter().map(|a| ago(a.ended)).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let last = succeeded.last().map_or(&claim.position, |a| &a.position);
+        let next = self
+            .apply(
+                tx,
+                claim.id,
+                definition,
+                last,
+                position,
+                action,
+                Some(claim.driver()),
+                closed,
+            )
+            .await?;
+        Ok(carry_on(claim, next))
     }
 
     /// Runs one attempt of the claimed step in a transaction of its own and records its
@@ -487,7 +722,7 @@ impl Engine {
         if !self.fence(&mut tx, &claim).await? {
             return Ok(Next::Stop);
         }
-        let result = run_action(step, &claim, &mut tx, faults).await?;
+        let result = run_action(step, &claim, &claim.position, &mut tx, faults).await?;
         faults.reach(step.name, claim.position.phase, FaultPoint::MidStep).await;
         let (event, mut tx) = match result {
             Ok(()) => (Event::Succeeded, tx),
@@ -548,37 +783,45 @@ impl Engine {
         definition: &Definition,
         event: Event,
     ) -> Result<Next, Error> {
+        let id = claim
+            .attempt_id
+            .ok_or_else(|| Error::Corrupt("an attempt run on its own was not recorded as running".into()))?;
         let closed = match &event {
             Event::Failed { error, .. } => ClosedAttempt {
-                id: Some(claim.attempt_id),
+                id: Some(id),
                 outcome: "failed",
                 error: Some(error.clone()),
+                ended_ago: 0.0,
             },
             _ => ClosedAttempt {
-                id: Some(claim.attempt_id),
+                id: Some(id),
                 outcome: "succeeded",
                 error: None,
+                ended_ago: 0.0,
             },
         };
         let (next_position, action) =
             transition(definition.shape(), &claim.position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
-        self.apply(
-            tx,
-            claim.id,
-            definition,
-            &claim.position,
-            &next_position,
-            action,
-            Some(&claim.input),
-            Some(closed),
-        )
-        .await
+        let next = self
+            .apply(
+                tx,
+                claim.id,
+                definition,
+                &claim.position,
+                &next_position,
+                action,
+                Some(claim.driver()),
+                Some(closed),
+            )
+            .await?;
+        Ok(carry_on(claim, next))
     }
 
     /// Stores `position` and does what `action` asks, closing the attempt that led here if
-    /// given. With `input` (a worker driving the instance) a step to run now is claimed by this
-    /// worker and its attempt recorded as running; without (an operator) it is queued for any
-    /// worker. One statement, since every step of every instance passes here.
+    /// given. With a `driver` (a worker driving the instance) a step to run now is claimed by
+    /// this worker and its attempt recorded as running; without (an operator) it is queued for
+    /// any worker. A driver that stops deletes the kept-back job of an instance handed over at
+    /// its start. One statement, since every step of every instance passes here.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply(
         &self,
@@ -588,11 +831,12 @@ impl Engine {
         before: &Position,
         position: &Position,
         action: Action,
-        input: Option<&Value>,
+        driver: Option<Driver<'_>>,
         closed: Option<ClosedAttempt>,
     ) -> Result<Next, Error> {
         let saga = definition.name;
-        let claims_next = matches!(action, Action::Run { .. }) && input.is_some();
+        let claims_next = matches!(action, Action::Run { .. }) && driver.is_some();
+        let deletes_kept_back = !claims_next && driver.as_ref().is_some_and(|d| d.handed_over);
         let (run_after_seconds, ended) = match &action {
             Action::RunAfter { delay, .. } => (delay.as_secs_f64(), false),
             Action::Complete | Action::Fail { .. } => (0.0, true),
@@ -601,7 +845,8 @@ impl Engine {
         let closed = closed.unwrap_or_default();
         let (due, attempt_id): (Option<f64>, Option<i64>) = sqlx::query_as(
             "WITH closed AS ( \
-                 UPDATE saga.attempts SET outcome = $11, error = $12, ended_at = clock_timestamp() \
+                 UPDATE saga.attempts SET outcome = $11, error = $12, \
+                        ended_at = clock_timestamp() - make_interval(secs => $16) \
                  WHERE id = $13), \
              moved AS ( \
                  UPDATE saga.instances SET state = $2, step = $3, phase = $4, attempts = $5, failure = $6, \
@@ -614,7 +859,9 @@ impl Engine {
              started AS ( \
                  INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
                  SELECT $1, $3, $14, $4, $5, $15, 'running' FROM moved WHERE $8 \
-                 RETURNING id) \
+                 RETURNING id), \
+             kept_back AS ( \
+                 DELETE FROM apalis.jobs WHERE $17 AND job_type = $18 AND idempotency_key = $1::text) \
              SELECT (SELECT extract(epoch FROM run_after)::float8 FROM moved), (SELECT id FROM started)",
         )
         .bind(id)
@@ -632,18 +879,22 @@ impl Engine {
         .bind(closed.id)
         .bind(definition.step_name(position.step))
         .bind(&*self.worker)
+        .bind(closed.ended_ago)
+        .bind(deletes_kept_back)
+        .bind(queue::QUEUE)
         .fetch_one(&mut *tx)
         .await?;
         let due = due.ok_or(Error::NotFound)?;
         let metrics = &self.inner.metrics;
         match action {
-            Action::Run { .. } => match (input, attempt_id) {
-                (Some(input), Some(attempt_id)) => Ok(Next::Continue(Claim {
+            Action::Run { .. } => match (driver, attempt_id) {
+                (Some(driver), Some(attempt_id)) => Ok(Next::Continue(Claim {
                     id,
                     saga,
                     position: position.clone(),
-                    input: input.clone(),
-                    attempt_id,
+                    input: driver.input.clone(),
+                    attempt_id: Some(attempt_id),
+                    handed_over: false,
                 })),
                 _ => {
                     queue::enqueue(tx, id, None).await?;
@@ -668,27 +919,6 @@ impl Engine {
         }
     }
 
-    async fn record_attempt_start(
-        &self,
-        tx: &mut PgConnection,
-        id: Uuid,
-        definition: &Definition,
-        position: &Position,
-    ) -> Result<i64, Error> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'running') RETURNING id",
-        )
-        .bind(id)
-        .bind(position.step as i32)
-        .bind(definition.step_name(position.step))
-        .bind(position.phase.as_str())
-        .bind(position.attempts as i32)
-        .bind(&*self.worker)
-        .fetch_one(&mut *tx)
-        .await?)
-    }
-
     /// A lease outlives the step's timeout, so a live worker never loses it mid-attempt.
     fn lease_seconds(&self, step: Option<&crate::definition::Step>) -> f64 {
         let longest = step.map(|s| s.retry.timeout).unwrap_or_else(|| {
@@ -710,6 +940,50 @@ pub(crate) struct ClosedAttempt {
     id: Option<i64>,
     outcome: &'static str,
     error: Option<String>,
+    /// How long ago it ended, when that was before its record is written (in a chain).
+    ended_ago: f64,
+}
+
+/// The worker that drives an instance through a move, as `apply` needs it.
+pub(crate) struct Driver<'a> {
+    input: &'a Value,
+    handed_over: bool,
+}
+
+impl Claim {
+    fn driver(&self) -> Driver<'_> {
+        Driver {
+            input: &self.input,
+            handed_over: self.handed_over,
+        }
+    }
+}
+
+/// What follows `claim`'s move: the next claim keeps its hand-over.
+fn carry_on(claim: &Claim, next: Next) -> Next {
+    match next {
+        Next::Continue(following) => Next::Continue(Claim {
+            handed_over: claim.handed_over,
+            ..following
+        }),
+        Next::Stop => Next::Stop,
+    }
+}
+
+/// A chain that ran and wrote its record: what follows, and its steps.
+#[derive(Debug)]
+pub(crate) struct ChainRun {
+    saga: &'static str,
+    next: Next,
+    succeeded: Vec<ChainedAttempt>,
+}
+
+/// A step that succeeded in a chain, recorded when the chain ends.
+#[derive(Debug)]
+struct ChainedAttempt {
+    position: Position,
+    started: Instant,
+    ended: Instant,
 }
 
 /// How a chain of steps sharing one transaction ended.
@@ -743,18 +1017,19 @@ fn action_of(step: &Step, phase: Phase) -> Result<&dyn StepAction, Error> {
 async fn run_action(
     step: &Step,
     claim: &Claim,
+    position: &Position,
     tx: &mut PgConnection,
     faults: &FaultInjection,
 ) -> Result<Result<(), StepError>, Error> {
-    let action = action_of(step, claim.position.phase)?;
-    if let Some(error) = faults.failure_of(step.name, claim.position.phase) {
+    let action = action_of(step, position.phase)?;
+    if let Some(error) = faults.failure_of(step.name, position.phase) {
         return Ok(Err(error));
     }
     let context = StepContext {
         instance_id: claim.id,
         saga: claim.saga,
         step: step.name,
-        attempt: claim.position.attempts,
+        attempt: position.attempts,
         input: claim.input.clone(),
     };
     Ok(

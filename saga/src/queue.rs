@@ -2,18 +2,26 @@
 //! are pushed in the same transaction that makes an instance runnable, claimed with
 //! `FOR UPDATE SKIP LOCKED`, woken by LISTEN/NOTIFY with an interval poll for delayed jobs, and
 //! handed to a live worker when the worker holding them stops sending heartbeats.
+//!
+//! An instance started in a process whose worker has room for it skips the queue: the process
+//! drives it at once, and its job is kept back (due only once a dead worker would be noticed)
+//! so that it runs only if the process dies first; the statement that stops driving the
+//! instance deletes it (`Engine::apply`). That spares the queue's notify, fetch, lock and acknowledgement, each
+//! a statement or a transaction, for every instance.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apalis::prelude::*;
 use apalis_postgres::{Config, PostgresStorage};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::engine::{Engine, Error};
+use crate::engine::{ChainRun, Engine, Error, Inner};
 
 /// The apalis queue the engine's jobs live in.
 pub const QUEUE: &str = "saga-steps";
@@ -40,16 +48,102 @@ pub(crate) async fn enqueue(tx: &mut PgConnection, instance: Uuid, due: Option<f
         .map_err(|e| Error::Queue(e.to_string()))
 }
 
+/// Queues the job of an instance handed to this process at its start, due only after `delay`
+/// and findable by the instance's id.
+pub(crate) async fn enqueue_kept_back(tx: &mut PgConnection, instance: Uuid, delay: Duration) -> Result<(), Error> {
+    let args = serde_json::to_vec(&DriveInstance { instance }).expect("a job serialises");
+    let due = SystemTime::now() + delay;
+    let due = due.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + 1;
+    let task = TaskBuilder::new(args)
+        .max_attempts(JOB_MAX_ATTEMPTS)
+        .run_at_timestamp(due)
+        .idempotency_key(instance.to_string())
+        .build();
+    apalis_postgres::queries::push_tasks(tx, QUEUE, vec![task])
+        .await
+        .map_err(|e| Error::Queue(e.to_string()))
+}
+
+/// This process's running worker, as instances started here see it.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalWorker {
+    /// The apalis worker's name: its heartbeat keeps the leases taken under it.
+    worker: Arc<str>,
+    tasks: TaskTracker,
+}
+
+/// A new instance handed to this process's worker by `Engine::start`, admitted while the
+/// worker drives or holds no more than twice its slots' worth of instances.
+#[derive(Debug)]
+pub(crate) struct Handover {
+    admission: OwnedSemaphorePermit,
+    worker: LocalWorker,
+    /// The first steps, when they ran in the starting transaction.
+    pub(crate) ran: Option<ChainRun>,
+}
+
+impl Handover {
+    /// Admits a new instance to the running worker, if it runs and has room.
+    pub(crate) fn admit(inner: &Inner) -> Option<Self> {
+        let worker = inner.local.read().ok()?.clone()?;
+        let admission = inner.admitted.clone().try_acquire_owned().ok()?;
+        Some(Self {
+            admission,
+            worker,
+            ran: None,
+        })
+    }
+
+    /// The worker the instance is handed to.
+    pub(crate) fn worker(&self) -> Arc<str> {
+        self.worker.worker.clone()
+    }
+
+    /// Drives `instance` once a slot is free, in the background. Should it fail (the database
+    /// went away), the kept-back job takes over.
+    pub(crate) fn drive(self, inner: &Arc<Inner>, instance: Uuid) {
+        let engine = Engine::with_worker(inner.clone(), self.worker.worker.clone());
+        self.worker.tasks.spawn(async move {
+            let _admission = self.admission;
+            let Ok(_slot) = engine.inner.slots.acquire().await else {
+                return;
+            };
+            let driven = match self.ran {
+                Some(run) => engine.continue_after(run).await,
+                None => engine.drive(instance, true).await,
+            };
+            if let Err(e) = driven {
+                tracing::warn!(%instance, error = %e, "driving a saga instance failed; its queued job takes over");
+            }
+        });
+    }
+}
+
+/// Publishes the running worker to instances started in this process, or withdraws it.
+fn set_local(engine: &Engine, worker: Option<LocalWorker>) {
+    if let Ok(mut local) = engine.inner.local.write() {
+        *local = worker;
+    }
+}
+
 /// Runs the engine's apalis worker until `shutdown`. apalis stops a worker for good when its
 /// backend fails (the database went away): a new worker then takes its place, under a new
 /// name, so the stopped one's jobs and leases go to live workers as when a process dies.
 pub(crate) fn spawn_worker(engine: Engine, shutdown: CancellationToken, tasks: &TaskTracker) {
+    let tracker = tasks.clone();
     tasks.spawn(async move {
+        let tasks = tracker;
         let mut engine = engine;
         let mut backoff = RESTART_BACKOFF;
         loop {
             let started = Instant::now();
+            let local = LocalWorker {
+                worker: engine.worker().into(),
+                tasks: tasks.clone(),
+            };
+            set_local(&engine, Some(local));
             let outcome = run_worker(&engine, &shutdown).await;
+            set_local(&engine, None);
             if shutdown.is_cancelled() {
                 return;
             }
@@ -102,7 +196,8 @@ async fn run_worker(engine: &Engine, shutdown: &CancellationToken) -> Result<(),
 }
 
 async fn drive(job: DriveInstance, engine: Data<Engine>) -> Result<(), BoxDynError> {
-    engine.drive(job.instance).await.map_err(|e| {
+    let _slot = engine.inner.slots.acquire().await?;
+    engine.drive(job.instance, false).await.map_err(|e| {
         tracing::warn!(instance = %job.instance, error = %e, "driving a saga instance failed; apalis retries it");
         Box::new(e) as BoxDynError
     })

@@ -161,12 +161,17 @@ impl Engine {
         Ok(count.get("n"))
     }
 
-    /// How many instances are in each state, from the counters a trigger keeps (a few dozen
-    /// rows read, however many instances there are).
+    /// How many instances are in each state: the ended ones from the counters a trigger keeps
+    /// (a few dozen rows read, however many have ended), the few at work from the state index.
     pub async fn count_by_state(&self) -> Result<Vec<(InstanceState, i64)>, Error> {
-        let rows = sqlx::query("SELECT state, sum(n)::bigint AS n FROM saga.state_counts GROUP BY state")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT state, sum(n)::bigint AS n FROM saga.state_counts GROUP BY state \
+             UNION ALL \
+             SELECT state, count(*) FROM saga.instances \
+             WHERE state IN ('running', 'compensating', 'stuck') GROUP BY state",
+        )
+        .fetch_all(self.pool())
+        .await?;
         let mut counts: Vec<(InstanceState, i64)> = [
             InstanceState::Running,
             InstanceState::Compensating,

@@ -199,3 +199,155 @@ async fn with_the_broker_unreachable_orders_are_placed_and_announced_once_it_is_
     .await;
     assert_eq!(placed.len(), 3);
 }
+
+/// What the saga and the queue recorded of one checkout.
+struct Recorded {
+    /// (step, worker, outcome) of each attempt, oldest first.
+    attempts: Vec<(String, String, String)>,
+    /// Rows of the queue's table kept for this instance's job, and how many are due now.
+    jobs: i64,
+    jobs_due: i64,
+}
+
+async fn recorded(db: &PgPool, checkout_id: &str) -> Recorded {
+    let attempts =
+        sqlx::query_as("SELECT step_name, worker, outcome FROM saga.attempts WHERE instance_id = $1::uuid ORDER BY id")
+            .bind(checkout_id)
+            .fetch_all(db)
+            .await
+            .unwrap();
+    let (jobs, jobs_due): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE run_at <= now()) FROM apalis.jobs WHERE idempotency_key = $1",
+    )
+    .bind(checkout_id)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    Recorded {
+        attempts,
+        jobs,
+        jobs_due,
+    }
+}
+
+#[tokio::test]
+async fn a_checkout_is_driven_by_the_process_that_accepted_it_and_survives_its_death() {
+    // No saga worker in the shop's own product-order: only the replicas drive checkouts.
+    let ops = operated_shop_with(|s| s.saga_workers = false).await;
+    let shop = &ops.shop;
+    let tap = EventTap::open(shop).await;
+    let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
+    let tea = operator.create_product("TEA-1", "Sencha", 1290, 100).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = CustomerApi::new(&shop.customer_url).signed_up(&email("handover")).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let mut settings = shop.product_order_settings();
+    settings.saga_heartbeat = Duration::from_millis(500);
+    let db = PgPool::connect(&shop.product_order_database_url).await.unwrap();
+
+    // Accepted by a replica with a worker: the checkout's database steps run in the request's
+    // own transaction, the publish right after, and no job ever goes through the queue.
+    let accepting = ProductOrderReplica::product_order(settings.clone()).await;
+    let shopper = ProductOrderApi::as_user(&accepting.url, &token);
+    assert_eq!(shopper.set_quantity(&tea, 1).await.status, StatusCode::OK);
+    let accepted = shopper.checkout("handover-1", valid_details()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+    let first = accepted.body["checkout_id"].as_str().unwrap().to_owned();
+    let done = shopper.finished_checkout(&first).await;
+    assert_eq!(done["state"], "completed", "{done:?}");
+    let worker = accepting.saga().worker().to_owned();
+    let seen = recorded(&db, &first).await;
+    let expected: Vec<(String, String, String)> = STEPS
+        .iter()
+        .map(|step| (step.to_string(), worker.clone(), "succeeded".to_owned()))
+        .collect();
+    assert_eq!(seen.attempts, expected, "every step ran once, on the accepting replica");
+    assert_eq!(seen.jobs, 0, "the job kept back in case the replica died is gone");
+
+    // The same replica dies after the request's transaction committed, before the publish:
+    // the job it kept back becomes due and another replica finishes the checkout.
+    accepting
+        .saga()
+        .faults()
+        .freeze_at("publish_order_placed", Phase::Forward, FaultPoint::BeforeStep);
+    assert_eq!(shopper.set_quantity(&tea, 2).await.status, StatusCode::OK);
+    let accepted = shopper.checkout("handover-2", valid_details()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+    let second = accepted.body["checkout_id"].as_str().unwrap().to_owned();
+    tokio::time::timeout(Duration::from_secs(30), accepting.saga().faults().frozen())
+        .await
+        .expect("the accepting replica reached the publish");
+    let before_death = recorded(&db, &second).await;
+    let outcomes: Vec<(&str, &str)> = before_death
+        .attempts
+        .iter()
+        .map(|(step, _, outcome)| (step.as_str(), outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("validate_details", "succeeded"),
+            ("reserve_stock", "succeeded"),
+            ("place_order", "succeeded"),
+            ("publish_order_placed", "running"),
+        ],
+        "the database steps committed with the request, and the publish is recorded as begun"
+    );
+    assert_eq!(
+        (before_death.jobs, before_death.jobs_due),
+        (1, 0),
+        "its job waits, not yet due"
+    );
+    accepting.kill();
+
+    let rescuer = ProductOrderReplica::product_order(settings.clone()).await;
+    let status = ProductOrderApi::as_user(&shop.product_order_url, &token);
+    let done = status.finished_checkout(&second).await;
+    assert_eq!(done["state"], "completed", "{done:?}");
+    let rescued = recorded(&db, &second).await;
+    let publishes: Vec<_> = rescued
+        .attempts
+        .iter()
+        .filter(|(step, _, _)| step == "publish_order_placed")
+        .map(|(_, by, outcome)| (by == rescuer.saga().worker(), outcome.as_str()))
+        .collect();
+    assert_eq!(
+        publishes,
+        [(false, "abandoned"), (true, "succeeded")],
+        "the dead replica's publish was left open and the rescuer ran it: {:?}",
+        rescued.attempts
+    );
+    rescuer.stop().await;
+
+    let orders: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT o.checkout_id::text, sum(l.quantity)::int FROM orders o JOIN order_lines l ON l.order_id = o.id \
+         GROUP BY o.checkout_id ORDER BY min(o.placed_at)",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        orders,
+        [(first.clone(), 1), (second.clone(), 2)],
+        "one order per checkout"
+    );
+    let stock: i32 = sqlx::query_scalar("SELECT stock FROM products")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(stock, 97, "each checkout reserved once");
+    let mut announced = 0;
+    eventually("both order.placed events", Duration::from_secs(30), async || {
+        announced += tap
+            .drain()
+            .await
+            .iter()
+            .filter(|(key, _, _)| key == "order.placed")
+            .count();
+        (announced >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(announced, 2, "each order announced once");
+}

@@ -71,7 +71,7 @@ impl Client {
     /// Fills the cart (not measured), then checks out in one transaction (measured).
     async fn once(&mut self, pool: &PgPool, catalog: &Catalog) -> Outcome {
         let lines = catalog.pick(&mut self.rng);
-        if let Err(e) = self.fill_cart(pool, &lines).await {
+        if let Err(e) = super::fill_cart(pool, &self.owner, &lines).await {
             return Outcome::Failed(format!("cart: {e}"));
         }
         let started = Instant::now();
@@ -82,20 +82,6 @@ impl Client {
             },
             Err(e) => Outcome::Failed(e.to_string()),
         }
-    }
-
-    async fn fill_cart(&self, pool: &PgPool, lines: &[OrderLine]) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO cart_items (owner, product_id, quantity) \
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::int[]) \
-             ON CONFLICT (owner, product_id) DO UPDATE SET quantity = EXCLUDED.quantity, updated_at = now()",
-        )
-        .bind(&self.owner)
-        .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-        .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
-        .execute(pool)
-        .await?;
-        Ok(())
     }
 
     async fn check_out(&self, pool: &PgPool, lines: &[OrderLine]) -> anyhow::Result<()> {

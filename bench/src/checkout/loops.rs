@@ -109,12 +109,17 @@ pub async fn open_loop(
 }
 
 /// Fills the shopper's cart (again after a failure) and puts it among the free shoppers.
+/// Without a tally (the loop is starting) the cart is emptied first: the loop before may have
+/// left it filled for a checkout it never made.
 async fn get_ready(
     shop: Arc<Shop>,
     mut shopper: Shopper,
     free: mpsc::UnboundedSender<(Shopper, Vec<OrderLine>)>,
     tally: Option<Arc<Mutex<Tally>>>,
 ) {
+    if tally.is_none() {
+        shopper.empty_cart(&shop).await;
+    }
     loop {
         match shopper.fill_cart(&shop).await {
             Ok(lines) => {

@@ -169,28 +169,23 @@ impl Shopper {
         })
     }
 
+    /// Empties the cart, as a loop's first fill expects it (a failure shows in its checkout).
+    pub(super) async fn empty_cart(&self, shop: &Shop) {
+        let _ = sqlx::query("DELETE FROM cart_items WHERE owner = $1")
+            .bind(format!("customer:{}", self.id))
+            .execute(&shop.db)
+            .await;
+    }
+
     /// Sets the cart to one line of a hot product and one of a spread product, straight in
     /// product-order's database as the baseline does: the cart is not what is measured, and
     /// its HTTP calls would take the machine's CPU from the checkouts.
     pub(super) async fn fill_cart(&mut self, shop: &Shop) -> Result<Vec<OrderLine>, String> {
         let lines = shop.catalog.pick(&mut self.rng);
         let owner = format!("customer:{}", self.id);
-        let mut tx = shop.db.begin().await.map_err(|e| format!("cart: {e}"))?;
-        sqlx::query("DELETE FROM cart_items WHERE owner = $1")
-            .bind(&owner)
-            .execute(&mut *tx)
+        super::fill_cart(&shop.db, &owner, &lines)
             .await
             .map_err(|e| format!("cart: {e}"))?;
-        sqlx::query(
-            "INSERT INTO cart_items (owner, product_id, quantity) SELECT $1, * FROM UNNEST($2::uuid[], $3::int[])",
-        )
-        .bind(&owner)
-        .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-        .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| format!("cart: {e}"))?;
-        tx.commit().await.map_err(|e| format!("cart: {e}"))?;
         Ok(lines)
     }
 

@@ -111,7 +111,8 @@ fn setup_notes(facts: &RunFacts) -> Vec<String> {
             facts.postgres
         ),
         format!(
-            "A checkout: the shopper's cart is set in product-order's database, as the baseline sets its own (one unit \
+            "A checkout: the shopper's cart is set in product-order's database with the statement the baseline fills its own \
+             with (one unit \
              of a random hot product, 1 to 3 of a random spread product; not measured), then `POST /api/checkout` with a fresh `Idempotency-Key`; \
              measured from just before the POST until its `order.placed` arrives on the benchmark's own queue bound to \
              `shop.events` (matched by `customer_id` and lines; the saga's last step ends once RabbitMQ confirmed the \

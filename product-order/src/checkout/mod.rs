@@ -103,6 +103,7 @@ async fn start_checkout(
         .await?;
     tx.commit().await?;
     let id = repeat(started.id, started.request_hash.as_deref(), &request_hash)?;
+    state.saga.run_started(started);
     Ok((StatusCode::ACCEPTED, Json(accepted(id))))
 }
 

@@ -34,15 +34,13 @@ pub struct Placed {
 /// Places the checkout's order with the prices of its snapshot, clears those lines from the
 /// cart and writes `order.placed`. Placing twice gives back the first order.
 pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed, sqlx::Error> {
-    if let Some(existing) = placed_for(tx, order.checkout_id).await? {
-        return Ok(existing);
-    }
     let order_id = Uuid::now_v7();
     let total: i64 = order.lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
     let placed_at = Utc::now();
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO orders (id, checkout_id, customer_id, status, version, total, currency, contact, delivery, placed_at) \
-         VALUES ($1, $2, $3, 'placed', 1, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, 'placed', 1, $4, $5, $6, $7, $8) \
+         ON CONFLICT (checkout_id) DO NOTHING",
     )
     .bind(order_id)
     .bind(order.checkout_id)
@@ -54,6 +52,9 @@ pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed,
     .bind(placed_at)
     .execute(&mut *tx)
     .await?;
+    if inserted.rows_affected() == 0 {
+        return placed_for(tx, order.checkout_id).await?.ok_or(sqlx::Error::RowNotFound);
+    }
     sqlx::query(
         "INSERT INTO order_lines (order_id, product_id, sku, name, unit_price, quantity) \
          SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::int[])",
@@ -107,6 +108,21 @@ pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed,
     )
     .await?;
     Ok(Placed { order_id, event_id })
+}
+
+/// The `order.placed` event of the order a checkout placed, if any, its outbox row locked
+/// for the caller's transaction to publish it.
+pub async fn placed_event_for(tx: &mut PgConnection, checkout_id: Uuid) -> Result<Option<outbox::Stored>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.id, e.routing_key, e.payload, e.published_at IS NOT NULL AS published FROM orders o \
+         JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = $2 \
+         WHERE o.checkout_id = $1 \
+         FOR UPDATE OF e",
+    )
+    .bind(checkout_id)
+    .bind(events::ORDER_PLACED)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// The order a checkout placed, if any, with its `order.placed` event.
