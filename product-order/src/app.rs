@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
 use sqlx::PgPool;
 
+use crate::catalog::word_stats::WordStats;
 use crate::outbox::{Publisher, RelayWaker};
 use crate::{cart, catalog, checkout, health, orders, sagas};
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub saga_workers: bool,
     /// Sends an event again when an operator asks.
     pub publisher: Publisher,
+    /// How common the catalog's words are, for searches to choose how they run.
+    pub word_stats: WordStats,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

@@ -102,6 +102,7 @@ pub async fn start(
         relay,
         saga_workers: settings.saga_workers,
         publisher,
+        word_stats: catalog::word_stats::WordStats::default(),
     };
     http::spawn_server(
         "product-order",

@@ -5,6 +5,7 @@ pub mod domain;
 pub mod images;
 mod low_stock;
 pub mod store;
+pub mod word_stats;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -151,11 +152,16 @@ async fn list_products(
         return Err(ProductOrderError::Forbidden);
     }
     errors.finish()?;
-    let search = params.q.as_deref().and_then(store::search_query);
+    let search = params.q.as_deref().and_then(store::Search::parse);
+    let search_share = match &search {
+        Some(search) => state.word_stats.share_matching(&state.db, search).await,
+        None => None,
+    };
     let mut products = store::list(
         &state.db,
         &Listing {
-            search: search.as_deref(),
+            search: search.as_ref(),
+            search_share,
             sort,
             after: after.as_ref(),
             limit: limit + 1,

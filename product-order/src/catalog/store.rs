@@ -58,28 +58,54 @@ impl After {
 
 /// What a listing asks for.
 pub struct Listing<'a> {
-    /// A full-text query built by `search_query`.
-    pub search: Option<&'a str>,
+    pub search: Option<&'a Search>,
+    /// The share of products the search is expected to match (`WordStats`), when known.
+    pub search_share: Option<f64>,
     pub sort: Sort,
     pub after: Option<&'a After>,
     pub limit: i64,
     pub include_inactive: bool,
 }
 
-/// `to_tsquery` text matching every word of `q`, the last one also as the start of a longer
-/// word (as typed: "green te" finds green tea), or None when `q` has no words. Only letters and
-/// digits pass, so the result is always valid tsquery syntax. Earlier words match whole because a
-/// prefix of a common word ("gen:*" in every generated SKU) makes PostgreSQL gather that word's
-/// every row from the search index, where a whole word lets it skip to the rarest word's rows.
-pub fn search_query(q: &str) -> Option<String> {
-    let mut words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(8)
-        .map(|w| w.chars().take(40).collect::<String>().to_lowercase())
-        .collect();
-    words.last_mut()?.push_str(":*");
-    Some(words.join(" & "))
+/// A shopper's search: its words, lower case, and the `to_tsquery` text matching every one of
+/// them, the last also as the start of a longer word (as typed: "green te" finds green tea).
+/// Only letters and digits pass, so the query is always valid tsquery syntax. Earlier words
+/// match whole because a prefix of a common word ("gen:*" in every generated SKU) makes
+/// PostgreSQL gather that word's every row from the search index, where a whole word lets it
+/// skip to the rarest word's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    words: Vec<String>,
+    tsquery: String,
+}
+
+impl Search {
+    /// None when `q` has no words.
+    pub fn parse(q: &str) -> Option<Self> {
+        let words: Vec<String> = q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(8)
+            .map(|w| w.chars().take(40).collect::<String>().to_lowercase())
+            .collect();
+        let (last, whole) = words.split_last()?;
+        let tsquery = whole
+            .iter()
+            .map(String::as_str)
+            .chain([format!("{last}:*").as_str()])
+            .collect::<Vec<_>>()
+            .join(" & ");
+        Some(Self { words, tsquery })
+    }
+
+    /// The words, the last one matched as a prefix.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    pub fn tsquery(&self) -> &str {
+        &self.tsquery
+    }
 }
 
 /// How many rows a search walks in listing order, per row it wants, before it asks the search
@@ -101,42 +127,74 @@ pub async fn list(db: impl PgExecutor<'_> + Copy, listing: &Listing<'_>) -> sqlx
     };
     // Walking an index in listing order and testing each row is fastest for common words and
     // hopeless for rare ones (a SKU walks every row); fetching every match from the search index
-    // and sorting them is the reverse. The planner cannot tell which from its statistics (a
-    // prefix, words that occur together, matches only among old rows), so a search walks a
-    // bounded number of rows first and asks the index only when they hold less than a page.
-    // The query text is parsed once per statement, in a sub-select: in the generic plan a
-    // prepared statement settles on after five runs, `to_tsquery($1)` in a filter is parsed again
-    // for every row walked (EXPLAIN ANALYZE of the generic plan for 'smoky yunnan' on a busy
-    // machine: 11.8 ms against 2.2; the benchmark's searches: 341/s against 868/s).
-    let mut walk = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, search FROM products WHERE true"
+    // and sorting them is the reverse. The catalog's word statistics tell which a search is
+    // (`WordStats`); without them, or when they misjudge it, a search walks a bounded number of
+    // rows first and asks the index only when they hold less than a page.
+    let walks_first = listing
+        .search_share
+        .is_none_or(|share| share * WALK_PER_ROW as f64 >= 1.0);
+    if walks_first {
+        let walked = walk(db, search, listing, order).await?;
+        if walked.len() as i64 == listing.limit {
+            return Ok(walked);
+        }
+    }
+    from_index(db, search, listing, order).await
+}
+
+/// A page of the search's matches among the first `WALK_PER_ROW` rows per row wanted in
+/// listing order. The walk reads only what it sorts and tests, then fetches the page's rows:
+/// a walk that carries every column takes twice as long. The query text is parsed once per
+/// statement, in a sub-select: in the generic plan a prepared statement settles on after five
+/// runs, `to_tsquery($1)` in a filter is parsed again for every row walked.
+async fn walk(
+    db: impl PgExecutor<'_>,
+    search: &Search,
+    listing: &Listing<'_>,
+    order: &str,
+) -> sqlx::Result<Vec<Product>> {
+    let mut sql = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM products WHERE id = ANY(ARRAY( \
+           SELECT id FROM (SELECT id, created_at, name, search FROM products WHERE true"
     ));
-    push_filters(&mut walk, listing);
-    walk.push(order)
+    push_filters(&mut sql, listing);
+    sql.push(order)
         .push(" LIMIT ")
         .push_bind(listing.limit * WALK_PER_ROW)
-        .push(") newest WHERE search @@ (SELECT to_tsquery('simple', ")
-        .push_bind(search.to_owned())
+        .push(") walked WHERE search @@ (SELECT to_tsquery('simple', ")
+        .push_bind(search.tsquery().to_owned())
         .push("))")
         .push(order)
         .push(" LIMIT ")
-        .push_bind(listing.limit);
-    let walked = walk.build_query_as::<Product>().fetch_all(db).await?;
-    if walked.len() as i64 == listing.limit {
-        return Ok(walked);
-    }
-    // MATERIALIZED keeps the planner from walking the listing index again: every match first.
-    let mut matches = QueryBuilder::<Postgres>::new(format!(
-        "WITH matches AS MATERIALIZED (SELECT {COLUMNS} FROM products WHERE search @@ (SELECT to_tsquery('simple', "
-    ));
-    matches.push_bind(search.to_owned()).push("))");
-    push_filters(&mut matches, listing);
-    matches
-        .push(") SELECT * FROM matches")
-        .push(order)
-        .push(" LIMIT ")
-        .push_bind(listing.limit);
-    matches.build_query_as::<Product>().fetch_all(db).await
+        .push_bind(listing.limit)
+        .push("))")
+        .push(order);
+    sql.build_query_as::<Product>().fetch_all(db).await
+}
+
+/// A page of every match the search index gives, sorted. MATERIALIZED keeps the planner from
+/// walking the listing index instead: every match first.
+async fn from_index(
+    db: impl PgExecutor<'_>,
+    search: &Search,
+    listing: &Listing<'_>,
+    order: &str,
+) -> sqlx::Result<Vec<Product>> {
+    let mut sql = QueryBuilder::<Postgres>::new(
+        "WITH matches AS MATERIALIZED (SELECT id, created_at, name FROM products \
+         WHERE search @@ (SELECT to_tsquery('simple', ",
+    );
+    sql.push_bind(search.tsquery().to_owned()).push("))");
+    push_filters(&mut sql, listing);
+    sql.push(format!(
+        ") SELECT {COLUMNS} FROM products WHERE id = ANY(ARRAY(SELECT id FROM matches"
+    ))
+    .push(order)
+    .push(" LIMIT ")
+    .push_bind(listing.limit)
+    .push("))")
+    .push(order);
+    sql.build_query_as::<Product>().fetch_all(db).await
 }
 
 /// Active products only (unless inactive ones are asked for), after the keyset cursor.
@@ -268,17 +326,21 @@ pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::search_query;
+    use super::Search;
+
+    fn tsquery(q: &str) -> Option<String> {
+        Search::parse(q).map(|s| s.tsquery().to_owned())
+    }
 
     #[test]
     fn search_words_match_whole_but_the_last_and_nothing_else_passes() {
-        assert_eq!(search_query("Green  TE"), Some("green & te:*".into()));
-        assert_eq!(search_query("tea-001"), Some("tea & 001:*".into()));
+        assert_eq!(tsquery("Green  TE"), Some("green & te:*".into()));
+        assert_eq!(tsquery("tea-001"), Some("tea & 001:*".into()));
         assert_eq!(
-            search_query("'); DROP TABLE products; --"),
+            tsquery("'); DROP TABLE products; --"),
             Some("drop & table & products:*".into())
         );
-        assert_eq!(search_query("!!! & |"), None);
+        assert_eq!(tsquery("!!! & |"), None);
     }
 }
 
