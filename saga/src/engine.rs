@@ -485,6 +485,7 @@ impl Engine {
                         handed_over: false,
                     }),
                     None,
+                    ChainRecords::default(),
                 )
                 .await?
             {
@@ -660,37 +661,17 @@ impl Engine {
             ),
             _ => (None, succeeded),
         };
-        if !unrecorded.is_empty() {
-            sqlx::query(
-                "INSERT INTO saga.attempts \
-                   (instance_id, step, step_name, phase, attempt, worker, outcome, started_at, ended_at) \
-                 SELECT $1, step, step_name, phase, attempt, $2, 'succeeded', \
-                        clock_timestamp() - make_interval(secs => started_ago), \
-                        clock_timestamp() - make_interval(secs => ended_ago) \
-                 FROM unnest($3::int[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::float8[]) \
-                      AS t(step, step_name, phase, attempt, started_ago, ended_ago)",
-            )
-            .bind(claim.id)
-            .bind(&*self.worker)
-            .bind(unrecorded.iter().map(|a| a.position.step as i32).collect::<Vec<_>>())
-            .bind(
-                unrecorded
-                    .iter()
-                    .map(|a| definition.step_name(a.position.step))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(unrecorded.iter().map(|a| a.position.phase.as_str()).collect::<Vec<_>>())
-            .bind(
-                unrecorded
-                    .iter()
-                    .map(|a| a.position.attempts as i32)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(unrecorded.iter().map(|a| ago(a.started)).collect::<Vec<_>>())
-            .bind(unrecorded.iter().map(|a| ago(a.ended)).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
+        let records = ChainRecords {
+            steps: unrecorded.iter().map(|a| a.position.step as i32).collect(),
+            names: unrecorded
+                .iter()
+                .map(|a| definition.step_name(a.position.step))
+                .collect(),
+            phases: unrecorded.iter().map(|a| a.position.phase.as_str()).collect(),
+            attempts: unrecorded.iter().map(|a| a.position.attempts as i32).collect(),
+            started_ago: unrecorded.iter().map(|a| ago(a.started)).collect(),
+            ended_ago: unrecorded.iter().map(|a| ago(a.ended)).collect(),
+        };
         let last = succeeded.last().map_or(&claim.position, |a| &a.position);
         let next = self
             .apply(
@@ -702,6 +683,7 @@ impl Engine {
                 action,
                 Some(claim.driver()),
                 closed,
+                records,
             )
             .await?;
         Ok(carry_on(claim, next))
@@ -812,13 +794,14 @@ impl Engine {
                 action,
                 Some(claim.driver()),
                 Some(closed),
+                ChainRecords::default(),
             )
             .await?;
         Ok(carry_on(claim, next))
     }
 
     /// Stores `position` and does what `action` asks, closing the attempt that led here if
-    /// given. With a `driver` (a worker driving the instance) a step to run now is claimed by
+    /// given and writing the attempts of the chain that led here, if any. With a `driver` (a worker driving the instance) a step to run now is claimed by
     /// this worker and its attempt recorded as running; without (an operator) it is queued for
     /// any worker. A driver that stops deletes the kept-back job of an instance handed over at
     /// its start. One statement, since every step of every instance passes here.
@@ -833,6 +816,7 @@ impl Engine {
         action: Action,
         driver: Option<Driver<'_>>,
         closed: Option<ClosedAttempt>,
+        chained: ChainRecords,
     ) -> Result<Next, Error> {
         let saga = definition.name;
         let claims_next = matches!(action, Action::Run { .. }) && driver.is_some();
@@ -856,9 +840,19 @@ impl Engine {
                         ended_at = CASE WHEN $10 THEN now() END \
                  WHERE id = $1 \
                  RETURNING run_after), \
+             chained AS ( \
+                 INSERT INTO saga.attempts \
+                   (instance_id, step, step_name, phase, attempt, worker, outcome, started_at, ended_at) \
+                 SELECT $1, step, step_name, phase, attempt, $15, 'succeeded', \
+                        clock_timestamp() - make_interval(secs => started_ago), \
+                        clock_timestamp() - make_interval(secs => ended_ago) \
+                 FROM unnest($19::int[], $20::text[], $21::text[], $22::int[], $23::float8[], $24::float8[]) \
+                      AS t(step, step_name, phase, attempt, started_ago, ended_ago) \
+                 RETURNING id), \
              started AS ( \
                  INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
-                 SELECT $1, $3, $14, $4, $5, $15, 'running' FROM moved WHERE $8 \
+                 SELECT $1, $3, $14, $4, $5, $15, 'running' FROM moved \
+                 WHERE $8 AND (SELECT count(*) FROM chained) >= 0 \
                  RETURNING id), \
              kept_back AS ( \
                  DELETE FROM apalis.jobs WHERE $17 AND job_type = $18 AND idempotency_key = $1::text) \
@@ -882,6 +876,12 @@ impl Engine {
         .bind(closed.ended_ago)
         .bind(deletes_kept_back)
         .bind(queue::QUEUE)
+        .bind(chained.steps)
+        .bind(chained.names)
+        .bind(chained.phases)
+        .bind(chained.attempts)
+        .bind(chained.started_ago)
+        .bind(chained.ended_ago)
         .fetch_one(&mut *tx)
         .await?;
         let due = due.ok_or(Error::NotFound)?;
@@ -976,6 +976,18 @@ pub(crate) struct ChainRun {
     saga: &'static str,
     next: Next,
     succeeded: Vec<ChainedAttempt>,
+}
+
+/// The attempts of a chain, all succeeded, as `apply` writes them with the move that ends it
+/// (before the next attempt, counting them first, so they keep the lower ids).
+#[derive(Default)]
+pub(crate) struct ChainRecords {
+    steps: Vec<i32>,
+    names: Vec<&'static str>,
+    phases: Vec<&'static str>,
+    attempts: Vec<i32>,
+    started_ago: Vec<f64>,
+    ended_ago: Vec<f64>,
 }
 
 /// A step that succeeded in a chain, recorded when the chain ends.

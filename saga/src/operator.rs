@@ -196,8 +196,18 @@ impl Engine {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        self.apply(&mut tx, id, definition, &before, &after, next, None, None)
-            .await?;
+        self.apply(
+            &mut tx,
+            id,
+            definition,
+            &before,
+            &after,
+            next,
+            None,
+            None,
+            crate::engine::ChainRecords::default(),
+        )
+        .await?;
         let (from, to) = (before.state.as_str(), after.state.as_str());
         insert_action(
             &mut tx,
