@@ -131,9 +131,6 @@ pub(crate) struct Claim {
     /// The attempt's record, written as running when the claim commits before the step runs;
     /// None while the step runs in the claim's transaction (a chain), whose end writes it.
     attempt_id: Option<i64>,
-    /// The instance was handed over at its start with a job kept back in case this process
-    /// dies: the transaction that stops driving it deletes that job.
-    handed_over: bool,
 }
 
 /// Whether the driving worker goes on with the next step.
@@ -174,9 +171,11 @@ impl Engine {
         Self { inner, worker }
     }
 
-    /// Runs the workers (and the metrics sampler) until `shutdown`.
+    /// Runs the workers (with the sweep for instances left by stopped workers, and the metrics
+    /// sampler) until `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken, tasks: &TaskTracker) {
         queue::spawn_worker(self.clone(), shutdown.clone(), tasks);
+        tasks.spawn(queue::rescue_orphans_regularly(self.clone(), shutdown.clone()));
         tasks.spawn(crate::metrics::sample(self.clone(), shutdown));
     }
 
@@ -211,8 +210,8 @@ impl Engine {
     ///
     /// When this process runs a worker with room for it, the instance is handed to it instead
     /// of travelling through the queue: give the result to `run_started` once the transaction
-    /// committed. Its job is then kept back for a while and only runs if this process dies
-    /// before driving the instance to a stop. The saga's first transactional steps then run
+    /// committed. It has no job then; should this process die before driving it to a stop,
+    /// another's worker finds it by its lapsed lease (`queue::rescue_orphans`). The saga's first transactional steps then run
     /// at once in the caller's transaction (a chain), behind a savepoint: should one fail, the
     /// chain is undone and the worker runs the steps one transaction each, as it would have.
     pub async fn start(&self, tx: &mut PgConnection, saga: &str, request: NewInstance) -> Result<Started, Error> {
@@ -244,7 +243,6 @@ impl Engine {
         if inserted.is_some() {
             match &mut handover {
                 Some(handover) => {
-                    queue::enqueue_kept_back(tx, id, self.inner.settings.orphaned_after()).await?;
                     let engine = Self::with_worker(self.inner.clone(), handover.worker());
                     let claim = Claim {
                         id,
@@ -252,7 +250,6 @@ impl Engine {
                         position: Position::start(),
                         input: request.input,
                         attempt_id: None,
-                        handed_over: true,
                     };
                     handover.ran = engine.chain_at_start(tx, claim).await?;
                 }
@@ -346,23 +343,17 @@ impl Engine {
     ///
     /// The claim and the transactional steps that follow it share one transaction (a chain);
     /// a step with effects outside the database runs in a transaction of its own.
-    ///
-    /// `handed_over`: the instance came from `start` in this process, its job kept back.
-    pub(crate) async fn drive(&self, id: Uuid, handed_over: bool) -> Result<(), Error> {
+    pub(crate) async fn drive(&self, id: Uuid) -> Result<(), Error> {
         let mut tx = self.inner.pool.begin().await?;
         let Some(claim) = self.claim_in(&mut tx, id).await? else {
             tx.commit().await?;
             return Ok(());
         };
-        let claim = Claim { handed_over, ..claim };
         let mut next = match self.run_chain(tx, claim).await? {
             Chain::Ended(next) => next,
             // A step of the chain failed and took the chain with it: run the steps one
             // transaction each, so the failure is recorded after the successes before it.
-            Chain::RolledBack => self
-                .claim(id)
-                .await?
-                .map_or(Next::Stop, |claim| Next::Continue(Claim { handed_over, ..claim })),
+            Chain::RolledBack => self.claim(id).await?.map_or(Next::Stop, Next::Continue),
         };
         while let Next::Continue(claim) = next {
             next = self.run_attempt(claim).await?;
@@ -480,10 +471,7 @@ impl Engine {
                     &position,
                     &next_position,
                     action,
-                    Some(Driver {
-                        input: &input,
-                        handed_over: false,
-                    }),
+                    Some(&input),
                     None,
                     ChainRecords::default(),
                 )
@@ -499,7 +487,6 @@ impl Engine {
             position,
             input,
             attempt_id: None,
-            handed_over: false,
         }))
     }
 
@@ -673,20 +660,18 @@ impl Engine {
             ended_ago: unrecorded.iter().map(|a| ago(a.ended)).collect(),
         };
         let last = succeeded.last().map_or(&claim.position, |a| &a.position);
-        let next = self
-            .apply(
-                tx,
-                claim.id,
-                definition,
-                last,
-                position,
-                action,
-                Some(claim.driver()),
-                closed,
-                records,
-            )
-            .await?;
-        Ok(carry_on(claim, next))
+        self.apply(
+            tx,
+            claim.id,
+            definition,
+            last,
+            position,
+            action,
+            Some(&claim.input),
+            closed,
+            records,
+        )
+        .await
     }
 
     /// Runs one attempt of the claimed step in a transaction of its own and records its
@@ -784,27 +769,24 @@ impl Engine {
         };
         let (next_position, action) =
             transition(definition.shape(), &claim.position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
-        let next = self
-            .apply(
-                tx,
-                claim.id,
-                definition,
-                &claim.position,
-                &next_position,
-                action,
-                Some(claim.driver()),
-                Some(closed),
-                ChainRecords::default(),
-            )
-            .await?;
-        Ok(carry_on(claim, next))
+        self.apply(
+            tx,
+            claim.id,
+            definition,
+            &claim.position,
+            &next_position,
+            action,
+            Some(&claim.input),
+            Some(closed),
+            ChainRecords::default(),
+        )
+        .await
     }
 
     /// Stores `position` and does what `action` asks, closing the attempt that led here if
     /// given and writing the attempts of the chain that led here, if any. With a `driver` (a worker driving the instance) a step to run now is claimed by
     /// this worker and its attempt recorded as running; without (an operator) it is queued for
-    /// any worker. A driver that stops deletes the kept-back job of an instance handed over at
-    /// its start. One statement, since every step of every instance passes here.
+    /// any worker. One statement, since every step of every instance passes here.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply(
         &self,
@@ -814,13 +796,12 @@ impl Engine {
         before: &Position,
         position: &Position,
         action: Action,
-        driver: Option<Driver<'_>>,
+        input: Option<&Value>,
         closed: Option<ClosedAttempt>,
         chained: ChainRecords,
     ) -> Result<Next, Error> {
         let saga = definition.name;
-        let claims_next = matches!(action, Action::Run { .. }) && driver.is_some();
-        let deletes_kept_back = !claims_next && driver.as_ref().is_some_and(|d| d.handed_over);
+        let claims_next = matches!(action, Action::Run { .. }) && input.is_some();
         let (run_after_seconds, ended) = match &action {
             Action::RunAfter { delay, .. } => (delay.as_secs_f64(), false),
             Action::Complete | Action::Fail { .. } => (0.0, true),
@@ -846,16 +827,14 @@ impl Engine {
                  SELECT $1, step, step_name, phase, attempt, $15, 'succeeded', \
                         clock_timestamp() - make_interval(secs => started_ago), \
                         clock_timestamp() - make_interval(secs => ended_ago) \
-                 FROM unnest($19::int[], $20::text[], $21::text[], $22::int[], $23::float8[], $24::float8[]) \
+                 FROM unnest($17::int[], $18::text[], $19::text[], $20::int[], $21::float8[], $22::float8[]) \
                       AS t(step, step_name, phase, attempt, started_ago, ended_ago) \
                  RETURNING id), \
              started AS ( \
                  INSERT INTO saga.attempts (instance_id, step, step_name, phase, attempt, worker, outcome) \
                  SELECT $1, $3, $14, $4, $5, $15, 'running' FROM moved \
                  WHERE $8 AND (SELECT count(*) FROM chained) >= 0 \
-                 RETURNING id), \
-             kept_back AS ( \
-                 DELETE FROM apalis.jobs WHERE $17 AND job_type = $18 AND idempotency_key = $1::text) \
+                 RETURNING id) \
              SELECT (SELECT extract(epoch FROM run_after)::float8 FROM moved), (SELECT id FROM started)",
         )
         .bind(id)
@@ -874,8 +853,6 @@ impl Engine {
         .bind(definition.step_name(position.step))
         .bind(&*self.worker)
         .bind(closed.ended_ago)
-        .bind(deletes_kept_back)
-        .bind(queue::QUEUE)
         .bind(chained.steps)
         .bind(chained.names)
         .bind(chained.phases)
@@ -887,14 +864,13 @@ impl Engine {
         let due = due.ok_or(Error::NotFound)?;
         let metrics = &self.inner.metrics;
         match action {
-            Action::Run { .. } => match (driver, attempt_id) {
-                (Some(driver), Some(attempt_id)) => Ok(Next::Continue(Claim {
+            Action::Run { .. } => match (input, attempt_id) {
+                (Some(input), Some(attempt_id)) => Ok(Next::Continue(Claim {
                     id,
                     saga,
                     position: position.clone(),
-                    input: driver.input.clone(),
+                    input: input.clone(),
                     attempt_id: Some(attempt_id),
-                    handed_over: false,
                 })),
                 _ => {
                     queue::enqueue(tx, id, None).await?;
@@ -942,32 +918,6 @@ pub(crate) struct ClosedAttempt {
     error: Option<String>,
     /// How long ago it ended, when that was before its record is written (in a chain).
     ended_ago: f64,
-}
-
-/// The worker that drives an instance through a move, as `apply` needs it.
-pub(crate) struct Driver<'a> {
-    input: &'a Value,
-    handed_over: bool,
-}
-
-impl Claim {
-    fn driver(&self) -> Driver<'_> {
-        Driver {
-            input: &self.input,
-            handed_over: self.handed_over,
-        }
-    }
-}
-
-/// What follows `claim`'s move: the next claim keeps its hand-over.
-fn carry_on(claim: &Claim, next: Next) -> Next {
-    match next {
-        Next::Continue(following) => Next::Continue(Claim {
-            handed_over: claim.handed_over,
-            ..following
-        }),
-        Next::Stop => Next::Stop,
-    }
 }
 
 /// A chain that ran and wrote its record: what follows, and its steps.

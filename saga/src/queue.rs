@@ -4,13 +4,13 @@
 //! handed to a live worker when the worker holding them stops sending heartbeats.
 //!
 //! An instance started in a process whose worker has room for it skips the queue: the process
-//! drives it at once, and its job is kept back (due only once a dead worker would be noticed)
-//! so that it runs only if the process dies first; the statement that stops driving the
-//! instance deletes it (`Engine::apply`). That spares the queue's notify, fetch, lock and acknowledgement, each
-//! a statement or a transaction, for every instance.
+//! drives it at once, with no job. That spares the queue's insert, notify, fetch, lock and
+//! acknowledgement, each a statement or a transaction, for every instance. Should the process
+//! die first, every process's sweep (`rescue_orphans`) finds the instance by its lapsed lease
+//! and queues a job for it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use apalis::prelude::*;
 use apalis_postgres::{Config, PostgresStorage};
@@ -48,20 +48,68 @@ pub(crate) async fn enqueue(tx: &mut PgConnection, instance: Uuid, due: Option<f
         .map_err(|e| Error::Queue(e.to_string()))
 }
 
-/// Queues the job of an instance handed to this process at its start, due only after `delay`
-/// and findable by the instance's id.
-pub(crate) async fn enqueue_kept_back(tx: &mut PgConnection, instance: Uuid, delay: Duration) -> Result<(), Error> {
-    let args = serde_json::to_vec(&DriveInstance { instance }).expect("a job serialises");
-    let due = SystemTime::now() + delay;
-    let due = due.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + 1;
-    let task = TaskBuilder::new(args)
-        .max_attempts(JOB_MAX_ATTEMPTS)
-        .run_at_timestamp(due)
-        .idempotency_key(instance.to_string())
-        .build();
-    apalis_postgres::queries::push_tasks(tx, QUEUE, vec![task])
+/// Queues a job for every instance whose driving worker died before it stopped driving it:
+/// running or compensating, leased by a worker whose heartbeats have stopped. Instances handed
+/// over at their start have no job of their own; one whose queue job was running is also
+/// re-queued by apalis (the second job finds it taken and leaves it). One job per instance and
+/// dead lease (apalis's idempotency key), one sweep at a time across processes.
+pub(crate) async fn rescue_orphans(engine: &Engine) -> Result<usize, Error> {
+    let mut tx = engine.pool().begin().await?;
+    let sweeping: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('saga.rescue', 0))")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !sweeping {
+        return Ok(0);
+    }
+    let orphans: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT i.id, i.id::text || ' ' || i.lease_owner FROM saga.instances i \
+         WHERE i.state IN ('running', 'compensating') AND i.lease_owner IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM apalis.workers w \
+                           WHERE w.id = i.lease_owner AND w.last_seen > now() - make_interval(secs => $1)) \
+           AND NOT EXISTS (SELECT 1 FROM apalis.jobs j \
+                           WHERE j.job_type = $2 AND j.idempotency_key = i.id::text || ' ' || i.lease_owner)",
+    )
+    .bind(engine.inner.settings.orphaned_after().as_secs_f64())
+    .bind(QUEUE)
+    .fetch_all(&mut *tx)
+    .await?;
+    if orphans.is_empty() {
+        return Ok(0);
+    }
+    let tasks = orphans
+        .iter()
+        .map(|(instance, key)| {
+            let args = serde_json::to_vec(&DriveInstance { instance: *instance }).expect("a job serialises");
+            TaskBuilder::new(args)
+                .max_attempts(JOB_MAX_ATTEMPTS)
+                .idempotency_key(key)
+                .build()
+        })
+        .collect();
+    apalis_postgres::queries::push_tasks(&mut *tx, QUEUE, tasks)
         .await
-        .map_err(|e| Error::Queue(e.to_string()))
+        .map_err(|e| Error::Queue(e.to_string()))?;
+    tx.commit().await?;
+    tracing::warn!(
+        count = orphans.len(),
+        "saga instances left by a stopped worker queued again"
+    );
+    Ok(orphans.len())
+}
+
+/// Sweeps for orphaned instances (`rescue_orphans`) once per heartbeat until `shutdown`.
+pub(crate) async fn rescue_orphans_regularly(engine: Engine, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(engine.inner.settings.heartbeat);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = rescue_orphans(&engine).await {
+            tracing::warn!(error = %e, "looking for saga instances left by stopped workers failed");
+        }
+    }
 }
 
 /// This process's running worker, as instances started here see it.
@@ -100,7 +148,7 @@ impl Handover {
     }
 
     /// Drives `instance` once a slot is free, in the background. Should it fail (the database
-    /// went away), the kept-back job takes over.
+    /// went away), the sweep for orphans queues it once this worker's lease has lapsed.
     pub(crate) fn drive(self, inner: &Arc<Inner>, instance: Uuid) {
         let engine = Engine::with_worker(inner.clone(), self.worker.worker.clone());
         self.worker.tasks.spawn(async move {
@@ -110,10 +158,10 @@ impl Handover {
             };
             let driven = match self.ran {
                 Some(run) => engine.continue_after(run).await,
-                None => engine.drive(instance, true).await,
+                None => engine.drive(instance).await,
             };
             if let Err(e) = driven {
-                tracing::warn!(%instance, error = %e, "driving a saga instance failed; its queued job takes over");
+                tracing::warn!(%instance, error = %e, "driving a saga instance failed; it is queued once its lease lapses");
             }
         });
     }
@@ -197,7 +245,7 @@ async fn run_worker(engine: &Engine, shutdown: &CancellationToken) -> Result<(),
 
 async fn drive(job: DriveInstance, engine: Data<Engine>) -> Result<(), BoxDynError> {
     let _slot = engine.inner.slots.acquire().await?;
-    engine.drive(job.instance, false).await.map_err(|e| {
+    engine.drive(job.instance).await.map_err(|e| {
         tracing::warn!(instance = %job.instance, error = %e, "driving a saga instance failed; apalis retries it");
         Box::new(e) as BoxDynError
     })
