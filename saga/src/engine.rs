@@ -251,7 +251,7 @@ impl Engine {
                         input: request.input,
                         attempt_id: None,
                     };
-                    handover.ran = engine.chain_at_start(tx, claim).await?;
+                    handover.at_start = engine.chain_at_start(tx, claim).await?;
                 }
                 None => queue::enqueue(tx, id, None).await?,
             }
@@ -287,17 +287,17 @@ impl Engine {
     }
 
     /// Runs the first steps of a new instance in the transaction that starts it, when they
-    /// are transactional, behind a savepoint. None when they are not, or when they did not
-    /// all succeed: the savepoint is rolled back and the instance waits at its first step.
-    async fn chain_at_start(&self, tx: &mut PgConnection, claim: Claim) -> Result<Option<ChainRun>, Error> {
+    /// are transactional, behind a savepoint. When one of them fails, the savepoint is rolled
+    /// back and the instance waits at its first step.
+    async fn chain_at_start(&self, tx: &mut PgConnection, claim: Claim) -> Result<AtStart, Error> {
         let definition = self.definition(claim.saga)?;
         if !step_at(definition, &claim.position)?.transactional {
-            return Ok(None);
+            return Ok(AtStart::NotRun);
         }
         let id = claim.id;
         sqlx::raw_sql("SAVEPOINT saga_start").execute(&mut *tx).await?;
         match self.chain(tx, claim).await {
-            Ok(Some(run)) => return Ok(Some(run)),
+            Ok(Some(run)) => return Ok(AtStart::Ran(run)),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(instance = %id, error = %e, "the first steps failed at the start; the worker runs them")
@@ -306,17 +306,13 @@ impl Engine {
         sqlx::raw_sql("ROLLBACK TO SAVEPOINT saga_start")
             .execute(&mut *tx)
             .await?;
-        Ok(None)
+        Ok(AtStart::Failed)
     }
 
     /// Goes on after a chain that ran at the start, now committed.
     pub(crate) async fn continue_after(&self, run: ChainRun) -> Result<(), Error> {
         self.chain_committed(run.saga, &run.succeeded).await?;
-        let mut next = run.next;
-        while let Next::Continue(claim) = next {
-            next = self.run_attempt(claim).await?;
-        }
-        Ok(())
+        self.run_on(run.next).await
     }
 
     /// The instance started under an idempotency key, with the fingerprint recorded with it.
@@ -349,12 +345,22 @@ impl Engine {
             tx.commit().await?;
             return Ok(());
         };
-        let mut next = match self.run_chain(tx, claim).await? {
-            Chain::Ended(next) => next,
+        match self.run_chain(tx, claim).await? {
+            Chain::Ended(next) => self.run_on(next).await,
             // A step of the chain failed and took the chain with it: run the steps one
             // transaction each, so the failure is recorded after the successes before it.
-            Chain::RolledBack => self.claim(id).await?.map_or(Next::Stop, Next::Continue),
-        };
+            Chain::RolledBack => self.drive_step_by_step(id).await,
+        }
+    }
+
+    /// Drives the instance one step, one transaction, at a time: after its chain failed.
+    pub(crate) async fn drive_step_by_step(&self, id: Uuid) -> Result<(), Error> {
+        let next = self.claim(id).await?.map_or(Next::Stop, Next::Continue);
+        self.run_on(next).await
+    }
+
+    /// Runs attempts, each in a transaction of its own, for as long as there is a next one.
+    async fn run_on(&self, mut next: Next) -> Result<(), Error> {
         while let Next::Continue(claim) = next {
             next = self.run_attempt(claim).await?;
         }
@@ -918,6 +924,19 @@ pub(crate) struct ClosedAttempt {
     error: Option<String>,
     /// How long ago it ended, when that was before its record is written (in a chain).
     ended_ago: f64,
+}
+
+/// What became of the first steps of an instance handed over at its start.
+#[derive(Debug)]
+pub(crate) enum AtStart {
+    /// The first step is not transactional: the worker runs it.
+    NotRun,
+    /// They ran in the starting transaction.
+    Ran(ChainRun),
+    /// One failed and they were undone: the worker runs them one transaction each, so the
+    /// failure is recorded after the successes before it (running the chain again would only
+    /// fail again).
+    Failed,
 }
 
 /// A chain that ran and wrote its record: what follows, and its steps.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::engine::{ChainRun, Engine, Error, Inner};
+use crate::engine::{AtStart, Engine, Error, Inner};
 
 /// The apalis queue the engine's jobs live in.
 pub const QUEUE: &str = "saga-steps";
@@ -126,8 +126,8 @@ pub(crate) struct LocalWorker {
 pub(crate) struct Handover {
     admission: OwnedSemaphorePermit,
     worker: LocalWorker,
-    /// The first steps, when they ran in the starting transaction.
-    pub(crate) ran: Option<ChainRun>,
+    /// What became of the first steps in the starting transaction.
+    pub(crate) at_start: AtStart,
 }
 
 impl Handover {
@@ -138,7 +138,7 @@ impl Handover {
         Some(Self {
             admission,
             worker,
-            ran: None,
+            at_start: AtStart::NotRun,
         })
     }
 
@@ -156,9 +156,10 @@ impl Handover {
             let Ok(_slot) = engine.inner.slots.acquire().await else {
                 return;
             };
-            let driven = match self.ran {
-                Some(run) => engine.continue_after(run).await,
-                None => engine.drive(instance).await,
+            let driven = match self.at_start {
+                AtStart::Ran(run) => engine.continue_after(run).await,
+                AtStart::Failed => engine.drive_step_by_step(instance).await,
+                AtStart::NotRun => engine.drive(instance).await,
             };
             if let Err(e) = driven {
                 tracing::warn!(%instance, error = %e, "driving a saga instance failed; it is queued once its lease lapses");
