@@ -11,7 +11,8 @@ use sqlx::PgPool;
 use testkit::ProductOrderReplica;
 
 use crate::helpers::{
-    CustomerApi, EventTap, ProductOrderApi, broker_behind_proxy, email, eventually, operated_shop_with, valid_details,
+    CustomerApi, EventTap, OperatedShop, ProductOrderApi, broker_behind_proxy, email, eventually, operated_shop_with,
+    valid_details,
 };
 
 const STEPS: [&str; 4] = [
@@ -21,9 +22,18 @@ const STEPS: [&str; 4] = [
     "publish_order_placed",
 ];
 
-#[tokio::test]
-async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and_one_event() {
-    // The shop's own product-order serves the API only; replicas do the saga work.
+/// A shop whose own product-order serves the API only (replicas started with `settings` do
+/// the saga work, a dead one noticed within 1.5 s), with an event tap, a tea with 100 in
+/// stock, and a signed-up shopper's token.
+struct ReplicaShop {
+    ops: OperatedShop,
+    tap: EventTap,
+    tea: String,
+    token: String,
+    settings: product_order::Settings,
+}
+
+async fn replica_shop(shopper: &str) -> ReplicaShop {
     let ops = operated_shop_with(|s| s.saga_workers = false).await;
     let shop = &ops.shop;
     let tap = EventTap::open(shop).await;
@@ -32,10 +42,30 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
         .as_str()
         .unwrap()
         .to_owned();
-    let login = CustomerApi::new(&shop.customer_url).signed_up(&email("crash")).await;
-    let shopper = ProductOrderApi::as_user(&shop.product_order_url, login["access_token"].as_str().unwrap());
+    let login = CustomerApi::new(&shop.customer_url).signed_up(&email(shopper)).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
     let mut settings = shop.product_order_settings();
     settings.saga_heartbeat = Duration::from_millis(500);
+    ReplicaShop {
+        ops,
+        tap,
+        tea,
+        token,
+        settings,
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and_one_event() {
+    let ReplicaShop {
+        ops,
+        tap,
+        tea,
+        token,
+        settings,
+    } = replica_shop("crash").await;
+    let shop = &ops.shop;
+    let shopper = ProductOrderApi::as_user(&shop.product_order_url, &token);
 
     let mut faults = Vec::new();
     for step in STEPS {
@@ -225,19 +255,14 @@ async fn recorded(db: &PgPool, checkout_id: &str) -> Recorded {
 
 #[tokio::test]
 async fn a_checkout_is_driven_by_the_process_that_accepted_it_and_survives_its_death() {
-    // No saga worker in the shop's own product-order: only the replicas drive checkouts.
-    let ops = operated_shop_with(|s| s.saga_workers = false).await;
+    let ReplicaShop {
+        ops,
+        tap,
+        tea,
+        token,
+        settings,
+    } = replica_shop("handover").await;
     let shop = &ops.shop;
-    let tap = EventTap::open(shop).await;
-    let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
-    let tea = operator.create_product("TEA-1", "Sencha", 1290, 100).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let login = CustomerApi::new(&shop.customer_url).signed_up(&email("handover")).await;
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let mut settings = shop.product_order_settings();
-    settings.saga_heartbeat = Duration::from_millis(500);
     let db = PgPool::connect(&shop.product_order_database_url).await.unwrap();
 
     // Accepted by a replica with a worker: the checkout's database steps run in the request's
