@@ -79,16 +79,17 @@ struct SqlList {
 struct PageQuery {
     search: Option<Search>,
     after: Option<After>,
-    /// Read as the API reads them, to choose how a search runs.
+    /// Read as the API reads them, to choose how a search runs; one set shared by every
+    /// query of a run, as one product-order shares its own.
     word_stats: WordStats,
 }
 
 impl PageQuery {
-    fn new(q: Option<&str>, after: Option<After>) -> Self {
+    fn new(q: Option<&str>, after: Option<After>, word_stats: &WordStats) -> Self {
         Self {
             search: q.and_then(Search::parse),
             after,
-            word_stats: WordStats::default(),
+            word_stats: word_stats.clone(),
         }
     }
 
@@ -198,6 +199,7 @@ async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Se
     let po = &shop.product_order_url;
     let first_page = format!("/api/products?limit={PAGE}");
     let deep_page = format!("/api/products?limit={PAGE}&cursor={cursor}");
+    let word_stats = WordStats::default();
     let searches: Vec<String> = SEARCHES
         .iter()
         .map(|(q, _)| q.to_string())
@@ -207,12 +209,12 @@ async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Se
         ApiCase {
             name: "First page",
             label: first_page.clone(),
-            pages: vec![(first_page, PageQuery::new(None, None))],
+            pages: vec![(first_page, PageQuery::new(None, None, &word_stats))],
         },
         ApiCase {
             name: "Deep page (cursor)",
             label: short(&deep_page),
-            pages: vec![(deep_page, PageQuery::new(None, Some(after)))],
+            pages: vec![(deep_page, PageQuery::new(None, Some(after), &word_stats))],
         },
         ApiCase {
             name: "Search",
@@ -221,7 +223,7 @@ async fn bench(options: &Options, shop: &testkit::TestShop) -> anyhow::Result<Se
                 .iter()
                 .map(|q| {
                     let path = format!("/api/products?limit={PAGE}&q={}", q.replace(' ', "%20"));
-                    (path, PageQuery::new(Some(q), None))
+                    (path, PageQuery::new(Some(q), None, &word_stats))
                 })
                 .collect(),
         },
@@ -380,9 +382,10 @@ async fn search_note(url: &str, sku: &str) -> anyhow::Result<String> {
     // as the API's have under load.
     let pool = &PgPoolOptions::new().max_connections(1).connect(url).await?;
     let terms = SEARCHES.iter().copied().chain([(sku, "1 product")]);
+    let word_stats = WordStats::default();
     let mut parts = Vec::new();
     for (q, share) in terms {
-        let query = PageQuery::new(Some(q), None);
+        let query = PageQuery::new(Some(q), None, &word_stats);
         for _ in 0..10 {
             query.run(pool).await?;
         }
