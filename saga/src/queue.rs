@@ -35,10 +35,15 @@ pub(crate) struct DriveInstance {
     pub(crate) instance: Uuid,
 }
 
+/// A job that drives `instance`, due now.
+fn drive_job(instance: Uuid) -> TaskBuilder<Vec<u8>> {
+    let args = serde_json::to_vec(&DriveInstance { instance }).expect("a job serialises");
+    TaskBuilder::new(args).max_attempts(JOB_MAX_ATTEMPTS)
+}
+
 /// Queues a job to drive `instance`, due at `due` (seconds since the epoch) or now.
 pub(crate) async fn enqueue(tx: &mut PgConnection, instance: Uuid, due: Option<f64>) -> Result<(), Error> {
-    let args = serde_json::to_vec(&DriveInstance { instance }).expect("a job serialises");
-    let mut task = TaskBuilder::new(args).max_attempts(JOB_MAX_ATTEMPTS);
+    let mut task = drive_job(instance);
     if let Some(due) = due {
         // apalis keeps whole seconds: round up so the job is never early.
         task = task.run_at_timestamp(due.ceil().max(0.0) as u64);
@@ -78,13 +83,7 @@ pub(crate) async fn rescue_orphans(engine: &Engine) -> Result<usize, Error> {
     }
     let tasks = orphans
         .iter()
-        .map(|(instance, key)| {
-            let args = serde_json::to_vec(&DriveInstance { instance: *instance }).expect("a job serialises");
-            TaskBuilder::new(args)
-                .max_attempts(JOB_MAX_ATTEMPTS)
-                .idempotency_key(key)
-                .build()
-        })
+        .map(|(instance, key)| drive_job(*instance).idempotency_key(key).build())
         .collect();
     apalis_postgres::queries::push_tasks(&mut *tx, QUEUE, tasks)
         .await
