@@ -31,11 +31,15 @@ pub enum ProductOrderError {
     MissingIdempotencyKey,
     #[error("idempotency key reused with other details")]
     IdempotencyKeyReused,
+    #[error("checkout {checkout_id} is placing this cart's order")]
+    CheckoutInProgress { checkout_id: uuid::Uuid },
     #[error("an order cannot move from {from} to {to}")]
     StatusMoveRefused {
         from: contracts::OrderStatus,
         to: contracts::OrderStatus,
     },
+    #[error("the order's checkout is {}", state.as_str())]
+    CheckoutBeingUndone { state: saga::InstanceState },
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -119,6 +123,14 @@ impl From<ProductOrderError> for ApiError {
                 "idempotency_key_reused",
                 "This Idempotency-Key was used for a checkout with other details; use a new key.",
             ),
+            ProductOrderError::CheckoutInProgress { checkout_id } => ApiError::new(
+                StatusCode::CONFLICT,
+                "checkout_in_progress",
+                format!(
+                    "This cart's order is being placed by checkout {checkout_id}, which has not finished; \
+                     wait for it (or change the cart) before checking out again."
+                ),
+            ),
             ProductOrderError::StatusMoveRefused { from, to } => {
                 let allowed: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
                 let message = if allowed.is_empty() {
@@ -131,6 +143,14 @@ impl From<ProductOrderError> for ApiError {
                 };
                 ApiError::new(StatusCode::CONFLICT, "status_move_refused", message)
             }
+            ProductOrderError::CheckoutBeingUndone { state } => ApiError::new(
+                StatusCode::CONFLICT,
+                "checkout_being_undone",
+                format!(
+                    "This order's checkout is {} (being undone): the order can only be cancelled now.",
+                    state.as_str()
+                ),
+            ),
             ProductOrderError::Unavailable(cause) => ApiError::unavailable(cause),
             ProductOrderError::Saga(e) => match e {
                 saga::Error::NotFound => ApiError::not_found(),

@@ -139,4 +139,9 @@ fn register_saga_metrics(metrics: &Metrics, saga: &saga::SagaMetrics) {
         "How long the oldest due saga job has waited for a worker (sampled)",
         saga.queue_age_seconds.clone(),
     );
+    metrics.register(
+        "saga_instances_rescued",
+        "Instances found with nobody driving them (lease lapsed or worker stopped) and queued again",
+        saga.rescued.clone(),
+    );
 }

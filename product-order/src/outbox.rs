@@ -3,7 +3,8 @@
 //! announced that did not happen, and nothing that happened goes unannounced.
 //!
 //! The checkout saga publishes its own `order.placed` (its last step); the relay publishes the
-//! rest (status changes) as soon as it is woken, and sweeps up anything left behind.
+//! rest (status changes) as soon as it is woken, and sweeps up anything left behind. Events of
+//! one order reach the broker in the order they were written (`relay_batch`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -322,7 +323,7 @@ pub fn spawn_relay(
         loop {
             match relay_batch(&db, &publisher).await {
                 // A full batch: there may be more.
-                Ok(published) if published == RELAY_BATCH => continue,
+                Ok(published) if published >= RELAY_BATCH => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox relay: publishing failed; retrying"),
             }
@@ -337,48 +338,115 @@ pub fn spawn_relay(
 
 const RELAY_BATCH: usize = 200;
 
-/// Publishes a batch of due events at once (their confirms awaited together, not one by one)
-/// and marks those the broker confirmed; the others keep their error and go out next time.
+/// An event the relay took, to publish in its order's sequence.
+struct Taken {
+    id: Uuid,
+    aggregate_id: Uuid,
+    routing_key: String,
+    payload: Value,
+}
+
+/// Publishes a batch of due events and marks those the broker confirmed; the others keep their
+/// error and go out next time.
+///
+/// Events of one order go out in the order they were written, each only once every earlier
+/// one is confirmed: a status change never overtakes its `order.placed` (which the checkout
+/// saga publishes itself, and the relay only after a while), so consumers never see an order
+/// change before the order. An order is due when any of its unpublished events is: the relay
+/// then takes its earlier events too, whatever their own `relay_after`. An order with an
+/// unpublished event the relay could not lock (the saga or another relay is publishing it)
+/// waits, from that event on, for the next batch. Events of different orders go out at once
+/// (their confirms awaited together), round after round for orders with several.
 async fn relay_batch(db: &PgPool, publisher: &Publisher) -> Result<usize, PublishError> {
     let mut tx = db.begin().await?;
     let rows = sqlx::query(
-        "SELECT id, routing_key, payload FROM outbox \
-         WHERE published_at IS NULL AND relay_after <= now() \
-         ORDER BY relay_after LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "WITH due AS ( \
+             SELECT DISTINCT aggregate_id FROM outbox \
+             WHERE published_at IS NULL AND relay_after <= now() LIMIT $1) \
+         SELECT o.id, o.aggregate_id, o.routing_key, o.payload, o.created_at FROM outbox o JOIN due USING (aggregate_id) \
+         WHERE o.published_at IS NULL \
+         ORDER BY o.aggregate_id, o.created_at, o.id FOR UPDATE OF o SKIP LOCKED",
     )
     .bind(RELAY_BATCH as i64)
     .fetch_all(&mut *tx)
     .await?;
-    let events: Vec<(Uuid, String, Value)> = rows
-        .iter()
-        .map(|row| (row.get("id"), row.get("routing_key"), row.get("payload")))
-        .collect();
-    let sent_at = Utc::now();
-    let outcomes = futures::future::join_all(
-        events
-            .iter()
-            .map(|(id, routing_key, payload)| publisher.publish(*id, routing_key, payload)),
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.get("id")).collect();
+    let aggregates: Vec<Uuid> = rows.iter().map(|row| row.get("aggregate_id")).collect();
+    // The first unpublished event of each order that this batch does not hold: nothing of
+    // that order written after it goes out before it.
+    let held_elsewhere: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT aggregate_id, min(created_at) FROM outbox \
+         WHERE aggregate_id = ANY($1) AND published_at IS NULL AND id <> ALL($2) GROUP BY aggregate_id",
     )
-    .await;
-    let (mut published, mut routed) = (Vec::with_capacity(events.len()), Vec::with_capacity(events.len()));
+    .bind(&aggregates)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sequences: Vec<Vec<Taken>> = Vec::new();
+    for row in &rows {
+        let aggregate_id: Uuid = row.get("aggregate_id");
+        let created_at: DateTime<Utc> = row.get("created_at");
+        let blocked = held_elsewhere
+            .iter()
+            .any(|(held, first)| *held == aggregate_id && *first <= created_at);
+        if blocked {
+            continue;
+        }
+        let taken = Taken {
+            id: row.get("id"),
+            aggregate_id,
+            routing_key: row.get("routing_key"),
+            payload: row.get("payload"),
+        };
+        match sequences.last_mut() {
+            Some(sequence) if sequence[0].aggregate_id == aggregate_id => sequence.push(taken),
+            _ => sequences.push(vec![taken]),
+        }
+    }
+
+    let sent_at = Utc::now();
+    let (mut published, mut routed) = (Vec::new(), Vec::new());
     let mut failure = None;
-    for ((id, _, _), outcome) in events.iter().zip(outcomes) {
-        match outcome {
-            Ok(was_routed) => {
-                published.push(*id);
-                routed.push(was_routed);
-            }
-            Err(e) => {
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, sent_at = coalesce($3, sent_at) \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(e.to_string())
-                .bind(e.sent().then_some(sent_at))
-                .execute(&mut *tx)
-                .await?;
-                failure.get_or_insert(e);
+    // Round k sends the k-th event of every order whose earlier events were all confirmed.
+    let mut pending: Vec<std::vec::IntoIter<Taken>> = sequences.into_iter().map(Vec::into_iter).collect();
+    loop {
+        let round: Vec<(usize, Taken)> = pending
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(order, events)| events.next().map(|event| (order, event)))
+            .collect();
+        if round.is_empty() {
+            break;
+        }
+        let outcomes = futures::future::join_all(
+            round
+                .iter()
+                .map(|(_, event)| publisher.publish(event.id, &event.routing_key, &event.payload)),
+        )
+        .await;
+        for ((order, event), outcome) in round.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(was_routed) => {
+                    published.push(event.id);
+                    routed.push(was_routed);
+                }
+                Err(e) => {
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, sent_at = coalesce($3, sent_at) \
+                         WHERE id = $1",
+                    )
+                    .bind(event.id)
+                    .bind(e.to_string())
+                    .bind(e.sent().then_some(sent_at))
+                    .execute(&mut *tx)
+                    .await?;
+                    // The order's later events wait for this one.
+                    pending[order] = Vec::new().into_iter();
+                    failure.get_or_insert(e);
+                }
             }
         }
     }

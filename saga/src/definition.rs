@@ -7,7 +7,7 @@ use std::pin::Pin;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::machine::{Shape, StepShape};
+use crate::machine::{Position, Shape, StepShape};
 use crate::policy::RetryPolicy;
 
 /// What an action returns.
@@ -44,12 +44,15 @@ pub trait StepAction: Send + Sync + 'static {
     }
 }
 
-/// Why an attempt failed. Permanent failures are not retried; the saga compensates.
+/// Why an attempt failed. Permanent failures are not retried; the saga compensates. The
+/// message is for operators unless the error is `public`: a reason meant for whoever started
+/// the saga, which they can read and act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct StepError {
     pub message: String,
     pub permanent: bool,
+    pub public: bool,
 }
 
 impl StepError {
@@ -58,14 +61,25 @@ impl StepError {
         Self {
             message: message.into(),
             permanent: false,
+            public: false,
         }
     }
 
-    /// Will not get better by trying again (out of stock, invalid details).
+    /// Will not get better by trying again (a record that cannot be read, a broken rule).
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             permanent: true,
+            public: false,
+        }
+    }
+
+    /// What was asked cannot be done, for a reason whoever asked can read (an item sold out,
+    /// details to correct): permanent, and shown to them as it is.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Self {
+            public: true,
+            ..Self::permanent(reason)
         }
     }
 }
@@ -86,6 +100,41 @@ impl From<sqlx::Error> for StepError {
             Self::retryable(message)
         }
     }
+}
+
+/// An operator's move that a saga's guard is asked about before the engine makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorMove {
+    /// Run the current step (or compensation) again, or a failed saga from its start.
+    Retry,
+    /// Stop a running saga: its compensations run.
+    Cancel,
+}
+
+/// What a guard knows of the instance an operator acts on.
+#[derive(Debug)]
+pub struct GuardContext<'a> {
+    pub instance_id: Uuid,
+    pub position: &'a Position,
+    pub input: &'a serde_json::Value,
+}
+
+/// What a guard returns: the reason the move is refused, or `None`.
+pub type GuardFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, sqlx::Error>> + Send + 'a>>;
+
+/// Refuses operator moves that cannot succeed where an instance and what its steps made now
+/// stand (a saga whose order has shipped cannot undo it; a saga whose order was cancelled
+/// cannot bring it back by starting over), so no operator sends an instance where it can only
+/// fail or wait for another operator. The engine's own rules (which moves a state allows) come
+/// first; this is what only the saga's author knows.
+pub trait OperatorGuard: Send + Sync + 'static {
+    /// Runs in the action's transaction, with the instance's row locked.
+    fn refusal<'a>(
+        &'a self,
+        operator_move: OperatorMove,
+        context: GuardContext<'a>,
+        tx: &'a mut PgConnection,
+    ) -> GuardFuture<'a>;
 }
 
 /// One step of a definition.
@@ -147,6 +196,7 @@ pub struct Definition {
     pub(crate) steps: Vec<Step>,
     shapes: Vec<StepShape>,
     search_keys: Option<SearchKeys>,
+    pub(crate) guard: Option<Box<dyn OperatorGuard>>,
 }
 
 impl Definition {
@@ -156,7 +206,14 @@ impl Definition {
             steps: Vec::new(),
             shapes: Vec::new(),
             search_keys: None,
+            guard: None,
         }
+    }
+
+    /// Operator moves are first put to `guard`, which may refuse them with a reason.
+    pub fn guard_operators_with(mut self, guard: impl OperatorGuard) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
     }
 
     /// Instances can be listed by the keys `keys` takes from their input (compared in lower

@@ -53,6 +53,9 @@ pub struct EngineSettings {
     pub missed_heartbeats: u32,
     /// How often the queue is polled for delayed work besides being woken by NOTIFY.
     pub poll_interval: Duration,
+    /// How much longer than its step's timeout a lease runs: a lease that lapses means the
+    /// instance's driving was lost, and the sweep hands it to a worker.
+    pub lease_margin: Duration,
 }
 
 impl Default for EngineSettings {
@@ -63,6 +66,7 @@ impl Default for EngineSettings {
             heartbeat: Duration::from_secs(2),
             missed_heartbeats: 3,
             poll_interval: Duration::from_secs(1),
+            lease_margin: Duration::from_secs(10),
         }
     }
 }
@@ -76,6 +80,10 @@ impl EngineSettings {
 /// A request to start an instance.
 #[derive(Debug, Clone)]
 pub struct NewInstance {
+    /// The instance's id, chosen by the caller so that what it writes beside the instance in
+    /// the same transaction can name it (`Uuid::now_v7()`; under a key used before, the
+    /// earlier instance's id is answered instead, and nothing of this one is written).
+    pub id: Uuid,
     /// Who starts it; instances are listed and made idempotent per owner.
     pub owner: String,
     /// The same key from the same owner gives back the same instance.
@@ -93,7 +101,7 @@ pub struct Started {
     pub created: bool,
     /// The fingerprint recorded with the first request under this key.
     pub request_hash: Option<String>,
-    /// The new instance handed to this process's worker: `run_started` drives it.
+    /// The new instance handed to this process's worker: `commit_started` drives it.
     handover: Option<queue::Handover>,
 }
 
@@ -111,7 +119,7 @@ pub(crate) struct Inner {
     definitions: Vec<Definition>,
     pub(crate) settings: EngineSettings,
     pub(crate) metrics: SagaMetrics,
-    faults: FaultInjection,
+    pub(crate) faults: FaultInjection,
     /// Instances this process drives at once, whether its queue or a start handed them over.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// Instances handed over by starts that this process holds at once, driving or waiting
@@ -188,6 +196,11 @@ impl Engine {
         &self.inner.faults
     }
 
+    /// Whether this process's worker runs, so that instances started here are handed to it.
+    pub fn worker_is_running(&self) -> bool {
+        self.inner.local.read().is_ok_and(|local| local.is_some())
+    }
+
     /// The worker this handle drives instances as, as recorded on attempts.
     pub fn worker(&self) -> &str {
         &self.worker
@@ -209,14 +222,13 @@ impl Engine {
     /// starts it: both exist once the caller commits, or neither does.
     ///
     /// When this process runs a worker with room for it, the instance is handed to it instead
-    /// of travelling through the queue: give the result to `run_started` once the transaction
-    /// committed. It has no job then; should this process die before driving it to a stop,
+    /// of travelling through the queue: commit with `commit_started`, which drives it then. It has no job then; should this process die before driving it to a stop,
     /// another's worker finds it by its lapsed lease (`queue::rescue_orphans`). The saga's first transactional steps then run
     /// at once in the caller's transaction (a chain), behind a savepoint: should one fail, the
     /// chain is undone and the worker runs the steps one transaction each, as it would have.
     pub async fn start(&self, tx: &mut PgConnection, saga: &str, request: NewInstance) -> Result<Started, Error> {
         let definition = self.definition(saga)?;
-        let id = Uuid::now_v7();
+        let id = request.id;
         let mut handover = queue::Handover::admit(&self.inner);
         // An instance handed over is leased to the worker it is handed to from the start.
         let lease_owner = handover.as_ref().map(|h| h.worker());
@@ -279,11 +291,22 @@ impl Engine {
         })
     }
 
-    /// Drives an instance `start` handed to this process, now that its transaction committed.
-    pub fn run_started(&self, started: Started) {
-        if let Some(handover) = started.handover {
-            handover.drive(&self.inner, started.id);
-        }
+    /// Commits the transaction that started an instance and hands the instance (if `start`
+    /// handed it to this process) to the worker, both in a task of their own: the caller's
+    /// future may be dropped at any await (its client gone, a timeout) without separating the
+    /// commit from the hand-over. Should the task itself fail after the commit, the
+    /// instance's lease lapses and the sweep queues it (`queue::rescue_orphans`).
+    pub async fn commit_started(&self, tx: Transaction<'static, Postgres>, started: Started) -> Result<(), Error> {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            tx.commit().await?;
+            if let Some(handover) = started.handover {
+                handover.drive(&inner, started.id);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Queue(format!("the task committing a new instance ended: {e}")))?
     }
 
     /// Runs the first steps of a new instance in the transaction that starts it, when they
@@ -420,7 +443,7 @@ impl Engine {
                    AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now() \
                         OR NOT EXISTS (SELECT 1 FROM apalis.workers w \
                                        WHERE w.id = lease_owner AND w.last_seen > now() - make_interval(secs => $4))) \
-                 RETURNING saga, state, step, phase, attempts, failure, input), \
+                 RETURNING saga, state, step, phase, attempts, failure, public_failure, input), \
              abandoned AS ( \
                  UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
                         error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome' \
@@ -708,6 +731,7 @@ impl Engine {
                 let event = Event::Failed {
                     error: error.message,
                     permanent: error.permanent,
+                    public: error.public,
                 };
                 (event, tx)
             }
@@ -821,6 +845,7 @@ impl Engine {
                  WHERE id = $13), \
              moved AS ( \
                  UPDATE saga.instances SET state = $2, step = $3, phase = $4, attempts = $5, failure = $6, \
+                        public_failure = $23, \
                         run_after = now() + make_interval(secs => $7), updated_at = now(), \
                         lease_owner = CASE WHEN $8 THEN lease_owner END, \
                         lease_until = CASE WHEN $8 THEN now() + make_interval(secs => $9) END, \
@@ -865,6 +890,7 @@ impl Engine {
         .bind(chained.attempts)
         .bind(chained.started_ago)
         .bind(chained.ended_ago)
+        .bind(&position.public_failure)
         .fetch_one(&mut *tx)
         .await?;
         let due = due.ok_or(Error::NotFound)?;
@@ -901,7 +927,8 @@ impl Engine {
         }
     }
 
-    /// A lease outlives the step's timeout, so a live worker never loses it mid-attempt.
+    /// A lease outlives the step's timeout by the margin, so a live worker never loses it
+    /// mid-attempt.
     fn lease_seconds(&self, step: Option<&crate::definition::Step>) -> f64 {
         let longest = step.map(|s| s.retry.timeout).unwrap_or_else(|| {
             self.inner
@@ -911,7 +938,7 @@ impl Engine {
                 .max()
                 .unwrap_or(Duration::from_secs(30))
         });
-        (longest + Duration::from_secs(10)).as_secs_f64()
+        (longest + self.inner.settings.lease_margin).as_secs_f64()
     }
 }
 
@@ -1030,6 +1057,7 @@ fn redo() -> Event {
     Event::Failed {
         error: "the worker running this step stopped".into(),
         permanent: false,
+        public: false,
     }
 }
 
@@ -1043,6 +1071,7 @@ pub(crate) fn position_of(row: &sqlx::postgres::PgRow) -> Result<Position, Error
         phase: Phase::parse(&phase).ok_or_else(|| Error::Corrupt(format!("unknown phase {phase:?}")))?,
         attempts: row.get::<i32, _>("attempts").max(0) as u32,
         failure: row.get("failure"),
+        public_failure: row.get("public_failure"),
     })
 }
 

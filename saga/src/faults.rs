@@ -1,8 +1,10 @@
 //! Fault injection for tests: stop this process's worker at a chosen point of a step, as if
-//! its process died there, or make a step fail until the fault is cleared. Nothing is armed
-//! unless a test arms it.
+//! its process died there, make a step fail until the fault is cleared, or make hand-overs of
+//! new instances fail as a transient database error would. Nothing is armed unless a test
+//! arms it.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -44,6 +46,7 @@ pub struct FaultInjection {
     armed: Mutex<Option<Armed>>,
     reached: Notify,
     failing: Mutex<Vec<Failing>>,
+    lost_hand_overs: AtomicUsize,
 }
 
 impl FaultInjection {
@@ -69,6 +72,20 @@ impl FaultInjection {
     pub fn clear(&self, step: &'static str, phase: Phase) {
         let mut failing = self.failing.lock().expect("fault lock poisoned");
         failing.retain(|f| (f.step, f.phase) != (step, phase));
+    }
+
+    /// The next `count` instances handed to this process's worker at their start are dropped
+    /// by it, as when its driving task fails on a transient database error (a pool timeout, a
+    /// broken connection) while the worker lives on.
+    pub fn lose_hand_overs(&self, count: usize) {
+        self.lost_hand_overs.store(count, Ordering::SeqCst);
+    }
+
+    /// Whether this hand-over is one a test asked to lose.
+    pub(crate) fn hand_over_lost(&self) -> bool {
+        self.lost_hand_overs
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .is_ok()
     }
 
     /// The error an attempt of `step` in `phase` is made to fail with, if one is armed.

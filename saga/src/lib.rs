@@ -20,7 +20,10 @@ pub mod queue;
 mod schema;
 pub mod views;
 
-pub use definition::{CheckFuture, Definition, SearchKeys, Step, StepAction, StepContext, StepError, StepFuture};
+pub use definition::{
+    CheckFuture, Definition, GuardContext, GuardFuture, OperatorGuard, OperatorMove, SearchKeys, Step, StepAction,
+    StepContext, StepError, StepFuture,
+};
 pub use engine::{Engine, EngineSettings, Error, NewInstance, Started};
 pub use faults::{FaultInjection, FaultPoint};
 pub use graph::{Edge, EdgeKind, Node};

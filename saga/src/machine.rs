@@ -97,8 +97,14 @@ pub struct Position {
     pub phase: Phase,
     /// Attempts made of the current step in the current phase.
     pub attempts: u32,
-    /// Why the saga is failing, for people.
+    /// Why the saga is failing, in full, for operators.
     pub failure: Option<String>,
+    /// Why it is failing in the words of the step that failed, when that step gave a reason
+    /// meant for whoever started the saga (an item sold out, a field to correct); none when
+    /// the cause is the system's own (a database error, an operator's cancel), which the host
+    /// tells in words of its own.
+    #[serde(default)]
+    pub public_failure: Option<String>,
 }
 
 impl Position {
@@ -110,6 +116,7 @@ impl Position {
             phase: Phase::Forward,
             attempts: 1,
             failure: None,
+            public_failure: None,
         }
     }
 }
@@ -119,8 +126,13 @@ impl Position {
 pub enum Event {
     /// The current attempt succeeded.
     Succeeded,
-    /// The current attempt failed; `permanent` failures are not retried.
-    Failed { error: String, permanent: bool },
+    /// The current attempt failed; `permanent` failures are not retried; a `public` error is
+    /// meant for whoever started the saga.
+    Failed {
+        error: String,
+        permanent: bool,
+        public: bool,
+    },
     /// An operator asks to run the current step (or, for a failed saga, the saga) again now.
     OperatorRetry,
     /// An operator asks to stop a running saga: its compensations run.
@@ -174,23 +186,39 @@ pub fn transition(shape: Shape<'_>, at: &Position, event: Event, jitter: f64) ->
                 ))
             }
         }
-        (Running, Event::Failed { error, permanent }) => {
+        (
+            Running,
+            Event::Failed {
+                error,
+                permanent,
+                public,
+            },
+        ) => {
             let policy = shape.steps[at.step].retry;
             if !permanent && policy.allows_another(at.attempts) {
                 Ok(retry_later(at, policy, jitter))
             } else {
-                Ok(compensate_below(shape, at.step, error))
+                let public_failure = public.then(|| error.clone());
+                Ok(compensate_below(shape, at.step, error, public_failure))
             }
         }
         (Running, Event::OperatorRetry) => Ok(run_again_now(at)),
         (Running, Event::OperatorCancel { reason }) => {
             // The current step may have taken effect; compensations tolerate nothing to undo.
-            Ok(compensate_below(shape, at.step + 1, format!("cancelled: {reason}")))
+            Ok(compensate_below(
+                shape,
+                at.step + 1,
+                format!("cancelled: {reason}"),
+                None,
+            ))
         }
-        (Compensating, Event::Succeeded) => {
-            Ok(compensate_below(shape, at.step, at.failure.clone().unwrap_or_default()))
-        }
-        (Compensating, Event::Failed { error, permanent }) => {
+        (Compensating, Event::Succeeded) => Ok(compensate_below(
+            shape,
+            at.step,
+            at.failure.clone().unwrap_or_default(),
+            at.public_failure.clone(),
+        )),
+        (Compensating, Event::Failed { error, permanent, .. }) => {
             let policy = shape.steps[at.step].retry;
             if !permanent && policy.allows_another(at.attempts) {
                 Ok(retry_later(at, policy, jitter))
@@ -206,13 +234,18 @@ pub fn transition(shape: Shape<'_>, at: &Position, event: Event, jitter: f64) ->
             }
         }
         (Compensating, Event::OperatorRetry) => Ok(run_again_now(at)),
-        (Stuck, Event::OperatorRetry) => Ok(run(Compensating, at.step, Phase::Compensation, at.failure.clone())),
+        (Stuck, Event::OperatorRetry) => Ok(run(Compensating, at.step, Phase::Compensation, Some(at))),
         (Stuck, Event::OperatorMarkCompensated { reason }) => {
             let failure = at
                 .failure
                 .clone()
                 .map(|f| format!("{f} (compensation done by hand: {reason})"));
-            Ok(compensate_below(shape, at.step, failure.unwrap_or(reason)))
+            Ok(compensate_below(
+                shape,
+                at.step,
+                failure.unwrap_or(reason),
+                at.public_failure.clone(),
+            ))
         }
         // Everything before the failure was undone: running the saga again starts over.
         (Failed, Event::OperatorRetry) => Ok(run(Running, 0, Phase::Forward, None)),
@@ -223,14 +256,16 @@ pub fn transition(shape: Shape<'_>, at: &Position, event: Event, jitter: f64) ->
     }
 }
 
-fn run(state: InstanceState, step: usize, phase: Phase, failure: Option<String>) -> (Position, Action) {
+/// Runs `step` in `phase`, keeping the failure of `failing` (the position that is undone).
+fn run(state: InstanceState, step: usize, phase: Phase, failing: Option<&Position>) -> (Position, Action) {
     (
         Position {
             state,
             step,
             phase,
             attempts: 1,
-            failure,
+            failure: failing.and_then(|at| at.failure.clone()),
+            public_failure: failing.and_then(|at| at.public_failure.clone()),
         },
         Action::Run {
             step,
@@ -272,19 +307,23 @@ fn retry_later(at: &Position, policy: RetryPolicy, jitter: f64) -> (Position, Ac
 }
 
 /// Compensates the newest compensable step before `below`, or fails when none is left.
-fn compensate_below(shape: Shape<'_>, below: usize, failure: String) -> (Position, Action) {
+fn compensate_below(
+    shape: Shape<'_>,
+    below: usize,
+    failure: String,
+    public_failure: Option<String>,
+) -> (Position, Action) {
+    let failing = Position {
+        state: InstanceState::Failed,
+        step: below.saturating_sub(1),
+        phase: Phase::Compensation,
+        attempts: 0,
+        failure: Some(failure.clone()),
+        public_failure,
+    };
     match newest_compensable_below(shape, below) {
-        Some(step) => run(InstanceState::Compensating, step, Phase::Compensation, Some(failure)),
-        None => (
-            Position {
-                state: InstanceState::Failed,
-                step: below.saturating_sub(1),
-                phase: Phase::Compensation,
-                attempts: 0,
-                failure: Some(failure.clone()),
-            },
-            Action::Fail { reason: failure },
-        ),
+        Some(step) => run(InstanceState::Compensating, step, Phase::Compensation, Some(&failing)),
+        None => (failing, Action::Fail { reason: failure }),
     }
 }
 
@@ -334,6 +373,7 @@ mod tests {
             phase,
             attempts,
             failure: None,
+            public_failure: None,
         }
     }
 
@@ -341,6 +381,7 @@ mod tests {
         Event::Failed {
             error: "boom".into(),
             permanent,
+            public: false,
         }
     }
 
@@ -578,6 +619,52 @@ mod tests {
                 attempt: 1
             }
         );
+    }
+
+    #[test]
+    fn a_public_reason_is_kept_for_the_requester_through_the_compensations() {
+        let rejected = Event::Failed {
+            error: "Kettle is out of stock.".into(),
+            permanent: true,
+            public: true,
+        };
+        let (compensating, _) = go(&at(InstanceState::Running, 2, Phase::Forward, 1), rejected);
+        assert_eq!(compensating.public_failure.as_deref(), Some("Kettle is out of stock."));
+        let (failed, action) = go(&compensating, Event::Succeeded);
+        assert_eq!(failed.state, InstanceState::Failed);
+        assert_eq!(failed.public_failure.as_deref(), Some("Kettle is out of stock."));
+        assert_eq!(
+            action,
+            Action::Fail {
+                reason: "Kettle is out of stock.".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_system_s_own_failures_and_operators_reasons_are_not_the_requester_s() {
+        let (internal, _) = go(&at(InstanceState::Running, 2, Phase::Forward, 3), failed(false));
+        assert_eq!(internal.failure.as_deref(), Some("boom"));
+        assert_eq!(internal.public_failure, None);
+        let (cancelled, _) = go(
+            &at(InstanceState::Running, 2, Phase::Forward, 1),
+            Event::OperatorCancel { reason: "fraud".into() },
+        );
+        assert_eq!(cancelled.public_failure, None);
+        // A compensation done by hand keeps what the requester was told.
+        let stuck = Position {
+            failure: Some("Kettle is out of stock.".into()),
+            public_failure: Some("Kettle is out of stock.".into()),
+            ..at(InstanceState::Stuck, 1, Phase::Compensation, 3)
+        };
+        let (done, _) = go(
+            &stuck,
+            Event::OperatorMarkCompensated {
+                reason: "released by hand".into(),
+            },
+        );
+        assert_eq!(done.public_failure.as_deref(), Some("Kettle is out of stock."));
+        assert!(done.failure.unwrap().contains("released by hand"));
     }
 
     #[test]

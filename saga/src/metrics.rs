@@ -58,6 +58,8 @@ pub struct SagaMetrics {
     pub instances: Family<StateLabel, Gauge>,
     /// How long the oldest due job has waited for a worker, sampled.
     pub queue_age_seconds: Gauge<f64, AtomicU64>,
+    /// Instances the sweep found with nobody driving them and queued again.
+    pub rescued: Counter,
 }
 
 impl Default for SagaMetrics {
@@ -69,6 +71,7 @@ impl Default for SagaMetrics {
             step_seconds: Family::new_with_constructor(step_histogram as fn() -> Histogram),
             instances: Family::default(),
             queue_age_seconds: Gauge::default(),
+            rescued: Counter::default(),
         }
     }
 }
@@ -96,6 +99,10 @@ impl SagaMetrics {
                 outcome: outcome.into(),
             })
             .inc();
+    }
+
+    pub(crate) fn rescued(&self, count: usize) {
+        self.rescued.inc_by(count as u64);
     }
 
     pub(crate) fn duration(&self, saga: &str, step: &str, elapsed: Duration) {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::definition::{GuardContext, OperatorMove};
 use crate::engine::{Engine, Error, position_of, random_unit};
 use crate::machine::{Action, Event, InstanceState, Phase, Position, transition};
 
@@ -141,12 +142,26 @@ impl Engine {
         InstanceState::parse(&state).ok_or_else(|| Error::Corrupt(format!("unknown state {state:?}")))
     }
 
+    /// The instance's state, share-locked until the caller's transaction ends: an action on
+    /// what the instance made (an order moved by hand) and an operator's move of the instance
+    /// then never cross.
+    pub async fn lock_state(&self, tx: &mut PgConnection, id: Uuid) -> Result<Option<InstanceState>, Error> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM saga.instances WHERE id = $1 FOR SHARE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        state
+            .map(|s| InstanceState::parse(&s).ok_or_else(|| Error::Corrupt(format!("unknown state {s:?}"))))
+            .transpose()
+    }
+
     async fn operate(&self, id: Uuid, actor: Actor<'_>, operation: Operation<'_>) -> Result<(), Error> {
         let mut tx = self.pool().begin().await?;
         // Waits for a step transaction in flight on this instance, so the action applies to
         // where the instance really stands.
         let row = sqlx::query(
-            "SELECT saga, state, step, phase, attempts, failure, input FROM saga.instances WHERE id = $1 FOR UPDATE",
+            "SELECT saga, state, step, phase, attempts, failure, public_failure, input FROM saga.instances \
+             WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -163,8 +178,24 @@ impl Engine {
             &operation.guard,
         )
         .await?;
+        let operator_move = match &operation.event {
+            Event::OperatorRetry => Some(OperatorMove::Retry),
+            Event::OperatorCancel { .. } => Some(OperatorMove::Cancel),
+            _ => None,
+        };
         let (after, next) = transition(definition.shape(), &before, operation.event, random_unit())
             .map_err(|refused| Error::Refused(refused.0))?;
+        if let (Some(guard), Some(operator_move)) = (&definition.guard, operator_move) {
+            let input: Value = row.get("input");
+            let context = GuardContext {
+                instance_id: id,
+                position: &before,
+                input: operation.new_input.as_ref().unwrap_or(&input),
+            };
+            if let Some(reason) = guard.refusal(operator_move, context, &mut tx).await? {
+                return Err(Error::Refused(reason));
+            }
+        }
         let next = match (next, operation.delay) {
             (Action::Run { step, phase, attempt }, Some(delay)) => Action::RunAfter {
                 step,

@@ -53,11 +53,16 @@ pub(crate) async fn enqueue(tx: &mut PgConnection, instance: Uuid, due: Option<f
         .map_err(|e| Error::Queue(e.to_string()))
 }
 
-/// Queues a job for every instance whose driving worker died before it stopped driving it:
-/// running or compensating, leased by a worker whose heartbeats have stopped. Instances handed
+/// Queues a job for every instance nobody drives any more: running or compensating, due, and
+/// leased by a worker whose lease has lapsed or whose heartbeats have stopped. A live worker
+/// renews its lease with every attempt it records, so a lapsed lease means its driving was
+/// lost, whatever the worker's heartbeat says: a hand-over whose task failed on a transient
+/// database error, or one that never began because its starter was dropped. Instances handed
 /// over at their start have no job of their own; one whose queue job was running is also
 /// re-queued by apalis (the second job finds it taken and leaves it). One job per instance and
-/// dead lease (apalis's idempotency key), one sweep at a time across processes.
+/// lease (apalis's idempotency key: instance, holder and the lease's end), one sweep at a time
+/// across processes. A worker still driving an instance whose lease lapsed loses nothing but
+/// the race: the claim waits for its step's transaction, and its fence fails afterwards.
 pub(crate) async fn rescue_orphans(engine: &Engine) -> Result<usize, Error> {
     let mut tx = engine.pool().begin().await?;
     let sweeping: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('saga.rescue', 0))")
@@ -67,12 +72,15 @@ pub(crate) async fn rescue_orphans(engine: &Engine) -> Result<usize, Error> {
         return Ok(0);
     }
     let orphans: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT i.id, i.id::text || ' ' || i.lease_owner FROM saga.instances i \
+        "SELECT i.id, key FROM saga.instances i, \
+              LATERAL (SELECT i.id::text || ' ' || i.lease_owner || ' ' || \
+                              extract(epoch FROM i.lease_until)::text AS key) k \
          WHERE i.state IN ('running', 'compensating') AND i.lease_owner IS NOT NULL \
-           AND NOT EXISTS (SELECT 1 FROM apalis.workers w \
-                           WHERE w.id = i.lease_owner AND w.last_seen > now() - make_interval(secs => $1)) \
-           AND NOT EXISTS (SELECT 1 FROM apalis.jobs j \
-                           WHERE j.job_type = $2 AND j.idempotency_key = i.id::text || ' ' || i.lease_owner)",
+           AND i.run_after <= now() \
+           AND (i.lease_until < now() \
+                OR NOT EXISTS (SELECT 1 FROM apalis.workers w \
+                               WHERE w.id = i.lease_owner AND w.last_seen > now() - make_interval(secs => $1))) \
+           AND NOT EXISTS (SELECT 1 FROM apalis.jobs j WHERE j.job_type = $2 AND j.idempotency_key = k.key)",
     )
     .bind(engine.inner.settings.orphaned_after().as_secs_f64())
     .bind(QUEUE)
@@ -89,9 +97,10 @@ pub(crate) async fn rescue_orphans(engine: &Engine) -> Result<usize, Error> {
         .await
         .map_err(|e| Error::Queue(e.to_string()))?;
     tx.commit().await?;
+    engine.inner.metrics.rescued(orphans.len());
     tracing::warn!(
         count = orphans.len(),
-        "saga instances left by a stopped worker queued again"
+        "saga instances nobody drove any more (lease lapsed, or worker stopped) queued again"
     );
     Ok(orphans.len())
 }
@@ -156,6 +165,7 @@ impl Handover {
                 return;
             };
             let driven = match self.at_start {
+                _ if engine.inner.faults.hand_over_lost() => Err(Error::Queue("fault injection: the hand-over failed".into())),
                 AtStart::Ran(run) => engine.continue_after(run).await,
                 AtStart::Failed => engine.drive_step_by_step(instance).await,
                 AtStart::NotRun => engine.drive(instance).await,

@@ -23,7 +23,11 @@ pub struct InstanceSummary {
     pub step: String,
     pub phase: Phase,
     pub attempts: u32,
+    /// Why it failed, in full (for operators).
     pub failure: Option<String>,
+    /// Why it failed in words meant for whoever started it, when the failing step gave them
+    /// (`StepError::rejected`); otherwise the host says it in words of its own.
+    pub public_failure: Option<String>,
     pub owner: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -127,7 +131,7 @@ pub struct Search {
 }
 
 const SUMMARY_COLUMNS: &str =
-    "id, saga, state, step, phase, attempts, failure, owner, created_at, updated_at, ended_at";
+    "id, saga, state, step, phase, attempts, failure, public_failure, owner, created_at, updated_at, ended_at";
 
 impl Engine {
     /// Instances matching `filter`, newest first.
@@ -319,6 +323,7 @@ impl Engine {
             phase: position.phase,
             attempts: position.attempts,
             failure: position.failure,
+            public_failure: position.public_failure,
             owner: row.get("owner"),
             created_at: row.get("created_at"),
             updated_at: row.get("updated_at"),

@@ -8,7 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{CustomerApi, EventTap, ProductOrderApi, email, eventually, operated_shop, valid_details};
+use crate::helpers::{
+    CustomerApi, EventTap, ProductOrderApi, email, eventually, operated_shop, operated_shop_with, valid_details,
+};
 
 async fn shopper(shop: &testkit::TestShop, label: &str) -> ProductOrderApi {
     let login = CustomerApi::new(&shop.customer_url).signed_up(&email(label)).await;
@@ -388,7 +390,21 @@ async fn a_compensation_that_fails_for_good_waits_stuck_until_an_operator_retrie
     assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
     let ended = shopper.finished_checkout(&checkout_id).await;
     assert_eq!(ended["state"], "failed", "{ended:?}");
-    assert!(ended["failure"].as_str().unwrap().contains("no_orders"));
+    // The shopper reads a sentence, never the database's words (trigger names, SQLSTATE
+    // text); the operator keeps them.
+    let told = ended.to_string();
+    assert!(
+        ended["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("We could not complete this checkout")
+    );
+    assert!(
+        !told.contains("no_orders") && !told.contains("database") && !told.contains("refused by test trigger"),
+        "{ended:?}"
+    );
+    let seen_by_operator = operator.get(&saga_path).await;
+    assert!(seen_by_operator.body["failure"].as_str().unwrap().contains("no_orders"));
     assert_eq!(stock_of(&db, &tea).await, 10);
     assert_eq!(held_reservations(&db).await, 0);
     let audited = operator.get(&saga_path).await;
@@ -404,4 +420,62 @@ async fn a_compensation_that_fails_for_good_waits_stuck_until_an_operator_retrie
         .map(|a| a["id"].as_i64().unwrap())
         .collect();
     assert!(ids.len() >= 4, "every attempt is on record");
+}
+
+#[tokio::test]
+async fn a_queued_checkout_takes_the_cart_as_one_that_runs_at_once_does() {
+    // This product-order serves the API only: checkouts wait in the queue until a worker
+    // comes, as on an instance with no workers or beyond its hand-over capacity.
+    let ops = operated_shop_with(|s| s.saga_workers = false).await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
+    let pot = id_of(&operator.create_product("POT-1", "Teapot", 3490, 5).await);
+    let shopper = shopper(&ops.shop, "two-tabs").await;
+    shopper.set_quantity(&tea, 2).await;
+    shopper.set_quantity(&pot, 1).await;
+
+    let first = shopper.checkout("tab-1", valid_details()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
+    let checkout_id = first.body["checkout_id"].as_str().unwrap().to_owned();
+    // The same request again is the same checkout; a second tab's is refused.
+    let again = shopper.checkout("tab-1", valid_details()).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{:?}", again.body);
+    assert_eq!(again.body["checkout_id"], checkout_id.as_str());
+    let second_tab = shopper.checkout("tab-2", valid_details()).await;
+    assert_eq!(second_tab.status, StatusCode::CONFLICT, "{:?}", second_tab.body);
+    assert_eq!(second_tab.body["error"]["code"], "checkout_in_progress");
+    // The shopper changes a line after the snapshot: that line is theirs again.
+    assert_eq!(shopper.set_quantity(&pot, 3).await.status, StatusCode::OK);
+
+    let worker = testkit::ProductOrderReplica::product_order(ops.shop.product_order_settings()).await;
+    let done = shopper.finished_checkout(&checkout_id).await;
+    assert_eq!(done["state"], "completed", "{done:?}");
+    let ordered: Vec<(&str, i64)> = done["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["product_id"].as_str().unwrap(), l["quantity"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        ordered,
+        [(tea.as_str(), 2), (pot.as_str(), 1)],
+        "the snapshot is ordered"
+    );
+    let cart = shopper.get("/api/cart").await;
+    let left: Vec<(&str, i64)> = cart.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["product_id"].as_str().unwrap(), l["quantity"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(left, [(pot.as_str(), 3)], "the changed line stays in the cart");
+    let db = PgPool::connect(&ops.shop.product_order_database_url).await.unwrap();
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+    assert_eq!(stock_of(&db, &tea).await, 8);
+    assert_eq!(stock_of(&db, &pot).await, 4);
+    worker.stop().await;
 }

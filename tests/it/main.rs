@@ -21,6 +21,7 @@ mod order_history;
 mod order_history_faults;
 mod product_images;
 mod saga_console;
+mod saga_engine;
 mod sessions;
 mod startup;
 mod system;

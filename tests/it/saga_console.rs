@@ -22,6 +22,7 @@ struct Console {
     worker: Option<ProductOrderReplica>,
     operator: ProductOrderApi,
     shopper: ProductOrderApi,
+    shopper_token: String,
     tea: String,
 }
 
@@ -43,12 +44,14 @@ impl Console {
         let login = CustomerApi::new(&ops.shop.customer_url)
             .signed_up(&email("console"))
             .await;
-        let shopper = ProductOrderApi::as_user(&ops.shop.product_order_url, login["access_token"].as_str().unwrap());
+        let shopper_token = login["access_token"].as_str().unwrap().to_owned();
+        let shopper = ProductOrderApi::as_user(&ops.shop.product_order_url, &shopper_token);
         Self {
             ops,
             worker: None,
             operator,
             shopper,
+            shopper_token,
             tea,
         }
     }
@@ -93,6 +96,44 @@ impl Console {
                 json!({"reason": reason}),
             )
             .await
+    }
+
+    /// A checkout whose publish keeps failing (the broker unreachable, as far as it knows),
+    /// waiting at that step with its order placed: its id and its order's.
+    async fn waiting_to_publish(&self) -> (String, String) {
+        self.faults().fail(
+            "publish_order_placed",
+            Phase::Forward,
+            StepError::retryable("broker unreachable"),
+        );
+        let id = self.check_out(valid_details()).await;
+        let order = eventually("the publish failing", Duration::from_secs(30), async || {
+            let saga = self.saga(&id).await;
+            (saga["step"] == "publish_order_placed" && saga["attempts_log"].to_string().contains("broker unreachable"))
+                .then(|| saga["order_id"].as_str().unwrap().to_owned())
+        })
+        .await;
+        (id, order)
+    }
+
+    async fn move_order(&self, order: &str, status: &str) -> Answer {
+        self.operator
+            .send(
+                Method::PATCH,
+                &format!("/api/ops/orders/{order}/status"),
+                json!({"status": status}),
+            )
+            .await
+    }
+
+    async fn held_reservations(&self) -> i64 {
+        let db = sqlx::PgPool::connect(&self.ops.shop.product_order_database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM stock_reservations WHERE state = 'held'")
+            .fetch_one(&db)
+            .await
+            .unwrap()
     }
 
     async fn stock(&self) -> i64 {
@@ -654,4 +695,138 @@ async fn shoppers_get_403_on_every_new_saga_route_and_page() {
             .await;
         assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_cancelled_checkout_is_not_run_again_and_its_stock_stays_released() {
+    let console = Console::start().await;
+    let (id, order) = console.waiting_to_publish().await;
+    assert_eq!(
+        console.act(&id, "cancel", "shopper called to cancel").await.status,
+        StatusCode::OK
+    );
+    console.saga_in(&id, "failed").await;
+    assert_eq!(console.stock().await, 100, "cancelling the order gave its stock back");
+    console.faults().clear("publish_order_placed", Phase::Forward);
+
+    // Running it again could only re-reserve for an order that stays cancelled: refused, one
+    // by one and in bulk, with the reason.
+    let retried = console.act(&id, "retry", "try again").await;
+    assert_eq!(retried.status, StatusCode::CONFLICT, "{:?}", retried.body);
+    assert!(
+        retried.body["error"]["message"].as_str().unwrap().contains("cancelled"),
+        "{:?}",
+        retried.body
+    );
+    let bulk = console
+        .operator
+        .send(
+            Method::POST,
+            "/api/ops/sagas/bulk-retry",
+            json!({"state": "failed", "dry_run": false, "reason": "retry everything"}),
+        )
+        .await;
+    assert_eq!(bulk.status, StatusCode::OK, "{:?}", bulk.body);
+    assert_eq!(bulk.body["refused"][0]["id"], id.as_str(), "{:?}", bulk.body);
+    assert!(bulk.body["items"].as_array().unwrap().is_empty());
+
+    let saga = console.saga(&id).await;
+    assert_eq!(saga["state"], "failed");
+    assert_eq!(audit(&saga), [triple("cancel", "running", "compensating")]);
+    let order_now = console.operator.get(&format!("/api/ops/orders/{order}")).await;
+    assert_eq!(order_now.body["status"], "cancelled", "{:?}", order_now.body);
+    assert_eq!(console.stock().await, 100, "no stock is taken again");
+    assert_eq!(
+        console.held_reservations().await,
+        0,
+        "nothing is held for the cancelled order"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_whose_order_shipped_cannot_be_cancelled_nor_its_order_moved_while_it_is_undone() {
+    let console = Console::start().await;
+    let (id, order) = console.waiting_to_publish().await;
+    for status in ["confirmed", "shipped"] {
+        let moved = console.move_order(&order, status).await;
+        assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    }
+    // Its compensation could not cancel a shipped order: refused up front, nothing changed.
+    let cancel = console.act(&id, "cancel", "shopper called to cancel").await;
+    assert_eq!(cancel.status, StatusCode::CONFLICT, "{:?}", cancel.body);
+    assert!(
+        cancel.body["error"]["message"].as_str().unwrap().contains("shipped"),
+        "{:?}",
+        cancel.body
+    );
+    assert!(audit(&console.saga(&id).await).is_empty());
+    console.faults().clear("publish_order_placed", Phase::Forward);
+    console.saga_in(&id, "completed").await;
+
+    // The other way round: while a checkout is being undone, its order moves only to
+    // cancelled (the compensation that cancels it waits here).
+    console.faults().fail(
+        "place_order",
+        Phase::Compensation,
+        StepError::retryable("orders locked for a moment"),
+    );
+    let (undone, undone_order) = console.waiting_to_publish().await;
+    assert_eq!(
+        console.act(&undone, "cancel", "shopper called").await.status,
+        StatusCode::OK
+    );
+    console.saga_in(&undone, "compensating").await;
+    let confirm = console.move_order(&undone_order, "confirmed").await;
+    assert_eq!(confirm.status, StatusCode::CONFLICT, "{:?}", confirm.body);
+    assert_eq!(confirm.body["error"]["code"], "checkout_being_undone");
+    console.faults().clear("place_order", Phase::Compensation);
+    assert_eq!(
+        console.act(&undone, "retry", "orders unlocked").await.status,
+        StatusCode::OK
+    );
+    console.saga_in(&undone, "failed").await;
+    assert_eq!(
+        console.stock().await,
+        99,
+        "the shipped order keeps its tea; the undone one gave it back"
+    );
+    assert_eq!(console.held_reservations().await, 0);
+}
+
+#[tokio::test]
+async fn a_cancellation_never_overtakes_its_order_on_the_way_to_customer() {
+    let console = Console::start().await;
+    // The saga cannot publish its order.placed; the cancellation is written at once.
+    let (id, order) = console.waiting_to_publish().await;
+    assert_eq!(
+        console.act(&id, "cancel", "shopper called to cancel").await.status,
+        StatusCode::OK
+    );
+    console.saga_in(&id, "failed").await;
+    // The relay sends the order first, then its cancellation: customer has the order as
+    // cancelled, with both changes, well before the saga's own publish would have been
+    // taken over, and nothing was dead-lettered.
+    let customer = CustomerApi::new(&console.ops.shop.customer_url);
+    let history = eventually(
+        "customer to see the order cancelled",
+        Duration::from_secs(20),
+        async || {
+            let seen = customer
+                .get_as(&format!("/api/orders/{order}"), &console.shopper_token)
+                .await;
+            (seen.status == StatusCode::OK && seen.body["status"] == "cancelled").then_some(seen.body)
+        },
+    )
+    .await;
+    let statuses: Vec<&str> = history["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["placed", "cancelled"], "{history:?}");
+    let dead = customer
+        .get_as("/api/ops/dead-letters", &console.ops.operator_token)
+        .await;
+    assert_eq!(dead.body["items"].as_array().unwrap().len(), 0, "{:?}", dead.body);
 }

@@ -7,8 +7,11 @@
 //! that is not valid JSON would stall its worker instead of reaching the dead-letter queue.
 //!
 //! - An event applied before (its id is recorded with its effect) is acknowledged, not applied.
-//! - A status change for an order not seen yet waits: retried with backoff in memory, then
-//!   handed back to the broker; after the queue's delivery limit it is dead-lettered.
+//! - A status change for an order not seen yet, or one that overtook an earlier change of its
+//!   order, waits (an order's events apply in version order): retried with backoff in memory,
+//!   then handed back to the broker; after the queue's delivery limit it is dead-lettered.
+//!   product-order never sends an order's event before the earlier ones were confirmed, so
+//!   the wait is a race of workers, not a late event.
 //! - A message that cannot be read is dead-lettered at once. Every failure is recorded in
 //!   `event_failures` with its error; `dead_letters::intake` moves what the broker
 //!   dead-lettered into the `dead_letters` table, where operators replay or discard it.
@@ -374,7 +377,7 @@ pub(crate) async fn apply_event(tx: &mut PgConnection, kind: &str, body: &[u8]) 
         other => return Err(Failure::Unreadable(format!("unknown event type {other:?}"))),
     };
     applied.map_err(|e| match e {
-        ApplyError::OrderNotYetKnown(_) => Failure::NotYet(e.to_string()),
+        ApplyError::OrderNotYetKnown(_) | ApplyError::EarlierChangeMissing { .. } => Failure::NotYet(e.to_string()),
         ApplyError::Database(e) => Failure::NotYet(format!("database: {e}")),
     })
 }

@@ -24,6 +24,8 @@ pub enum Applied {
 pub enum ApplyError {
     #[error("order {0} is not known yet (its order.placed has not arrived)")]
     OrderNotYetKnown(Uuid),
+    #[error("order {order} has change {stored} applied; change {} must come before this change {event}", stored + 1)]
+    EarlierChangeMissing { order: Uuid, stored: i64, event: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -93,6 +95,15 @@ pub async fn apply_status_changed(tx: &mut PgConnection, event: &OrderStatusChan
     else {
         return Err(ApplyError::OrderNotYetKnown(event.order_id));
     };
+    // An order's changes apply in version order: one that overtook an earlier change (sent
+    // apart, or handed to another worker) waits for it, as a change waits for its order.
+    if event.version > stored + 1 {
+        return Err(ApplyError::EarlierChangeMissing {
+            order: event.order_id,
+            stored,
+            event: event.version,
+        });
+    }
     if !first_time(
         tx,
         event.event_id,

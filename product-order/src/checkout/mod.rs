@@ -60,6 +60,17 @@ async fn start_checkout(
     let cart_owner = format!("customer:{}", claims.sub);
     carts::lock(&mut tx, &cart_owner).await?;
     let cart = carts::lines(&mut *tx, &cart_owner).await?;
+    if let Some(checkout_id) = taken_by_live_checkout(&state, &mut tx, &cart).await? {
+        // Lines a running checkout has taken (it waits in the queue, or is between its
+        // steps): the same request again gets that checkout; another one (a second tab)
+        // is refused rather than ordering the cart twice.
+        return match state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
+            Some((id, hash)) if id == checkout_id => {
+                repeat(id, hash.as_deref(), &request_hash).map(|id| (StatusCode::ACCEPTED, Json(accepted(id))))
+            }
+            _ => Err(ProductOrderError::CheckoutInProgress { checkout_id }),
+        };
+    }
     let Some(currency) = cart.first().map(|l| l.currency.clone()) else {
         // A repeat may come after its checkout emptied the cart. (With a full cart, `start`
         // finds the key's checkout itself.)
@@ -88,12 +99,15 @@ async fn start_checkout(
         total,
         currency,
     };
+    let checkout_id = Uuid::now_v7();
+    carts::take_for_checkout(&mut tx, &cart_owner, checkout_id).await?;
     let started = state
         .saga
         .start(
             &mut tx,
             CHECKOUT,
             NewInstance {
+                id: checkout_id,
                 owner,
                 idempotency_key: Some(key),
                 request_hash: Some(request_hash.clone()),
@@ -101,10 +115,39 @@ async fn start_checkout(
             },
         )
         .await?;
-    tx.commit().await?;
-    let id = repeat(started.id, started.request_hash.as_deref(), &request_hash)?;
-    state.saga.run_started(started);
+    if !started.created {
+        // A repeat of a checkout whose snapshot is taken already: nothing of this request
+        // is kept (dropping the transaction rolls back the lines taken above).
+        return repeat(started.id, started.request_hash.as_deref(), &request_hash)
+            .map(|id| (StatusCode::ACCEPTED, Json(accepted(id))));
+    }
+    let (id, recorded_hash) = (started.id, started.request_hash.clone());
+    // The commit and the hand-over to this process's worker survive this request being
+    // dropped (its client gone, the timeout): the engine does both in a task of its own.
+    state.saga.commit_started(tx, started).await?;
+    let id = repeat(id, recorded_hash.as_deref(), &request_hash)?;
     Ok((StatusCode::ACCEPTED, Json(accepted(id))))
+}
+
+/// The running checkout that took lines of this cart, if any.
+async fn taken_by_live_checkout(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    cart: &[carts::CartLine],
+) -> Result<Option<Uuid>> {
+    let mut taken: Vec<Uuid> = cart.iter().filter_map(|line| line.checkout_id).collect();
+    taken.dedup();
+    for checkout_id in taken {
+        if state
+            .saga
+            .lock_state(tx, checkout_id)
+            .await?
+            .is_some_and(|state| !state.is_final())
+        {
+            return Ok(Some(checkout_id));
+        }
+    }
+    Ok(None)
 }
 
 /// A key used again must come with the same details.
@@ -171,27 +214,58 @@ async fn show_checkout(
         .fetch_optional(&state.db)
         .await?;
     let (order_id, order_status) = order.unzip();
+    let summary = instance.summary;
     Ok(Json(CheckoutBody {
         checkout_id: id,
-        state: instance.summary.state,
+        state: summary.state,
         order_id,
         order_status,
-        failure: instance.summary.failure,
+        failure: shopper_failure(summary.state, summary.public_failure),
         steps: instance
             .steps
             .into_iter()
             .map(|s| StepBody {
+                error: shopper_step_error(&s.name, s.state).map(str::to_owned),
                 name: s.name,
                 state: s.state,
                 attempts: s.attempts,
-                error: s.error,
             })
             .collect(),
         lines: input.lines,
         total: input.total,
         currency: input.currency,
-        created_at: instance.summary.created_at,
+        created_at: summary.created_at,
     }))
+}
+
+/// Why a checkout failed, as its shopper is told: the failing step's own words when they were
+/// meant for the shopper (an item sold out, a field to correct), else a fixed sentence. The
+/// full failure (database errors, an operator's reason) is for operators only.
+fn shopper_failure(state: InstanceState, public_failure: Option<String>) -> Option<String> {
+    match state {
+        InstanceState::Running | InstanceState::Completed => None,
+        InstanceState::Compensating | InstanceState::Failed | InstanceState::Stuck => {
+            Some(public_failure.unwrap_or_else(|| {
+                "We could not complete this checkout. Nothing was charged, and any items it held go back to stock."
+                    .into()
+            }))
+        }
+    }
+}
+
+/// What a shopper is told of a step that did not go well: a fixed sentence per step, never
+/// the attempt's own error, which operators read on the saga console.
+fn shopper_step_error(step: &str, state: StepState) -> Option<&'static str> {
+    match state {
+        StepState::Retrying => Some("This is taking longer than usual; we keep trying."),
+        StepState::Failed => Some(match step {
+            steps::VALIDATE_DETAILS => "Your details could not be accepted.",
+            steps::RESERVE_STOCK => "Your items could not be reserved.",
+            steps::PLACE_ORDER => "Your order could not be placed.",
+            _ => "Your order could not be announced.",
+        }),
+        StepState::Pending | StepState::Running | StepState::Succeeded => None,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -232,7 +306,7 @@ async fn list_checkouts(State(state): State<AppState>, Caller(claims): Caller) -
                 .map(|(_, order)| *order),
             checkout_id: i.id,
             state: i.state,
-            failure: i.failure,
+            failure: shopper_failure(i.state, i.public_failure),
             created_at: i.created_at,
         })
         .collect();

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use saga::{CheckFuture, Definition, RetryPolicy, Step, StepAction, StepContext, StepError, StepFuture};
+use saga::{
+    CheckFuture, Definition, GuardContext, GuardFuture, InstanceState, OperatorGuard, OperatorMove, RetryPolicy, Step,
+    StepAction, StepContext, StepError, StepFuture,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -63,6 +66,7 @@ const BROKER_STEP: RetryPolicy = RetryPolicy {
 pub fn definition(publisher: Publisher, db: PgPool) -> Definition {
     Definition::new(CHECKOUT)
         .searchable_by(shopper_email)
+        .guard_operators_with(OrderStands)
         .step(
             Step::new(VALIDATE_DETAILS, ValidateDetails)
                 .retry(DATABASE_STEP)
@@ -92,6 +96,40 @@ fn shopper_email(input: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Refuses the operator moves the checkout's order rules out: cancelling a checkout whose
+/// order has shipped (its compensation could not cancel the order and would leave the saga
+/// stuck), and running again a failed checkout whose order was cancelled (a cancelled order
+/// stays cancelled, so the run could place nothing; the shopper checks out again instead).
+struct OrderStands;
+
+impl OperatorGuard for OrderStands {
+    fn refusal<'a>(
+        &'a self,
+        operator_move: OperatorMove,
+        context: GuardContext<'a>,
+        tx: &'a mut PgConnection,
+    ) -> GuardFuture<'a> {
+        Box::pin(async move {
+            let Some(order) = orders::placed_for(tx, context.instance_id).await? else {
+                return Ok(None);
+            };
+            Ok(match (operator_move, order.status) {
+                (OperatorMove::Cancel, status @ (OrderStatus::Shipped | OrderStatus::Delivered)) => Some(format!(
+                    "Its order is {status}: it can no longer be cancelled, so the checkout cannot be undone."
+                )),
+                (OperatorMove::Retry, OrderStatus::Cancelled) if context.position.state == InstanceState::Failed => {
+                    Some(
+                        "Its order was cancelled, and a cancelled order stays cancelled: running the checkout \
+                         again would place nothing. The shopper can check out again."
+                            .into(),
+                    )
+                }
+                _ => None,
+            })
+        })
+    }
+}
+
 /// Checks the details again on the server, including that we ship to the country.
 struct ValidateDetails;
 
@@ -100,7 +138,7 @@ impl StepAction for ValidateDetails {
         Box::pin(async move {
             let input = CheckoutInput::of(context)?;
             if input.lines.is_empty() {
-                return Err(StepError::permanent("The cart was empty."));
+                return Err(StepError::rejected("The cart was empty."));
             }
             input.details.validate().map(|_| ()).map_err(|errors| {
                 let problems: Vec<String> = errors
@@ -108,7 +146,7 @@ impl StepAction for ValidateDetails {
                     .iter()
                     .map(|(field, message)| format!("{field}: {message}"))
                     .collect();
-                StepError::permanent(format!("Some details need correcting: {}", problems.join(" ")))
+                StepError::rejected(format!("Some details need correcting: {}", problems.join(" ")))
             })
         })
     }
@@ -159,7 +197,7 @@ impl StepAction for ReserveStock {
                     return Ok(());
                 }
                 // The engine rolls back this transaction: nothing stays reserved.
-                return Err(StepError::permanent(shortages.join(" ")));
+                return Err(StepError::rejected(shortages.join(" ")));
             }
             // A line held already by an earlier attempt of this checkout keeps its reservation,
             // and what this attempt took for it goes back; a released one is held again.
@@ -249,8 +287,8 @@ impl StepAction for PlaceOrder {
             let (contact, delivery) = input
                 .details
                 .validate()
-                .map_err(|_| StepError::permanent("The details no longer pass validation."))?;
-            orders::place(
+                .map_err(|_| StepError::rejected("The details no longer pass validation."))?;
+            let placed = orders::place(
                 tx,
                 NewOrder {
                     checkout_id: context.instance_id,
@@ -262,6 +300,15 @@ impl StepAction for PlaceOrder {
                 },
             )
             .await?;
+            // An order placed by an earlier run of this checkout and cancelled since (an
+            // operator cancelled the checkout, then ran it again) is not this run's order: a
+            // cancelled order stays cancelled, so nothing is placed and what this run
+            // reserved goes back.
+            if placed.status == OrderStatus::Cancelled {
+                return Err(StepError::rejected(
+                    "This checkout's order was cancelled; it cannot be placed again.",
+                ));
+            }
             Ok(())
         })
     }

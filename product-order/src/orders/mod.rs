@@ -10,6 +10,7 @@ use axum::routing::{get, patch, post};
 use contracts::OrderStatus;
 use platform::auth::{Caller, Operator};
 use platform::http::{AppJson, AppPath, AppQuery, keyset_page};
+use saga::InstanceState;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -155,9 +156,34 @@ async fn set_status(
     move_order(&state, change).await
 }
 
+/// An order whose checkout is being undone (an operator cancelled it, or a later step failed)
+/// moves nowhere but to cancelled: confirming or shipping it now would leave the checkout's
+/// compensation unable to cancel it. The checkout's state is share-locked first, as the
+/// engine's own actions lock it, so an operator's cancel and this move never cross.
+async fn refuse_while_undone(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    order_id: Uuid,
+    to: OrderStatus,
+) -> Result<()> {
+    if to == OrderStatus::Cancelled {
+        return Ok(());
+    }
+    let checkout = store::checkout_of(tx, order_id)
+        .await?
+        .ok_or(ProductOrderError::NotFound)?;
+    match state.saga.lock_state(tx, checkout).await? {
+        Some(saga_state @ (InstanceState::Compensating | InstanceState::Stuck)) => {
+            Err(ProductOrderError::CheckoutBeingUndone { state: saga_state })
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn move_order(state: &AppState, change: StatusChange<'_>) -> Result<Json<StatusBody>> {
     let (order_id, to) = (change.order_id, change.to);
     let mut tx = state.db.begin().await?;
+    refuse_while_undone(state, &mut tx, order_id, to).await?;
     let version = store::change_status(&mut tx, change).await.map_err(|e| match e {
         StatusChangeError::NotFound => ProductOrderError::NotFound,
         StatusChangeError::NotAllowed { from, to } => ProductOrderError::StatusMoveRefused { from, to },

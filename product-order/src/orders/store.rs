@@ -25,14 +25,16 @@ pub struct NewOrder<'a> {
     pub delivery: &'a Delivery,
 }
 
-/// The order of a checkout and the id of its `order.placed` event.
+/// The order of a checkout, its status and the id of its `order.placed` event.
 pub struct Placed {
     pub order_id: Uuid,
     pub event_id: Uuid,
+    pub status: OrderStatus,
 }
 
-/// Places the checkout's order with the prices of its snapshot, clears those lines from the
-/// cart and writes `order.placed`. Placing twice gives back the first order.
+/// Places the checkout's order with the prices of its snapshot, removes the cart lines the
+/// checkout took (and nobody changed since) and writes `order.placed`. Placing twice gives back the first order, whatever became
+/// of it since (the caller tells a cancelled one apart).
 pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed, sqlx::Error> {
     let order_id = Uuid::now_v7();
     let total: i64 = order.lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
@@ -78,11 +80,7 @@ pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed,
     .bind(order.checkout_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM cart_items WHERE owner = $1 AND product_id = ANY($2)")
-        .bind(format!("customer:{}", order.customer_id))
-        .bind(order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
+    crate::cart::store::remove_taken(tx, &format!("customer:{}", order.customer_id), order.checkout_id).await?;
     let event_id = Uuid::now_v7();
     outbox::write(
         tx,
@@ -107,7 +105,11 @@ pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed,
         },
     )
     .await?;
-    Ok(Placed { order_id, event_id })
+    Ok(Placed {
+        order_id,
+        event_id,
+        status: OrderStatus::Placed,
+    })
 }
 
 /// The `order.placed` event of the order a checkout placed, if any, its outbox row locked
@@ -128,7 +130,7 @@ pub async fn placed_event_for(tx: &mut PgConnection, checkout_id: Uuid) -> Resul
 /// The order a checkout placed, if any, with its `order.placed` event.
 pub async fn placed_for(tx: &mut PgConnection, checkout_id: Uuid) -> Result<Option<Placed>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT o.id, e.id AS event_id FROM orders o \
+        "SELECT o.id, o.status, e.id AS event_id FROM orders o \
          JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = $2 \
          WHERE o.checkout_id = $1",
     )
@@ -136,10 +138,14 @@ pub async fn placed_for(tx: &mut PgConnection, checkout_id: Uuid) -> Result<Opti
     .bind(events::ORDER_PLACED)
     .fetch_optional(&mut *tx)
     .await?;
-    Ok(row.map(|r| Placed {
-        order_id: r.get("id"),
-        event_id: r.get("event_id"),
-    }))
+    row.map(|r| {
+        Ok(Placed {
+            order_id: r.get("id"),
+            event_id: r.get("event_id"),
+            status: status_of(&r)?,
+        })
+    })
+    .transpose()
 }
 
 /// Why a status change did not happen.
@@ -175,10 +181,7 @@ pub async fn change_status(tx: &mut PgConnection, change: StatusChange<'_>) -> R
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(StatusChangeError::NotFound)?;
-    let from: OrderStatus = row
-        .get::<String, _>("status")
-        .parse()
-        .map_err(|e: String| sqlx::Error::Decode(e.into()))?;
+    let from = status_of(&row)?;
     if !from.can_move_to(change.to) {
         return Err(StatusChangeError::NotAllowed { from, to: change.to });
     }
@@ -231,6 +234,20 @@ pub async fn change_status(tx: &mut PgConnection, change: StatusChange<'_>) -> R
     )
     .await?;
     Ok(version)
+}
+
+fn status_of(row: &sqlx::postgres::PgRow) -> Result<OrderStatus, sqlx::Error> {
+    row.get::<String, _>("status")
+        .parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))
+}
+
+/// The checkout that placed an order.
+pub async fn checkout_of(tx: &mut PgConnection, order_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT checkout_id FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(tx)
+        .await
 }
 
 /// Gives back the stock a checkout holds in the given reservation states. Safe to repeat.
