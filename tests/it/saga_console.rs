@@ -116,6 +116,16 @@ impl Console {
         (id, order)
     }
 
+    /// A checkout cancelled by the operator while it waited to publish: failed, its order
+    /// cancelled. Its id and its order's.
+    async fn cancelled_while_publishing(&self) -> (String, String) {
+        let (id, order) = self.waiting_to_publish().await;
+        let cancelled = self.act(&id, "cancel", "shopper called to cancel").await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+        self.saga_in(&id, "failed").await;
+        (id, order)
+    }
+
     async fn move_order(&self, order: &str, status: &str) -> Answer {
         self.operator
             .send(
@@ -700,12 +710,7 @@ async fn shoppers_get_403_on_every_new_saga_route_and_page() {
 #[tokio::test]
 async fn a_cancelled_checkout_is_not_run_again_and_its_stock_stays_released() {
     let console = Console::start().await;
-    let (id, order) = console.waiting_to_publish().await;
-    assert_eq!(
-        console.act(&id, "cancel", "shopper called to cancel").await.status,
-        StatusCode::OK
-    );
-    console.saga_in(&id, "failed").await;
+    let (id, order) = console.cancelled_while_publishing().await;
     assert_eq!(console.stock().await, 100, "cancelling the order gave its stock back");
     console.faults().clear("publish_order_placed", Phase::Forward);
 
@@ -797,12 +802,7 @@ async fn a_checkout_whose_order_shipped_cannot_be_cancelled_nor_its_order_moved_
 async fn a_cancellation_never_overtakes_its_order_on_the_way_to_customer() {
     let console = Console::start().await;
     // The saga cannot publish its order.placed; the cancellation is written at once.
-    let (id, order) = console.waiting_to_publish().await;
-    assert_eq!(
-        console.act(&id, "cancel", "shopper called to cancel").await.status,
-        StatusCode::OK
-    );
-    console.saga_in(&id, "failed").await;
+    let (_, order) = console.cancelled_while_publishing().await;
     // The relay sends the order first, then its cancellation: customer has the order as
     // cancelled, with both changes, well before the saga's own publish would have been
     // taken over, and nothing was dead-lettered.
