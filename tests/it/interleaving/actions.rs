@@ -34,6 +34,7 @@ pub enum Kind {
     CutBroker,
     RestoreBroker,
     KillReplica,
+    FailStartStep,
     FailStep,
     ClearStep,
 }
@@ -56,6 +57,11 @@ pub const UNTIL_FIXED: &[(Kind, &str)] = &[
     (
         Kind::QueuedCheckOut,
         "queued checkouts let two tabs order one cart twice",
+    ),
+    (
+        Kind::FailStartStep,
+        "queued checkouts let two tabs order one cart twice (a checkout whose first steps fail \
+         at its start waits for the worker like a queued one)",
     ),
 ];
 
@@ -82,11 +88,12 @@ const OPERATOR_KINDS: [(Kind, u32); 10] = [
     (Kind::BulkRetry, 1),
     (Kind::MoveOrder, 3),
 ];
-const FAULT_KINDS: [(Kind, u32); 5] = [
+const FAULT_KINDS: [(Kind, u32); 6] = [
     (Kind::CutBroker, 2),
     (Kind::RestoreBroker, 2),
     (Kind::KillReplica, 1),
-    (Kind::FailStep, 2),
+    (Kind::FailStartStep, 1),
+    (Kind::FailStep, 1),
     (Kind::ClearStep, 1),
 ];
 
@@ -109,11 +116,14 @@ pub fn currency_of(price: i64) -> Option<&'static str> {
     CURRENCIES.get(price.rem_euclid(10) as usize).copied()
 }
 
-/// The steps a fault can make fail: each forward step, and both compensations.
-const FAULTY_STEPS: [(&str, Phase); 6] = [
+/// The steps a fault can make fail: the forward steps a checkout runs in its starting
+/// transaction, and the others (the publish and both compensations).
+const START_STEPS: [(&str, Phase); 3] = [
     ("validate_details", Phase::Forward),
     ("reserve_stock", Phase::Forward),
     ("place_order", Phase::Forward),
+];
+const LATER_STEPS: [(&str, Phase); 3] = [
     ("publish_order_placed", Phase::Forward),
     ("reserve_stock", Phase::Compensation),
     ("place_order", Phase::Compensation),
@@ -241,6 +251,7 @@ impl Action {
             Self::CutBroker => Kind::CutBroker,
             Self::RestoreBroker => Kind::RestoreBroker,
             Self::KillReplica => Kind::KillReplica,
+            Self::FailStep { step, phase } if START_STEPS.contains(&(*step, *phase)) => Kind::FailStartStep,
             Self::FailStep { .. } => Kind::FailStep,
             Self::ClearStep { .. } => Kind::ClearStep,
         }
@@ -559,13 +570,18 @@ impl Draw {
             Kind::CutBroker => Action::CutBroker,
             Kind::RestoreBroker => Action::RestoreBroker,
             Kind::KillReplica => Action::KillReplica,
-            Kind::FailStep | Kind::ClearStep => {
-                let (step, phase) = FAULTY_STEPS[self.rng.random_range(0..FAULTY_STEPS.len())];
-                if kind == Kind::FailStep {
-                    Action::FailStep { step, phase }
-                } else {
-                    Action::ClearStep { step, phase }
-                }
+            Kind::FailStartStep => {
+                let (step, phase) = START_STEPS[self.rng.random_range(0..START_STEPS.len())];
+                Action::FailStep { step, phase }
+            }
+            Kind::FailStep => {
+                let (step, phase) = LATER_STEPS[self.rng.random_range(0..LATER_STEPS.len())];
+                Action::FailStep { step, phase }
+            }
+            Kind::ClearStep => {
+                let steps = [START_STEPS, LATER_STEPS].concat();
+                let (step, phase) = steps[self.rng.random_range(0..steps.len())];
+                Action::ClearStep { step, phase }
             }
         }
     }

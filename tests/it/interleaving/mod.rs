@@ -75,7 +75,7 @@ struct Played {
 async fn play_episode(rig: &Rig, episode: &Episode) -> Played {
     let cast = Cast::assemble(rig, episode).await;
     let log = play::play(rig, &cast, episode).await;
-    rig.calm();
+    rig.calm().await;
     let audit = auditor::converge(&rig.stores, &cast, &log, CONVERGENCE).await;
     Played { log, audit }
 }

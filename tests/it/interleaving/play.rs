@@ -277,16 +277,16 @@ impl Player<'_> {
             }
             Action::MoveOrder { nth, to } => self.move_order(*nth, *to).await,
             Action::CutBroker => {
-                self.rig.proxy.cut();
+                self.rig.cut_broker();
                 "cut".to_owned()
             }
             Action::RestoreBroker => {
-                self.rig.proxy.restore();
+                self.rig.restore_broker().await;
                 "restored".to_owned()
             }
             Action::KillReplica => {
                 self.rig.kill_replica().await;
-                "killed; a new replica runs".to_owned()
+                "killed; its successor starts once the broker is reachable".to_owned()
             }
             Action::FailStep { step, phase } => {
                 self.rig.fail_step(step, *phase);
@@ -300,12 +300,19 @@ impl Player<'_> {
     }
 
     /// The shopper's client for a checkout `via` where asked, and whether that instance is
-    /// one nobody kills. While the replica restarts, the API takes it.
+    /// one nobody kills. While the killable replica is down, the one that stays takes it.
     fn checkout_api(&self, shopper: usize, via: Via) -> (ProductOrderApi, bool) {
         let api = self.cast.shoppers[shopper].api.clone();
         match (via, self.rig.replica_url()) {
+            (Via::Api, _) => (api, true),
             (Via::Replica, Some(url)) => (ProductOrderApi { base: url, ..api }, false),
-            _ => (api, true),
+            (Via::Replica, None) => (
+                ProductOrderApi {
+                    base: self.rig.steady_url(),
+                    ..api
+                },
+                true,
+            ),
         }
     }
 

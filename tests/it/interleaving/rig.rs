@@ -7,6 +7,7 @@
 //! fault injection.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use saga::{Phase, StepError};
@@ -25,7 +26,9 @@ pub struct Rig {
     pub ops: OperatedShop,
     pub stores: Stores,
     pub operator: ProductOrderApi,
-    pub proxy: TcpProxy,
+    proxy: TcpProxy,
+    /// The proxy is cut: a replica cannot start (product-order needs the broker to start).
+    broker_cut: AtomicBool,
     replica_settings: product_order::Settings,
     steady: ProductOrderReplica,
     /// None while a killed replica's successor starts.
@@ -59,11 +62,17 @@ impl Rig {
             ops,
             stores,
             proxy,
+            broker_cut: AtomicBool::new(false),
             replica_settings,
             steady,
             doomed: Mutex::new(Some(doomed)),
             failing: Mutex::default(),
         }
+    }
+
+    /// The address of the replica nobody kills.
+    pub fn steady_url(&self) -> String {
+        self.steady.url.clone()
     }
 
     /// The killable replica's address, unless it is being replaced.
@@ -75,12 +84,33 @@ impl Rig {
             .map(|r| r.url.clone())
     }
 
-    /// Kills the killable replica where it stands and starts another in its place.
+    /// Kills the killable replica where it stands and starts another in its place, once the
+    /// broker can be reached.
     pub async fn kill_replica(&self) {
         let doomed = self.doomed.lock().expect("replica lock").take();
         if let Some(doomed) = doomed {
             doomed.kill();
         }
+        if !self.broker_cut.load(Ordering::SeqCst) {
+            self.start_replica().await;
+        }
+    }
+
+    pub fn cut_broker(&self) {
+        self.broker_cut.store(true, Ordering::SeqCst);
+        self.proxy.cut();
+    }
+
+    /// Lets product-order reach the broker again, and starts the replica killed meanwhile.
+    pub async fn restore_broker(&self) {
+        self.proxy.restore();
+        self.broker_cut.store(false, Ordering::SeqCst);
+        if self.replica_url().is_none() {
+            self.start_replica().await;
+        }
+    }
+
+    async fn start_replica(&self) {
         let successor = ProductOrderReplica::product_order(self.replica_settings.clone()).await;
         for (step, phase) in self.failing.lock().expect("fault lock").iter() {
             successor
@@ -102,9 +132,9 @@ impl Rig {
         self.each_engine(|faults| faults.clear(step, phase));
     }
 
-    /// Ends every fault: the broker reachable, no step made to fail.
-    pub fn calm(&self) {
-        self.proxy.restore();
+    /// Ends every fault: the broker reachable, the replica running, no step made to fail.
+    pub async fn calm(&self) {
+        self.restore_broker().await;
         let failing = std::mem::take(&mut *self.failing.lock().expect("fault lock"));
         for (step, phase) in failing {
             self.each_engine(|faults| faults.clear(step, phase));
