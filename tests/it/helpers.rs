@@ -156,7 +156,8 @@ impl ProductOrderApi {
         }
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    /// A request as this caller, to send as it is.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.bearer {
             request = request.bearer_auth(token);
@@ -518,4 +519,21 @@ pub fn status_event(
 
 pub async fn send_event(shop: &testkit::TestShop, kind: &str, event_id: uuid::Uuid, body: &Value) {
     publish_to_customer(shop, kind, &event_id.to_string(), &serde_json::to_vec(body).unwrap()).await;
+}
+
+/// Both services' databases, for tests that check what each holds.
+pub struct Stores {
+    pub product_order: sqlx::PgPool,
+    pub customer: sqlx::PgPool,
+}
+
+impl Stores {
+    pub async fn connect(product_order_url: &str, customer_url: &str) -> Self {
+        Self {
+            product_order: sqlx::PgPool::connect(product_order_url)
+                .await
+                .expect("product-order's database"),
+            customer: sqlx::PgPool::connect(customer_url).await.expect("customer's database"),
+        }
+    }
 }

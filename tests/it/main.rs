@@ -15,6 +15,7 @@ mod chromium;
 mod dead_letters;
 mod helpers;
 mod hostile;
+mod interleaving;
 mod operations;
 mod ops_health;
 mod order_history;

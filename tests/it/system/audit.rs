@@ -10,22 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Both services' databases.
-pub struct Stores {
-    pub product_order: PgPool,
-    pub customer: PgPool,
-}
-
-impl Stores {
-    pub async fn connect(product_order_url: &str, customer_url: &str) -> Self {
-        Self {
-            product_order: PgPool::connect(product_order_url)
-                .await
-                .expect("product-order's database"),
-            customer: PgPool::connect(customer_url).await.expect("customer's database"),
-        }
-    }
-}
+use crate::helpers::Stores;
 
 /// The shop's state as the audit found it.
 pub struct Audit {

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use testkit::{LogDir, PrivatePostgres, PrivateRabbitMq, ServiceProcess};
 
-use super::audit::{Stores, converge};
+use super::audit::converge;
 use super::load::Load;
 use super::{Catalog, Report, Row, Wiring, sign_up};
+use crate::helpers::Stores;
 
 /// How long the shop may take to settle once a fault is over.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);

@@ -9,9 +9,10 @@ use reqwest::StatusCode;
 use testkit::{EventRoutes, LogDir, ServiceProcess, fresh_database_url};
 use uuid::Uuid;
 
-use super::audit::{Stores, converge};
+use super::audit::converge;
 use super::load::{Load, Shopper};
 use super::{Catalog, Report, Row, Wiring, sign_up};
+use crate::helpers::Stores;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_of_each_service_share_the_work_and_do_nothing_twice() {
