@@ -42,28 +42,10 @@ pub enum Kind {
 /// Kinds drawn only with `SHOP_INTERLEAVING_ALL=1`, each with the known bug it finds on main
 /// today: the default run stays green while they are being fixed. Strike a kind off once its
 /// bug is fixed.
-pub const UNTIL_FIXED: &[(Kind, &str)] = &[
-    (Kind::AbandonCheckOut, "a dropped connection strands a checkout"),
-    (
-        Kind::CancelSaga,
-        "operator cancel-then-retry leaks stock; cancelling a saga whose order shipped leaves it stuck; \
-         a cancelled saga's order.placed comes after its cancellation, which customer dead-letters",
-    ),
-    (
-        Kind::SetCurrency,
-        "a currency change while in cart mixes currencies in an order",
-    ),
-    (Kind::TwoTabs, "queued checkouts let two tabs order one cart twice"),
-    (
-        Kind::QueuedCheckOut,
-        "queued checkouts let two tabs order one cart twice",
-    ),
-    (
-        Kind::FailStartStep,
-        "queued checkouts let two tabs order one cart twice (a checkout whose first steps fail \
-         at its start waits for the worker like a queued one)",
-    ),
-];
+pub const UNTIL_FIXED: &[(Kind, &str)] = &[(
+    Kind::SetCurrency,
+    "a currency change while in cart mixes currencies in an order",
+)];
 
 /// The kinds each lane draws from, with their weights.
 const SHOPPER_KINDS: [(Kind, u32); 8] = [
