@@ -156,6 +156,9 @@ impl From<ProductOrderError> for ApiError {
                 saga::Error::NotFound => ApiError::not_found(),
                 saga::Error::Refused(message) => ApiError::new(StatusCode::CONFLICT, "saga_action_refused", message),
                 saga::Error::Database(e) => ApiError::database(e),
+                saga::Error::Stopping => {
+                    ApiError::unavailable("This instance is stopping; send the same request again.")
+                }
                 other => ApiError::internal(other),
             },
             ProductOrderError::Api(e) => e,

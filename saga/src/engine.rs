@@ -36,6 +36,11 @@ pub enum Error {
     Corrupt(String),
     #[error("step queue: {0}")]
     Queue(String),
+    /// The process is stopping and dropped the task that was committing a new instance:
+    /// whether it committed is unknown (the same request again, under its idempotency key,
+    /// finds out).
+    #[error("the process is stopping; whether the instance was started is unknown")]
+    Stopping,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -306,7 +311,13 @@ impl Engine {
             Ok(())
         })
         .await
-        .map_err(|e| Error::Queue(format!("the task committing a new instance ended: {e}")))?
+        .map_err(|e| {
+            if e.is_cancelled() {
+                Error::Stopping
+            } else {
+                Error::Queue(format!("the task committing a new instance failed: {e}"))
+            }
+        })?
     }
 
     /// Runs the first steps of a new instance in the transaction that starts it, when they
