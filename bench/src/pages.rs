@@ -262,17 +262,26 @@ async fn put_in_cart(
     Ok(())
 }
 
-/// Checks the cart out and waits until customer has the order; its id.
+/// Checks the cart out as just reviewed and waits until customer has the order; its id.
 async fn place_order(client: &reqwest::Client, po: &str, customer: &str, bearer: &HeaderMap) -> anyhow::Result<String> {
-    let details = json!({
+    let cart: Value = client
+        .get(format!("{po}/api/cart"))
+        .headers(bearer.clone())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let body = json!({
         "contact": {"name": "Page Bench", "email": "pages@example.com", "phone": "+49 30 1234567"},
-        "delivery": {"line1": "Hauptstr. 1", "line2": "", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+        "delivery": {"line1": "Hauptstr. 1", "line2": "", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+        "reviewed": {"total": cart["total"], "currency": cart["currency"]}
     });
     let accepted: Value = client
         .post(format!("{po}/api/checkout"))
         .headers(bearer.clone())
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-        .json(&details)
+        .json(&body)
         .send()
         .await?
         .error_for_status()?

@@ -19,14 +19,23 @@ pub enum ProductOrderError {
     ProductUnavailable { name: String },
     #[error("only {available} of {name} left")]
     InsufficientStock { name: String, available: i32 },
-    #[error("cart holds {cart}, product costs {product}")]
-    CurrencyMismatch { cart: String, product: String },
+    /// `cart`: the currencies of the cart's lines, the cart's own first.
+    #[error("cart holds {cart:?}, product costs {product}")]
+    CurrencyMismatch { cart: Vec<String>, product: String },
     #[error("image larger than {max} bytes")]
     ImageTooLarge { max: usize },
     #[error("no cart owner")]
     NoCartOwner,
     #[error("the cart is empty")]
     EmptyCart,
+    /// `others`: the lines (name, currency) priced in another currency than the cart's.
+    #[error("cart in {currency} holds lines in other currencies: {others:?}")]
+    MixedCurrencies {
+        currency: String,
+        others: Vec<(String, String)>,
+    },
+    #[error("the cart's total is now {total} {currency}, not the one reviewed")]
+    PricesChanged { total: i64, currency: String },
     #[error("missing or malformed Idempotency-Key")]
     MissingIdempotencyKey,
     #[error("idempotency key reused with other details")]
@@ -55,6 +64,12 @@ pub enum ProductOrderError {
 }
 
 pub type Result<T, E = ProductOrderError> = std::result::Result<T, E>;
+
+/// An amount as messages give it: "12.90 EUR".
+fn money(minor: i64, currency: &str) -> String {
+    let (sign, abs) = (if minor < 0 { "-" } else { "" }, minor.unsigned_abs());
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
 
 fn with_field(mut error: ApiError, field: &str, message: String) -> ApiError {
     error.fields.insert(field.to_owned(), message);
@@ -88,13 +103,19 @@ impl From<ProductOrderError> for ApiError {
                     message,
                 )
             }
-            ProductOrderError::CurrencyMismatch { cart, product } => ApiError::new(
-                StatusCode::CONFLICT,
-                "currency_mismatch",
-                format!(
-                    "Your cart is in {cart}; this product is priced in {product}. Check out or empty the cart first."
-                ),
-            ),
+            ProductOrderError::CurrencyMismatch { cart, product } => {
+                let message = match cart.as_slice() {
+                    [currency] => format!(
+                        "Your cart is in {currency}; this product is priced in {product}. Check out or empty the cart first."
+                    ),
+                    _ => format!(
+                        "Your cart already holds items in {} since a price changed currency; this product is \
+                         priced in {product}. Remove the items marked in your cart first.",
+                        cart.join(" and ")
+                    ),
+                };
+                ApiError::new(StatusCode::CONFLICT, "currency_mismatch", message)
+            }
             ProductOrderError::ImageTooLarge { max } => {
                 let message = format!(
                     "An image may be at most {} MiB; this file is larger.",
@@ -113,6 +134,30 @@ impl From<ProductOrderError> for ApiError {
                 StatusCode::CONFLICT,
                 "empty_cart",
                 "Your cart is empty: add something before checking out.",
+            ),
+            ProductOrderError::MixedCurrencies { currency, others } => {
+                let others: Vec<String> = others
+                    .iter()
+                    .map(|(name, currency)| format!("{name} is now priced in {currency}"))
+                    .collect();
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "mixed_currencies",
+                    format!(
+                        "One order takes one currency: your cart is in {currency}, but {}. Remove those items \
+                         to check out.",
+                        others.join(", ")
+                    ),
+                )
+            }
+            ProductOrderError::PricesChanged { total, currency } => ApiError::new(
+                StatusCode::CONFLICT,
+                "prices_changed",
+                format!(
+                    "Prices changed since you reviewed your cart: the total is now {}. Review the cart and check \
+                     out again.",
+                    money(total, &currency)
+                ),
             ),
             ProductOrderError::MissingIdempotencyKey => ApiError::bad_request(
                 "Send an Idempotency-Key header (1 to 255 visible characters, e.g. a UUID) so a repeated \

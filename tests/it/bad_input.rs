@@ -112,7 +112,7 @@ const ROUTES: &[Route] = &[
     route(ProductOrder, Method::PUT, "/api/cart/items/{product}", CartHolder, &[], Some(|_| json!({"quantity": 2}))),
     route(ProductOrder, Method::DELETE, "/api/cart/items/{product}", CartHolder, &[], None),
     route(ProductOrder, Method::POST, "/api/cart/merge", Shopper, &[], Some(|_| json!({"cart_token": guest_token()}))),
-    route(ProductOrder, Method::POST, "/api/checkout", Shopper, &[], Some(|_| valid_details())),
+    route(ProductOrder, Method::POST, "/api/checkout", Shopper, &[], Some(Fixture::checkout_body)),
     route(ProductOrder, Method::GET, "/api/checkouts", Shopper, &[], None),
     route(ProductOrder, Method::GET, "/api/checkouts/{checkout}", Shopper, &[], None),
     route(ProductOrder, Method::GET, "/api/shipping-countries", Public, &[], None),
@@ -135,6 +135,11 @@ pub struct Account {
     pub token: String,
 }
 
+/// The price of the product in the attacker's cart, and how many the cart holds while the
+/// sweep runs.
+const PRICE: i64 = 1290;
+pub const ATTACKERS_QUANTITY: i64 = 2;
+
 /// A shop with two shoppers who each have a placed order and a full cart: the attacker sends
 /// the hostile requests (on its own order, checkout and cart), the victim must be left as it was.
 pub struct Fixture {
@@ -156,7 +161,7 @@ impl Fixture {
         let ops = operated_shop().await;
         let shop = &ops.shop;
         let operator = ProductOrderApi::as_user(&shop.product_order_url, &ops.operator_token);
-        let product = operator.create_product("SWEEP-1", "Sencha", 1290, 1000).await["id"]
+        let product = operator.create_product("SWEEP-1", "Sencha", PRICE, 1000).await["id"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -170,7 +175,7 @@ impl Fixture {
         let (order, checkout) = placed_order(&ops, &attacker, &product).await;
         let (victim_order, victim_checkout) = placed_order(&ops, &victim, &victims_product).await;
         ProductOrderApi::as_user(&shop.product_order_url, &attacker.token)
-            .set_quantity(&product, 2)
+            .set_quantity(&product, ATTACKERS_QUANTITY)
             .await;
         let victims_cart = ProductOrderApi::as_user(&shop.product_order_url, &victim.token);
         assert_eq!(
@@ -188,6 +193,18 @@ impl Fixture {
             dead_letter: uuid::Uuid::new_v4().to_string(),
             ops,
         }
+    }
+
+    /// The total of the attacker's cart, as its checkout page shows it.
+    pub fn attackers_total(&self) -> i64 {
+        PRICE * ATTACKERS_QUANTITY
+    }
+
+    /// A valid checkout of the attacker's cart, as reviewed.
+    fn checkout_body(&self) -> Value {
+        let mut body = valid_details();
+        body["reviewed"] = json!({"total": self.attackers_total(), "currency": "EUR"});
+        body
     }
 
     fn base(&self, service: Service) -> &str {
@@ -931,7 +948,7 @@ async fn sweep_headers(http: &reqwest::Client, fixture: &Fixture, findings: &mut
         .await;
         findings.handled(&format!("the cart with X-Cart-Token {shown:?}"), &reply);
         let headers = vec![("idempotency-key".to_owned(), value)];
-        let body = json_body(valid_details().to_string());
+        let body = json_body(fixture.checkout_body().to_string());
         let reply = send(
             http,
             fixture,

@@ -8,7 +8,7 @@ use proptest::test_runner::TestRunner;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::bad_input::Fixture;
+use crate::bad_input::{ATTACKERS_QUANTITY, Fixture};
 use crate::browser::{Browser, PASSWORD, hidden_value};
 use crate::helpers::{CustomerApi, ProductOrderApi, email, eventually, operated_shop, publish_to_customer};
 use crate::hostile::{self, MARKUP, case_count, draw, encoded, hostile_text};
@@ -72,6 +72,8 @@ const FORMS: &[Form] = &[
         ("delivery_city", "London"),
         ("delivery_postal_code", "SW1Y 4LB"),
         ("delivery_country", "GB"),
+        ("reviewed_total", "{attackers_total}"),
+        ("reviewed_currency", "EUR"),
     ]),
     form("/orders/{order}/cancel", "/orders/{order}", Who::Shopper, &[("return_to", "/orders/{order}")]),
     form("/ops/products", "/ops/products/new", Who::Operator, PRODUCT_FIELDS),
@@ -248,6 +250,7 @@ fn fill(fixture: &Fixture, text: &str) -> String {
         .replace("{checkout}", &fixture.checkout)
         .replace("{dead_letter}", &fixture.dead_letter)
         .replace("{key}", &uuid::Uuid::new_v4().to_string())
+        .replace("{attackers_total}", &fixture.attackers_total().to_string())
 }
 
 /// Values a form field gets: hostile text of every class, numbers past every edge, and
@@ -340,7 +343,7 @@ async fn every_form_and_page_answers_hostile_input_with_a_friendly_page() {
             checked += 1;
             problems.extend(page_problem(&format!("POST {} with {case}", form.path), &reply));
             if form.path == "/checkout" && reply.status.is_redirection() {
-                attackers_cart.set_quantity(&fixture.product, 1).await;
+                attackers_cart.set_quantity(&fixture.product, ATTACKERS_QUANTITY).await;
             }
         }
         for raw in ["%zz=%zz", "a=%ff%fe", "&&==&", "csrf_token"] {
@@ -622,9 +625,16 @@ async fn stored_markup_comes_back_escaped_on_every_page() {
     }
     // A form sent back with an error shows what was typed, escaped.
     let form = shopper.get("/checkout").await;
-    let key = hidden_value(&form.html, "idempotency_key").expect("the checkout form's key");
+    let hidden = |name| hidden_value(&form.html, name).unwrap_or_else(|| panic!("the checkout form's {name}"));
+    let (key, total, currency) = (
+        hidden("idempotency_key"),
+        hidden("reviewed_total"),
+        hidden("reviewed_currency"),
+    );
     let fields = [
         ("idempotency_key", key.as_str()),
+        ("reviewed_total", total.as_str()),
+        ("reviewed_currency", currency.as_str()),
         ("contact_name", script),
         ("contact_email", img),
         ("delivery_city", attribute),

@@ -24,7 +24,7 @@ async fn a_shopper_fills_changes_and_empties_a_cart() {
     assert_eq!(empty.status, StatusCode::OK);
     assert_eq!(
         empty.body,
-        json!({"items": [], "total": 0, "currency": null, "item_count": 0})
+        json!({"items": [], "total": 0, "currency": null, "mixed_currencies": false, "item_count": 0})
     );
 
     cart.set_quantity(&tea, 2).await;
@@ -102,6 +102,63 @@ async fn quantities_products_and_stock_are_checked() {
         .await;
     let flagged = cart.get("/api/cart").await;
     assert_eq!(flagged.body["items"][0]["problem"], "Only 1 left.");
+}
+
+#[tokio::test]
+async fn a_cart_is_in_one_currency_even_when_a_product_changes_its_own() {
+    let ops = operated_shop().await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let id = |product: serde_json::Value| product["id"].as_str().unwrap().to_owned();
+    let tea = id(operator.create_product("TEA-1", "Sencha", 1000, 10).await);
+    let pot = id(operator.create_product("POT-1", "Teapot", 500, 10).await);
+    let mug = id(operator.create_product("MUG-1", "Mug", 700, 10).await);
+    let kettle = id(operator.create_product("KETTLE-1", "Kettle", 4900, 10).await);
+    operator
+        .send(
+            Method::PATCH,
+            &format!("/api/products/{kettle}"),
+            json!({"currency": "USD"}),
+        )
+        .await;
+    let cart = ProductOrderApi::as_guest(&ops.shop.product_order_url, &guest_token());
+    cart.set_quantity(&tea, 1).await;
+    cart.set_quantity(&pot, 1).await;
+
+    let refused = cart.set_quantity(&kettle, 1).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "currency_mismatch");
+    assert_eq!(
+        refused.body["error"]["message"],
+        "Your cart is in EUR; this product is priced in USD. Check out or empty the cart first."
+    );
+
+    // The operator prices the teapot in USD while it is in the cart: the cart says so.
+    operator
+        .send(
+            Method::PATCH,
+            &format!("/api/products/{pot}"),
+            json!({"currency": "USD"}),
+        )
+        .await;
+    let mixed = cart.get("/api/cart").await.body;
+    assert_eq!(mixed["currency"], "EUR");
+    assert_eq!(mixed["mixed_currencies"], true);
+    assert_eq!(mixed["total"], 1000, "the total of the lines in EUR: {mixed}");
+    assert_eq!(mixed["items"][0]["problem"], serde_json::Value::Null);
+    assert_eq!(mixed["items"][1]["currency"], "USD");
+    let problem = mixed["items"][1]["problem"].as_str().unwrap();
+    assert!(problem.contains("USD") && problem.contains("remove"), "{problem}");
+    // Nothing more goes in, in either currency, until the line in USD is gone.
+    for (product, quantity) in [(&mug, 1), (&pot, 2), (&tea, 2)] {
+        let refused = cart.set_quantity(product, quantity).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+        assert_eq!(refused.body["error"]["code"], "currency_mismatch");
+        let message = refused.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("EUR and USD"), "{message}");
+    }
+    let one_currency = cart.delete(&format!("/api/cart/items/{pot}")).await.body;
+    assert_eq!(one_currency["mixed_currencies"], false);
+    assert_eq!(cart.set_quantity(&mug, 1).await.body["total"], 1700);
 }
 
 #[tokio::test]

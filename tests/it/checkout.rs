@@ -108,11 +108,33 @@ async fn bad_requests_are_refused_with_reasons_and_start_nothing() {
     let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
     let shopper = shopper(&ops.shop, "careless").await;
 
-    let empty = shopper.checkout("key-empty", valid_details()).await;
+    // Sent from a page that showed the cart before another tab emptied it.
+    let mut stale = valid_details();
+    stale["reviewed"] = json!({"total": 1290, "currency": "EUR"});
+    let empty = shopper.checkout_with("key-empty", &stale).await;
     assert_eq!(empty.status, StatusCode::CONFLICT, "{:?}", empty.body);
     assert_eq!(empty.body["error"]["code"], "empty_cart");
 
     shopper.set_quantity(&tea, 1).await;
+    let unreviewed = shopper.checkout_with("key-unreviewed", &valid_details()).await;
+    assert_eq!(
+        unreviewed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        unreviewed.body
+    );
+    assert!(unreviewed.field_error("reviewed").is_some(), "{:?}", unreviewed.body);
+    let mut misreviewed = valid_details();
+    misreviewed["reviewed"] = json!({"total": -1290, "currency": "ducats"});
+    let misreviewed = shopper.checkout_with("key-misreviewed", &misreviewed).await;
+    assert_eq!(
+        misreviewed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        misreviewed.body
+    );
+    assert!(misreviewed.field_error("reviewed.total").is_some());
+    assert!(misreviewed.field_error("reviewed.currency").unwrap().contains("EUR"));
     let mut wrong = valid_details();
     wrong["delivery"]["country"] = json!("DE");
     wrong["delivery"]["postal_code"] = json!("1234");
@@ -155,10 +177,11 @@ async fn the_same_key_twice_at_once_gives_one_checkout_and_one_order() {
     let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
     let shopper = shopper(&ops.shop, "double-click").await;
     shopper.set_quantity(&tea, 3).await;
+    let body = shopper.reviewed(valid_details()).await;
 
     let (first, second) = tokio::join!(
-        shopper.checkout("same-key", valid_details()),
-        shopper.checkout("same-key", valid_details())
+        shopper.checkout_with("same-key", &body),
+        shopper.checkout_with("same-key", &body)
     );
     assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
     assert_eq!(second.status, StatusCode::ACCEPTED, "{:?}", second.body);
@@ -167,13 +190,13 @@ async fn the_same_key_twice_at_once_gives_one_checkout_and_one_order() {
     assert_eq!(shopper.finished_checkout(checkout_id).await["state"], "completed");
 
     // After the order: the cart is empty, yet the same key still answers with the same checkout.
-    let again = shopper.checkout("same-key", valid_details()).await;
+    let again = shopper.checkout_with("same-key", &body).await;
     assert_eq!(again.status, StatusCode::ACCEPTED);
     assert_eq!(again.body["checkout_id"], first.body["checkout_id"]);
     // The key with other details is a mistake, not a repeat.
-    let mut other = valid_details();
+    let mut other = body.clone();
     other["contact"]["name"] = json!("Someone Else");
-    let reused = shopper.checkout("same-key", other).await;
+    let reused = shopper.checkout_with("same-key", &other).await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reused.body["error"]["code"], "idempotency_key_reused");
 
@@ -184,6 +207,148 @@ async fn the_same_key_twice_at_once_gives_one_checkout_and_one_order() {
         .unwrap();
     assert_eq!(orders, 1);
     assert_eq!(stock_of(&db, &tea).await, 7);
+}
+
+/// What checkouts recorded: (saga instances, orders).
+async fn recorded(db: &PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT (SELECT count(*) FROM saga.instances), (SELECT count(*) FROM orders)")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_price_raised_after_the_review_is_refused_until_the_new_total_is_reviewed() {
+    let ops = operated_shop().await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
+    let shopper = shopper(&ops.shop, "thrifty").await;
+    shopper.set_quantity(&tea, 2).await;
+    let seen = shopper.reviewed(valid_details()).await;
+    assert_eq!(seen["reviewed"], json!({"total": 2580, "currency": "EUR"}));
+    let raised = operator
+        .send(Method::PATCH, &format!("/api/products/{tea}"), json!({"price": 1500}))
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{:?}", raised.body);
+
+    let refused = shopper.checkout_with("key-1", &seen).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "prices_changed");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("30.00 EUR"), "{message}");
+    let db = PgPool::connect(&ops.shop.product_order_database_url).await.unwrap();
+    assert_eq!(recorded(&db).await, (0, 0), "a refused checkout records nothing");
+    assert_eq!(stock_of(&db, &tea).await, 10);
+
+    // Reviewed again, the same key (unused so far) places the order at the new price.
+    let accepted = shopper.checkout("key-1", valid_details()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+    let done = shopper
+        .finished_checkout(accepted.body["checkout_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["state"], "completed", "{done:?}");
+    assert_eq!(
+        (done["total"].clone(), done["lines"][0]["unit_price"].clone()),
+        (json!(3000), json!(1500))
+    );
+    let order_id = done["order_id"].as_str().unwrap();
+    let customers = CustomerApi::new(&ops.shop.customer_url);
+    let token = shopper.bearer.as_deref().unwrap();
+    let copy = eventually("customer's copy of the order", Duration::from_secs(20), async || {
+        let answer = customers.get_as(&format!("/api/orders/{order_id}"), token).await;
+        (answer.status == StatusCode::OK).then_some(answer.body)
+    })
+    .await;
+    assert_eq!(
+        (copy["total"].clone(), copy["currency"].clone()),
+        (json!(3000), json!("EUR"))
+    );
+    assert_eq!(stock_of(&db, &tea).await, 8);
+}
+
+#[tokio::test]
+async fn a_repeat_returns_the_first_checkout_even_after_the_cart_changed() {
+    let ops = operated_shop().await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1290, 10).await);
+    let pot = id_of(&operator.create_product("POT-1", "Teapot", 3490, 3).await);
+    let shopper = shopper(&ops.shop, "retrying").await;
+    shopper.set_quantity(&tea, 2).await;
+    let body = shopper.reviewed(valid_details()).await;
+    let first = shopper.checkout_with("key-1", &body).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
+    let checkout_id = first.body["checkout_id"].as_str().unwrap();
+    assert_eq!(shopper.finished_checkout(checkout_id).await["state"], "completed");
+
+    // The cart fills again and the price rises: the repeat's review is not this cart's total.
+    shopper.set_quantity(&tea, 1).await;
+    operator
+        .send(Method::PATCH, &format!("/api/products/{tea}"), json!({"price": 1500}))
+        .await;
+    let repeat = shopper.checkout_with("key-1", &body).await;
+    assert_eq!(repeat.status, StatusCode::ACCEPTED, "{:?}", repeat.body);
+    assert_eq!(repeat.body["checkout_id"], checkout_id);
+    // Nor is a cart in two currencies.
+    shopper.set_quantity(&pot, 1).await;
+    operator
+        .send(
+            Method::PATCH,
+            &format!("/api/products/{pot}"),
+            json!({"currency": "USD"}),
+        )
+        .await;
+    let repeat = shopper.checkout_with("key-1", &body).await;
+    assert_eq!(repeat.status, StatusCode::ACCEPTED, "{:?}", repeat.body);
+    assert_eq!(repeat.body["checkout_id"], checkout_id);
+
+    let db = PgPool::connect(&ops.shop.product_order_database_url).await.unwrap();
+    assert_eq!(recorded(&db).await, (1, 1));
+    assert_eq!(stock_of(&db, &tea).await, 8);
+}
+
+#[tokio::test]
+async fn a_cart_whose_currencies_differ_is_not_checked_out() {
+    let ops = operated_shop().await;
+    let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
+    let tea = id_of(&operator.create_product("TEA-1", "Sencha", 1000, 10).await);
+    let pot = id_of(&operator.create_product("POT-1", "Teapot", 500, 3).await);
+    let shopper = shopper(&ops.shop, "abroad").await;
+    shopper.set_quantity(&tea, 1).await;
+    shopper.set_quantity(&pot, 1).await;
+    let changed = operator
+        .send(
+            Method::PATCH,
+            &format!("/api/products/{pot}"),
+            json!({"currency": "USD"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+
+    let refused = shopper.checkout("key-1", valid_details()).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "mixed_currencies");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Teapot is now priced in USD") && message.contains("EUR"),
+        "{message}"
+    );
+    let db = PgPool::connect(&ops.shop.product_order_database_url).await.unwrap();
+    assert_eq!(recorded(&db).await, (0, 0), "a refused checkout records nothing");
+    assert_eq!((stock_of(&db, &tea).await, stock_of(&db, &pot).await), (10, 3));
+
+    // Without the line in another currency, the cart is one order in EUR.
+    shopper.delete(&format!("/api/cart/items/{pot}")).await;
+    let accepted = shopper.checkout("key-1", valid_details()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+    let done = shopper
+        .finished_checkout(accepted.body["checkout_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["state"], "completed", "{done:?}");
+    assert_eq!(
+        (done["total"].clone(), done["currency"].clone()),
+        (json!(1000), json!("EUR"))
+    );
+    assert_eq!((stock_of(&db, &tea).await, stock_of(&db, &pot).await), (9, 3));
 }
 
 #[tokio::test]

@@ -223,12 +223,28 @@ impl ProductOrderApi {
 }
 
 impl ProductOrderApi {
-    /// Asks for a checkout of the caller's cart.
+    /// `details` with the cart's total and currency now as `reviewed`: the body of a checkout
+    /// by a shopper who has just looked at the cart.
+    pub async fn reviewed(&self, details: Value) -> Value {
+        let cart = self.get("/api/cart").await.body;
+        let mut body = details;
+        body["reviewed"] = json!({"total": cart["total"], "currency": cart["currency"]});
+        body
+    }
+
+    /// Asks for a checkout of the caller's cart with `details`, as a shopper who has just
+    /// looked at the cart.
     pub async fn checkout(&self, idempotency_key: &str, details: Value) -> Answer {
+        let body = self.reviewed(details).await;
+        self.checkout_with(idempotency_key, &body).await
+    }
+
+    /// Asks for a checkout of the caller's cart with `body` as it is.
+    pub async fn checkout_with(&self, idempotency_key: &str, body: &Value) -> Answer {
         Answer::from(
             self.request(reqwest::Method::POST, "/api/checkout")
                 .header("idempotency-key", idempotency_key)
-                .json(&details)
+                .json(body)
                 .send()
                 .await
                 .expect("product-order answers"),

@@ -17,10 +17,29 @@ fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
-/// Valid details for Germany with `postal_code`, under the form's idempotency key.
-fn details<'a>(key: &'a str, postal_code: &'a str) -> Vec<(&'a str, &'a str)> {
+/// The hidden fields of a checkout form as a page showed it: its idempotency key, and the
+/// cart's total and currency it showed.
+struct ShownForm {
+    key: String,
+    total: String,
+    currency: String,
+}
+
+impl ShownForm {
+    fn of(html: &str) -> Self {
+        let hidden = |name| hidden_value(html, name).unwrap_or_else(|| panic!("the form's {name}: {html}"));
+        Self {
+            key: hidden("idempotency_key"),
+            total: hidden("reviewed_total"),
+            currency: hidden("reviewed_currency"),
+        }
+    }
+}
+
+/// `form` sent with valid details for Germany with `postal_code`.
+fn details<'a>(form: &'a ShownForm, postal_code: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
-        ("idempotency_key", key),
+        ("idempotency_key", &form.key),
         ("contact_name", "Ada Lovelace"),
         ("contact_email", "ada@example.com"),
         ("contact_phone", "+49 30 1234567"),
@@ -29,6 +48,8 @@ fn details<'a>(key: &'a str, postal_code: &'a str) -> Vec<(&'a str, &'a str)> {
         ("delivery_city", "Berlin"),
         ("delivery_postal_code", postal_code),
         ("delivery_country", "DE"),
+        ("reviewed_total", &form.total),
+        ("reviewed_currency", &form.currency),
     ]
 }
 
@@ -94,8 +115,12 @@ async fn an_empty_cart_shows_the_empty_state_instead_of_the_form() {
     );
 
     // A form sent from another tab after the cart was emptied.
-    let key = uuid::Uuid::new_v4().to_string();
-    let response = browser.post("/checkout", &details(&key, "10115")).await;
+    let shown = ShownForm {
+        key: uuid::Uuid::new_v4().to_string(),
+        total: "2580".into(),
+        currency: "EUR".into(),
+    };
+    let response = browser.post("/checkout", &details(&shown, "10115")).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let html = response.text().await.unwrap();
     assert!(html.contains(r#"id="checkout-empty""#), "{html}");
@@ -122,10 +147,11 @@ async fn wrong_details_come_back_by_their_fields_with_what_was_typed() {
         page.html.contains(r#"value="Ada Lovelace""#) && page.html.contains("@example.com"),
         "name and email come from the session"
     );
-    let key = hidden_value(&page.html, "idempotency_key").expect("an idempotency key");
-    assert!(uuid::Uuid::parse_str(&key).is_ok(), "{key}");
+    let shown = ShownForm::of(&page.html);
+    assert!(uuid::Uuid::parse_str(&shown.key).is_ok(), "{}", shown.key);
+    assert_eq!((shown.total.as_str(), shown.currency.as_str()), ("2580", "EUR"));
 
-    let mut fields = details(&key, "1234");
+    let mut fields = details(&shown, "1234");
     fields[1] = ("contact_name", "Ada <Lovelace>");
     let response = browser.post("/checkout", &fields).await;
     assert!(
@@ -156,7 +182,7 @@ async fn wrong_details_come_back_by_their_fields_with_what_was_typed() {
     assert!(!html.contains("Ada <Lovelace>"));
     assert_eq!(
         hidden_value(&html, "idempotency_key").as_deref(),
-        Some(key.as_str()),
+        Some(shown.key.as_str()),
         "the form keeps its key"
     );
 }
@@ -166,13 +192,13 @@ async fn a_checkout_is_followed_until_placed_and_its_order_can_be_cancelled() {
     let ops = operated_shop().await;
     let (mut browser, _, _) = shopper_with_a_cart(&ops, "2", 10).await;
     let page = browser.get("/checkout").await;
-    let key = hidden_value(&page.html, "idempotency_key").unwrap();
+    let shown = ShownForm::of(&page.html);
 
-    let response = browser.post("/checkout", &details(&key, "10115")).await;
+    let response = browser.post("/checkout", &details(&shown, "10115")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let status_path = location(&response);
     assert!(status_path.starts_with("/checkouts/"), "{status_path}");
-    let again = browser.post("/checkout", &details(&key, "10115")).await;
+    let again = browser.post("/checkout", &details(&shown, "10115")).await;
     assert_eq!(
         location(&again),
         status_path,
@@ -265,8 +291,9 @@ async fn a_checkout_that_runs_out_of_stock_says_why_and_what_to_do() {
     assert_eq!(taken.status, StatusCode::OK, "{:?}", taken.body);
 
     let page = browser.get("/checkout").await;
-    let key = hidden_value(&page.html, "idempotency_key").unwrap();
-    let response = browser.post("/checkout", &details(&key, "10115")).await;
+    let response = browser
+        .post("/checkout", &details(&ShownForm::of(&page.html), "10115"))
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let status_path = location(&response);
 
@@ -289,4 +316,126 @@ async fn a_checkout_that_runs_out_of_stock_says_why_and_what_to_do() {
         !page.html.contains("hx-trigger=\"every"),
         "a failed checkout stops polling"
     );
+}
+
+/// What checkouts recorded in product-order: (saga instances, orders).
+async fn recorded(shop: &TestShop) -> (i64, i64) {
+    let db = sqlx::PgPool::connect(&shop.product_order_database_url).await.unwrap();
+    sqlx::query_as("SELECT (SELECT count(*) FROM saga.instances), (SELECT count(*) FROM orders)")
+        .fetch_one(&db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_price_raised_after_the_form_was_shown_is_noticed_before_the_order_is_placed() {
+    let ops = operated_shop().await;
+    let (mut browser, operator, tea_id) = shopper_with_a_cart(&ops, "2", 10).await;
+    let page = browser.get("/checkout").await;
+    let shown = ShownForm::of(&page.html);
+    assert_eq!(shown.total, "2580");
+    let raised = operator
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/products/{tea_id}"),
+            json!({"price": 1500}),
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{:?}", raised.body);
+
+    let mut fields = details(&shown, "10115");
+    fields[1] = ("contact_name", "Grace Hopper");
+    let response = browser.post("/checkout", &fields).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(
+            "Prices changed since you reviewed your cart: the total is now €30.00; please check and place the order again."
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="checkout-total">€30.00"#),
+        "the cart as it is now: {html}"
+    );
+    for typed in [
+        r#"value="Grace Hopper""#,
+        r#"value="Hauptstraße 1""#,
+        r#"value="10115""#,
+    ] {
+        assert!(html.contains(typed), "{typed} kept: {html}");
+    }
+    let again = ShownForm::of(&html);
+    assert_eq!((again.key.as_str(), again.total.as_str()), (shown.key.as_str(), "3000"));
+    assert_eq!(recorded(&ops.shop).await, (0, 0), "nothing is recorded");
+
+    // Sent again as now shown, the order is placed at the price the page showed.
+    let response = browser.post("/checkout", &details(&again, "10115")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let status_path = location(&response);
+    let browser_ref = &browser;
+    let path = status_path.as_str();
+    wait_until("the order to be placed", CHECKOUT_DEADLINE, move || async move {
+        let page = browser_ref.load(path).await;
+        assert!(!page.html.contains("Your order was not placed"), "{}", page.html);
+        page.html.contains("Thank you, your order is placed")
+    })
+    .await;
+    let placed = browser.get(&status_path).await;
+    assert!(placed.html.contains("€30.00"), "{}", placed.html);
+    assert_eq!(recorded(&ops.shop).await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_cart_in_two_currencies_says_so_and_is_not_checked_out() {
+    let ops = operated_shop().await;
+    let (mut browser, operator, _) = shopper_with_a_cart(&ops, "1", 10).await;
+    let pot = operator.create_product("POT-W1", "Teapot", 3490, 5).await;
+    let pot_id = pot["id"].as_str().unwrap();
+    let mug = operator.create_product("MUG-W1", "Mug", 990, 5).await;
+    let mug_id = mug["id"].as_str().unwrap();
+    browser.add_to_cart(pot_id, "1").await;
+    let changed = operator
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/products/{pot_id}"),
+            json!({"currency": "USD"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+
+    let cart = browser.get("/cart").await;
+    assert!(
+        cart.html.contains("$34.90"),
+        "the teapot in its own currency: {}",
+        cart.html
+    );
+    assert!(
+        cart.html
+            .contains(&format!(r#"id="line-{pot_id}-problem">Now priced in USD"#)),
+        "{}",
+        cart.html
+    );
+    assert!(cart.html.contains(r#"id="cart-total">€12.90"#), "{}", cart.html);
+
+    browser.get(&format!("/products/{mug_id}")).await;
+    let refused = browser
+        .post("/cart/items", &[("product_id", mug_id), ("quantity", "1")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Your cart already holds items in EUR and USD"), "{html}");
+
+    let page = browser.get("/checkout").await;
+    let response = browser
+        .post("/checkout", &details(&ShownForm::of(&page.html), "10115"))
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("One order takes one currency: your cart is in EUR, but Teapot is now priced in USD."),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="Hauptstraße 1""#), "what was typed is kept");
+    assert_eq!(recorded(&ops.shop).await, (0, 0), "nothing is recorded");
 }

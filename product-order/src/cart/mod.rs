@@ -81,6 +81,8 @@ pub struct CartItemBody {
     name: String,
     image_url: Option<String>,
     unit_price: i64,
+    /// The product's currency now; another than the cart's when an operator changed it.
+    currency: String,
     quantity: i32,
     line_total: i64,
     /// Stock on hand now.
@@ -92,21 +94,46 @@ pub struct CartItemBody {
 #[derive(Serialize)]
 pub struct CartBody {
     items: Vec<CartItemBody>,
+    /// The total of the lines in `currency`.
     total: i64,
-    /// The currency of every line; null while the cart is empty.
+    /// The cart's currency (its first line's); null while the cart is empty.
     currency: Option<String>,
+    /// Some lines are priced in another currency than `currency`: they carry a problem, and
+    /// the cart cannot be checked out until they are removed.
+    mixed_currencies: bool,
     /// Units in the cart (for the cart badge).
     item_count: i64,
 }
 
+/// The currencies of a cart's lines, each once, the cart's own (its first line's) first. A
+/// cart is in one currency (adding refuses another), yet an operator may change the currency
+/// of a product while it sits in carts.
+pub fn currencies(lines: &[CartLine]) -> Vec<&str> {
+    let mut currencies: Vec<&str> = Vec::new();
+    for line in lines {
+        if !currencies.contains(&line.currency.as_str()) {
+            currencies.push(&line.currency);
+        }
+    }
+    currencies
+}
+
 impl From<Vec<CartLine>> for CartBody {
     fn from(lines: Vec<CartLine>) -> Self {
-        let currency = lines.first().map(|l| l.currency.clone());
+        let currencies = currencies(&lines);
+        let currency = currencies.first().map(|c| (*c).to_owned());
+        let mixed_currencies = currencies.len() > 1;
         let items: Vec<CartItemBody> = lines
             .into_iter()
             .map(|l| CartItemBody {
                 problem: match (l.active, l.stock) {
                     (false, _) => Some("No longer for sale.".into()),
+                    _ if Some(&l.currency) != currency.as_ref() => Some(format!(
+                        "Now priced in {}, the rest of your cart in {}: one order takes one currency, so \
+                         remove this item to check out.",
+                        l.currency,
+                        currency.as_deref().unwrap_or_default()
+                    )),
                     (true, 0) => Some("Out of stock.".into()),
                     (true, stock) if stock < l.quantity => Some(format!("Only {stock} left.")),
                     _ => None,
@@ -117,15 +144,21 @@ impl From<Vec<CartLine>> for CartBody {
                 name: l.name,
                 image_url: l.image_url,
                 unit_price: l.price,
+                currency: l.currency,
                 quantity: l.quantity,
                 available: l.stock,
             })
             .collect();
         Self {
-            total: items.iter().map(|i| i.line_total).sum(),
+            total: items
+                .iter()
+                .filter(|i| Some(&i.currency) == currency.as_ref())
+                .map(|i| i.line_total)
+                .sum(),
             item_count: items.iter().map(|i| i64::from(i.quantity)).sum(),
             items,
             currency,
+            mixed_currencies,
         }
     }
 }
@@ -224,12 +257,12 @@ async fn change_line(
             available: product.stock,
         });
     }
-    if let Some(other) = lines
+    if lines
         .iter()
-        .find(|l| l.product_id != product_id && l.currency != product.currency)
+        .any(|l| l.product_id != product_id && l.currency != product.currency)
     {
         return Err(ProductOrderError::CurrencyMismatch {
-            cart: other.currency.clone(),
+            cart: currencies(&lines).into_iter().map(str::to_owned).collect(),
             product: product.currency,
         });
     }

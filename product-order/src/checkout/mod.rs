@@ -1,7 +1,9 @@
 //! Checkout: `POST /api/checkout` records a saga instance with a snapshot of the cart and
 //! answers 202 at once; `GET /api/checkouts/{id}` tells its owner how it goes.
 
+mod content;
 pub mod details;
+mod request;
 pub mod steps;
 
 use axum::Json;
@@ -20,7 +22,9 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::cart::store as carts;
 use crate::error::{ProductOrderError, Result};
+use content::OrderContent;
 use details::DetailsForm;
+use request::CheckoutRequest;
 use steps::{CHECKOUT, CheckoutInput};
 
 pub fn router() -> Router<AppState> {
@@ -38,16 +42,17 @@ struct Accepted {
     state: InstanceState,
 }
 
-/// Starts a checkout of the caller's cart. The `Idempotency-Key` header makes a repeat (a
-/// double click, a retry after a timeout) return the first checkout instead of a second order.
+/// Starts a checkout of the caller's cart, as the shopper reviewed it. The `Idempotency-Key`
+/// header makes a repeat (a double click, a retry after a timeout) return the first checkout
+/// instead of a second order.
 async fn start_checkout(
     State(state): State<AppState>,
     Caller(claims): Caller,
     headers: HeaderMap,
-    AppJson(form): AppJson<DetailsForm>,
+    AppJson(request): AppJson<CheckoutRequest>,
 ) -> Result<(StatusCode, Json<Accepted>)> {
     let key = idempotency_key(&headers)?;
-    form.validate().map_err(ProductOrderError::Validation)?;
+    let (form, reviewed) = request.validate().map_err(ProductOrderError::Validation)?;
     let owner = claims.sub.to_string();
     let request_hash = fingerprint(&form);
     let accepted = |checkout_id: Uuid| Accepted {
@@ -71,33 +76,24 @@ async fn start_checkout(
             _ => Err(ProductOrderError::CheckoutInProgress { checkout_id }),
         };
     }
-    let Some(currency) = cart.first().map(|l| l.currency.clone()) else {
-        // A repeat may come after its checkout emptied the cart. (With a full cart, `start`
-        // finds the key's checkout itself.)
-        return match state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
-            Some((checkout_id, hash)) => {
-                repeat(checkout_id, hash.as_deref(), &request_hash).map(|id| (StatusCode::ACCEPTED, Json(accepted(id))))
-            }
-            None => Err(ProductOrderError::EmptyCart),
-        };
+    let content = match OrderContent::of(&cart, &reviewed) {
+        Ok(content) => content,
+        // A repeat may come after its checkout emptied the cart, or after the cart changed. (With
+        // the cart as reviewed, `start` finds the key's checkout itself.)
+        Err(refusal) => {
+            return match state.saga.find_by_key(&mut tx, CHECKOUT, &owner, &key).await? {
+                Some((checkout_id, hash)) => repeat(checkout_id, hash.as_deref(), &request_hash)
+                    .map(|id| (StatusCode::ACCEPTED, Json(accepted(id)))),
+                None => Err(refusal),
+            };
+        }
     };
-    let lines: Vec<OrderLine> = cart
-        .iter()
-        .map(|l| OrderLine {
-            product_id: l.product_id,
-            sku: l.sku.clone(),
-            name: l.name.clone(),
-            unit_price: l.price,
-            quantity: l.quantity,
-        })
-        .collect();
-    let total = lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
     let input = CheckoutInput {
         customer_id: claims.sub,
         details: form,
-        lines,
-        total,
-        currency,
+        lines: content.lines,
+        total: content.total,
+        currency: content.currency,
     };
     let checkout_id = Uuid::now_v7();
     carts::take_for_checkout(&mut tx, &cart_owner, checkout_id).await?;

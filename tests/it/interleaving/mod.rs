@@ -7,9 +7,7 @@
 //! - `SHOP_INTERLEAVING_SEED=<n>`: replay seed n (default: a fresh seed, printed);
 //! - `SHOP_INTERLEAVING_EPISODE=<k>`: only episode k of that seed;
 //! - `SHOP_INTERLEAVING_SECONDS=<n>`: play episodes for n seconds (default 45; past nextest's
-//!   four minutes, run it with `cargo test -p shop --test it interleaving`);
-//! - `SHOP_INTERLEAVING_ALL=1`: draw the kinds held back until their bugs are fixed
-//!   (`actions::UNTIL_FIXED`) too.
+//!   four minutes, run it with `cargo test -p shop --test it interleaving`).
 
 mod actions;
 mod auditor;
@@ -20,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use actions::{Episode, Kind, UNTIL_FIXED, product_name};
+use actions::{Episode, Kind, product_name};
 use auditor::{Audit, Invariant};
 use play::Log;
 use rig::{Cast, Rig};
@@ -36,7 +34,6 @@ struct Config {
     seed: u64,
     only_episode: Option<u64>,
     budget: Duration,
-    all_kinds: bool,
 }
 
 impl Config {
@@ -57,12 +54,7 @@ impl Config {
             seed: number("SHOP_INTERLEAVING_SEED").unwrap_or_else(fresh),
             only_episode: number("SHOP_INTERLEAVING_EPISODE"),
             budget: Duration::from_secs(number("SHOP_INTERLEAVING_SECONDS").unwrap_or(45)),
-            all_kinds: std::env::var_os("SHOP_INTERLEAVING_ALL").is_some(),
         }
-    }
-
-    fn drawn(&self, kind: Kind) -> bool {
-        self.all_kinds || !UNTIL_FIXED.iter().any(|(held_back, _)| *held_back == kind)
     }
 }
 
@@ -175,14 +167,6 @@ impl Summary {
         for (kind, n) in &self.actions {
             let _ = write!(text, " {kind:?} {n},");
         }
-        let held_back: Vec<String> = UNTIL_FIXED
-            .iter()
-            .filter(|_| !config.all_kinds)
-            .map(|(kind, bug)| format!("{kind:?} ({bug})"))
-            .collect();
-        if !held_back.is_empty() {
-            let _ = write!(text, "\n  held back until fixed: {}", held_back.join(", "));
-        }
         let _ = write!(text, "\n  invariants checked:");
         for (invariant, n) in &self.checked {
             let _ = write!(text, "\n    {n:>6} x {invariant}");
@@ -209,7 +193,7 @@ async fn interleaved_shoppers_operators_and_faults_keep_every_guarantee() {
         if config.only_episode.is_none() && started.elapsed() > config.budget {
             break;
         }
-        let episode = Episode::generate(config.seed, index, |kind| config.drawn(kind));
+        let episode = Episode::generate(config.seed, index);
         let played = play_episode(&rig, &episode).await;
         summary.count(&episode, &played);
         if played.audit.broken.is_empty() {

@@ -81,10 +81,13 @@ pub async fn play(rig: &Rig, cast: &Cast, episode: &Episode) -> Log {
 
 /// Every checkout goes through here (when `POST /api/checkout` takes the total the shopper
 /// reviewed, it is added to this body).
-fn checkout_request(shopper: &Shopper, api: &ProductOrderApi, key: u32) -> RequestBuilder {
+fn checkout_request(shopper: &Shopper, api: &ProductOrderApi, key: u32, cart: &Value) -> RequestBuilder {
     let mut details = valid_details();
     // The shopper's own address, so bulk retries can pick this shopper's sagas.
     details["contact"]["email"] = json!(shopper.email);
+    // What the cart showed them (an empty cart shows nothing to pay).
+    details["reviewed"] =
+        json!({"total": cart["total"].as_i64().unwrap_or(0), "currency": cart["currency"].as_str().unwrap_or("EUR")});
     api.request(Method::POST, "/api/checkout")
         .header("idempotency-key", format!("k{key}"))
         .json(&details)
@@ -97,6 +100,14 @@ const FORWARD: [OrderStatus; 4] = [
     OrderStatus::Shipped,
     OrderStatus::Delivered,
 ];
+
+/// What a cart showed, in a history.
+fn seen(cart: &Value) -> String {
+    match cart["currency"].as_str() {
+        Some(currency) => format!("{} {currency}", cart["total"]),
+        None => "an empty cart".to_owned(),
+    }
+}
 
 /// How an answer reads in a history: its status and error code, or what is left to say.
 fn described(reply: &Reply) -> String {
@@ -170,17 +181,26 @@ impl Player<'_> {
             }
             Action::CheckOut { shopper, key, via } => {
                 let (api, reliable) = self.checkout_api(*shopper, *via);
-                let seen = self.cart_shown(*shopper).await;
-                let request = checkout_request(&self.cast.shoppers[*shopper], &api, *key);
+                let cart = self.cart_shown(*shopper).await;
+                let request = checkout_request(&self.cast.shoppers[*shopper], &api, *key, &cart);
                 let reply = self.send("POST /api/checkout", request, reliable).await;
-                format!("saw {seen}; {}", self.checkout_answered(&reply))
+                format!("saw {}; {}", seen(&cart), self.checkout_answered(&reply))
             }
             Action::DoubleSubmit { shopper, key, via } => {
                 let (api, reliable) = self.checkout_api(*shopper, *via);
                 let buyer = &self.cast.shoppers[*shopper];
+                let cart = self.cart_shown(*shopper).await;
                 let (first, second) = tokio::join!(
-                    self.send("POST /api/checkout", checkout_request(buyer, &api, *key), reliable),
-                    self.send("POST /api/checkout", checkout_request(buyer, &api, *key), reliable),
+                    self.send(
+                        "POST /api/checkout",
+                        checkout_request(buyer, &api, *key, &cart),
+                        reliable
+                    ),
+                    self.send(
+                        "POST /api/checkout",
+                        checkout_request(buyer, &api, *key, &cart),
+                        reliable
+                    ),
                 );
                 let ids = [&first, &second].map(accepted_id);
                 if ids.iter().any(Option::is_some) && ids[0] != ids[1] {
@@ -201,9 +221,18 @@ impl Player<'_> {
             Action::TwoTabs { shopper, keys, via } => {
                 let (api, reliable) = self.checkout_api(*shopper, *via);
                 let buyer = &self.cast.shoppers[*shopper];
+                let cart = self.cart_shown(*shopper).await;
                 let (first, second) = tokio::join!(
-                    self.send("POST /api/checkout", checkout_request(buyer, &api, keys[0]), reliable),
-                    self.send("POST /api/checkout", checkout_request(buyer, &api, keys[1]), reliable),
+                    self.send(
+                        "POST /api/checkout",
+                        checkout_request(buyer, &api, keys[0], &cart),
+                        reliable
+                    ),
+                    self.send(
+                        "POST /api/checkout",
+                        checkout_request(buyer, &api, keys[1], &cart),
+                        reliable
+                    ),
                 );
                 format!(
                     "{}; {}",
@@ -218,7 +247,8 @@ impl Player<'_> {
                 after_ms,
             } => {
                 let (api, reliable) = self.checkout_api(*shopper, *via);
-                let request = checkout_request(&self.cast.shoppers[*shopper], &api, *key);
+                let cart = self.cart_shown(*shopper).await;
+                let request = checkout_request(&self.cast.shoppers[*shopper], &api, *key, &cart);
                 let sent = self.send("POST /api/checkout", request, reliable);
                 match tokio::time::timeout(Duration::from_millis(*after_ms), sent).await {
                     Ok(reply) => format!("answered before the drop: {}", self.checkout_answered(&reply)),
@@ -317,12 +347,9 @@ impl Player<'_> {
     }
 
     /// The cart as the shopper's checkout page shows it.
-    async fn cart_shown(&self, shopper: usize) -> String {
-        let cart = self.cast.shoppers[shopper].api.get("/api/cart").await.body;
-        match cart["currency"].as_str() {
-            Some(currency) => format!("{} {currency}", cart["total"]),
-            None => "an empty cart".to_owned(),
-        }
+    /// The shopper's cart as they look at it before checking out.
+    async fn cart_shown(&self, shopper: usize) -> Value {
+        self.cast.shoppers[shopper].api.get("/api/cart").await.body
     }
 
     /// Notes an accepted checkout; says how the request went.

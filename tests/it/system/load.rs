@@ -166,8 +166,11 @@ impl ShopperClient {
             }
         }
         let key = format!("{}-round-{round}", self.shopper.label);
+        let (_, cart) = self.call(Method::GET, "/api/cart", None, None).await;
+        let mut checkout = valid_details();
+        checkout["reviewed"] = json!({"total": cart["total"], "currency": cart["currency"]});
         let (status, body) = self
-            .call(Method::POST, "/api/checkout", Some(valid_details()), Some(&key))
+            .call(Method::POST, "/api/checkout", Some(checkout), Some(&key))
             .await;
         // The cart always holds tea, of which there is plenty.
         assert_eq!(

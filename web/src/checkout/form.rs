@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::clients::product_order::{CheckoutDetails, ContactDetails, DeliveryDetails};
+use crate::clients::product_order::{CheckoutDetails, ContactDetails, DeliveryDetails, ReviewedTotal};
 use crate::session::CurrentUser;
 
 /// Messages by the form's field names.
@@ -47,6 +47,12 @@ pub struct CheckoutForm {
     /// A country code from the list product-order ships to.
     #[serde(default)]
     pub delivery_country: String,
+    /// The cart's total the page showed, in minor units (a hidden field).
+    #[serde(default)]
+    pub reviewed_total: String,
+    /// The cart's currency the page showed (a hidden field).
+    #[serde(default)]
+    pub reviewed_currency: String,
 }
 
 impl CheckoutForm {
@@ -73,6 +79,17 @@ impl CheckoutForm {
         Uuid::parse_str(self.idempotency_key.trim())
             .ok()
             .map(|key| key.to_string())
+    }
+
+    /// The total and currency the page showed, when the form carries them (product-order
+    /// checks the currency).
+    pub fn reviewed(&self) -> Option<ReviewedTotal> {
+        let total = self.reviewed_total.trim().parse().ok()?;
+        let currency = self.reviewed_currency.trim();
+        (!currency.is_empty()).then(|| ReviewedTotal {
+            total,
+            currency: currency.to_owned(),
+        })
     }
 
     /// The details to send, as typed: product-order checks and cleans them.
@@ -152,6 +169,25 @@ mod tests {
         );
         for key in ["", "not a key", "67e55044-10b1-426f-9247"] {
             assert_eq!(form(key).idempotency_key(), None, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn the_reviewed_total_is_read_from_the_hidden_fields() {
+        let form = |total: &str, currency: &str| CheckoutForm {
+            reviewed_total: total.into(),
+            reviewed_currency: currency.into(),
+            ..CheckoutForm::default()
+        };
+        assert_eq!(
+            form(" 2580 ", "EUR").reviewed(),
+            Some(ReviewedTotal {
+                total: 2580,
+                currency: "EUR".into()
+            })
+        );
+        for (total, currency) in [("", "EUR"), ("25.80", "EUR"), ("2580", ""), ("lots", "EUR")] {
+            assert_eq!(form(total, currency).reviewed(), None, "{total:?} {currency:?}");
         }
     }
 

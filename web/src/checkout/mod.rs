@@ -53,14 +53,14 @@ async fn start_checkout(
     shopper: SignedIn,
     AppForm(form): AppForm<CheckoutForm>,
 ) -> Result<Response, WebError> {
-    let Some(key) = form.idempotency_key() else {
+    let (Some(key), Some(reviewed)) = (form.idempotency_key(), form.reviewed()) else {
         return Err(WebError::BadRequest(
             "Send the form from the checkout page: reload it and try again.".into(),
         ));
     };
     let refusal = match state
         .product_order
-        .start_checkout(&shopper.access_token, &key, &form.details())
+        .start_checkout(&shopper.access_token, &key, &form.details(), &reviewed)
         .await
     {
         Ok(started) => {
@@ -80,23 +80,41 @@ async fn start_checkout(
         return Ok(page(&ctx, status, "Check out", &view));
     }
     let (cart, countries) = cart_and_countries(&state, &shopper, None).await?;
-    let (form, errors, others) = refused_form(form, refusal);
+    let (form, errors, others) = refused_form(form, refusal, &cart);
     Ok(show_form(&mut ctx, status, &cart, &countries, form, (errors, others)))
 }
 
-/// The form to show again after `refusal`, with its messages by field and the others.
-fn refused_form(form: CheckoutForm, refusal: Refusal) -> (CheckoutForm, FieldErrors, Vec<String>) {
-    if refusal.code == "idempotency_key_reused" {
-        // The details changed after this form's key started a checkout: sending them again
-        // is a new checkout, so it needs a new key.
-        let message = "Your details changed since you first sent this form. Check them and place your order again.";
-        return (form.with_new_key(), FieldErrors::new(), vec![message.to_owned()]);
+/// The form to show again after `refusal`, under `cart` as it is now, with its messages by
+/// field and the others.
+fn refused_form(form: CheckoutForm, refusal: Refusal, cart: &Cart) -> (CheckoutForm, FieldErrors, Vec<String>) {
+    let mut others = Vec::new();
+    // The page shows the cart as it is now (its hidden fields send that total next time): say
+    // so when that is not the total reviewed, also when the refusal was about a field.
+    if refusal.code == "prices_changed" || form.reviewed() != cart.reviewed() {
+        others.push(format!(
+            "Prices changed since you reviewed your cart: the total is now {}; please check and place the order again.",
+            cart.money(cart.total)
+        ));
     }
-    let (errors, mut others) = field_errors(refusal.fields);
-    if errors.is_empty() && others.is_empty() {
-        others.push(refusal.message);
+    match refusal.code.as_str() {
+        "prices_changed" => (form, FieldErrors::new(), others),
+        "idempotency_key_reused" => {
+            // The details changed after this form's key started a checkout: sending them again
+            // is a new checkout, so it needs a new key.
+            others.push(
+                "Your details changed since you first sent this form. Check them and place your order again.".into(),
+            );
+            (form.with_new_key(), FieldErrors::new(), others)
+        }
+        _ => {
+            let (errors, unplaced) = field_errors(refusal.fields);
+            if errors.is_empty() && unplaced.is_empty() {
+                others.push(refusal.message);
+            }
+            others.extend(unplaced);
+            (form, errors, others)
+        }
     }
-    (form, errors, others)
 }
 
 /// The form page, with messages by field and about no field.
@@ -132,4 +150,61 @@ async fn cart_and_countries(
     let (cart, countries) = tokio::join!(cart, state.product_order.shipping_countries());
     let cart = cart.map_err(|e| call_error(e, CHECKOUT_PATH))?;
     Ok((cart, countries.map_err(|e| call_error(e, CHECKOUT_PATH))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn cart(total: i64) -> Cart {
+        Cart {
+            total,
+            currency: Some("EUR".into()),
+            item_count: 1,
+            ..Cart::default()
+        }
+    }
+
+    fn reviewed_at(total: &str) -> CheckoutForm {
+        CheckoutForm {
+            contact_name: "Ada Lovelace".into(),
+            reviewed_total: total.into(),
+            reviewed_currency: "EUR".into(),
+            ..CheckoutForm::default()
+        }
+    }
+
+    const NOTICE: &str =
+        "Prices changed since you reviewed your cart: the total is now €30.00; please check and place the order again.";
+
+    #[test]
+    fn a_total_changed_since_the_review_is_noticed_with_the_total_now() {
+        let changed = Refusal {
+            status: 409,
+            code: "prices_changed".into(),
+            message: "Prices changed since you reviewed your cart: the total is now 30.00 EUR.".into(),
+            fields: BTreeMap::new(),
+        };
+        let (form, errors, others) = refused_form(reviewed_at("2580"), changed, &cart(3000));
+        assert_eq!(form.contact_name, "Ada Lovelace", "what was typed is kept");
+        assert!(errors.is_empty());
+        assert_eq!(others, [NOTICE]);
+    }
+
+    #[test]
+    fn a_field_refused_under_a_changed_total_is_noticed_too() {
+        let invalid = Refusal {
+            status: 422,
+            code: "validation_failed".into(),
+            message: "Some fields are not valid.".into(),
+            fields: BTreeMap::from([("contact.email".to_owned(), "Not an email.".to_owned())]),
+        };
+        let (_, errors, others) = refused_form(reviewed_at("2580"), invalid.clone(), &cart(3000));
+        assert_eq!(errors["contact_email"], "Not an email.");
+        assert_eq!(others, [NOTICE]);
+        let (_, _, others) = refused_form(reviewed_at("3000"), invalid, &cart(3000));
+        assert!(others.is_empty(), "{others:?}");
+    }
 }

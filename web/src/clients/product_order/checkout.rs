@@ -44,6 +44,23 @@ pub struct DeliveryDetails {
     pub country: String,
 }
 
+/// What the shopper reviewed before placing the order: the cart's total (minor units) and
+/// currency as the page showed them. product-order refuses the checkout when the cart's are
+/// not the same any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewedTotal {
+    pub total: i64,
+    pub currency: String,
+}
+
+/// The body of a checkout request.
+#[derive(Serialize)]
+struct CheckoutRequest<'a> {
+    #[serde(flatten)]
+    details: &'a CheckoutDetails,
+    reviewed: &'a ReviewedTotal,
+}
+
 /// A checkout product-order accepted; it runs on its own from here.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckoutStarted {
@@ -148,18 +165,20 @@ impl ProductOrderClient {
         answer(send(request).await?).await
     }
 
-    /// Checks out the signed-in shopper's cart. The same `idempotency_key` again answers the
-    /// same checkout, never a second order.
+    /// Checks out the signed-in shopper's cart, refused (409 `prices_changed`) when its total
+    /// is not `reviewed` any more. The same `idempotency_key` again answers the same checkout,
+    /// never a second order.
     pub async fn start_checkout(
         &self,
         token: &str,
         idempotency_key: &str,
         details: &CheckoutDetails,
+        reviewed: &ReviewedTotal,
     ) -> Result<CheckoutStarted> {
         let request = self
             .request(Method::POST, "/api/checkout", Caller::Bearer(token))
             .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
-            .json(details);
+            .json(&CheckoutRequest { details, reviewed });
         answer(send(request).await?).await
     }
 
@@ -199,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn details_are_sent_in_the_api_shape() {
+    fn a_checkout_request_is_sent_in_the_api_shape() {
         let details = CheckoutDetails {
             contact: ContactDetails {
                 name: "Ada".into(),
@@ -210,11 +229,20 @@ mod tests {
                 ..DeliveryDetails::default()
             },
         };
+        let reviewed = ReviewedTotal {
+            total: 2580,
+            currency: "EUR".into(),
+        };
         assert_eq!(
-            serde_json::to_value(&details).unwrap(),
+            serde_json::to_value(CheckoutRequest {
+                details: &details,
+                reviewed: &reviewed
+            })
+            .unwrap(),
             serde_json::json!({
                 "contact": {"name": "Ada", "email": "", "phone": ""},
-                "delivery": {"line1": "", "line2": "", "city": "", "postal_code": "", "country": "DE"}
+                "delivery": {"line1": "", "line2": "", "city": "", "postal_code": "", "country": "DE"},
+                "reviewed": {"total": 2580, "currency": "EUR"}
             })
         );
     }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::error_detail;
 pub use checkout::{
     Checkout, CheckoutDetails, CheckoutLine, CheckoutStarted, CheckoutState, CheckoutStep, CheckoutStepState,
-    ContactDetails, DeliveryDetails, OrderStatusChanged, ShippingCountry,
+    ContactDetails, DeliveryDetails, OrderStatusChanged, ReviewedTotal, ShippingCountry,
 };
 pub use health::{CheckoutFigures, FailureReason, OutboxFigures, ProductOrderHealth, SagaFigures, StepCount};
 pub use low_stock::LowStock;

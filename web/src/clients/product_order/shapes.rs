@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::ReviewedTotal;
 use crate::money::format_money;
 
 /// How much of a product is left, as shoppers see it.
@@ -211,6 +212,8 @@ pub struct CartLine {
     pub name: String,
     pub image_url: Option<String>,
     pub unit_price: i64,
+    /// The product's currency now: another than the cart's when an operator changed it.
+    pub currency: String,
     pub quantity: i32,
     pub line_total: i64,
     /// Stock on hand now.
@@ -219,13 +222,23 @@ pub struct CartLine {
     pub problem: Option<String>,
 }
 
+impl CartLine {
+    /// `minor` in the line's currency (templates hand over references).
+    pub fn money(&self, minor: impl std::borrow::Borrow<i64>) -> String {
+        format_money(*minor.borrow(), &self.currency)
+    }
+}
+
 /// A shopper's or guest's cart.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Cart {
     pub items: Vec<CartLine>,
+    /// The total of the lines in `currency`.
     pub total: i64,
-    /// None while empty.
+    /// The cart's currency (its first line's); None while empty.
     pub currency: Option<String>,
+    /// Some lines are priced in another currency (each says so in its problem).
+    pub mixed_currencies: bool,
     /// Units in the cart.
     pub item_count: i64,
 }
@@ -238,6 +251,15 @@ impl Cart {
 
     pub fn has_problems(&self) -> bool {
         self.items.iter().any(|l| l.problem.is_some())
+    }
+
+    /// The total and currency this cart shows, what a checkout of it sends as reviewed; None
+    /// while empty.
+    pub fn reviewed(&self) -> Option<ReviewedTotal> {
+        self.currency.as_ref().map(|currency| ReviewedTotal {
+            total: self.total,
+            currency: currency.clone(),
+        })
     }
 }
 
@@ -311,12 +333,21 @@ mod tests {
     fn cart_money_is_in_the_cart_currency() {
         let cart: Cart = serde_json::from_value(serde_json::json!({
             "items": [{"product_id": Uuid::nil(), "sku": "TEA-1", "name": "Tea", "image_url": null,
-                "unit_price": 450, "quantity": 2, "line_total": 900, "available": 1,
+                "unit_price": 450, "currency": "GBP", "quantity": 2, "line_total": 900, "available": 1,
                 "problem": "Only 1 left."}],
-            "total": 900, "currency": "GBP", "item_count": 2
+            "total": 900, "currency": "GBP", "mixed_currencies": false, "item_count": 2
         }))
         .unwrap();
         assert_eq!(cart.money(cart.total), "£9.00");
+        assert_eq!(cart.items[0].money(cart.items[0].unit_price), "£4.50");
         assert!(cart.has_problems());
+        assert_eq!(
+            cart.reviewed(),
+            Some(ReviewedTotal {
+                total: 900,
+                currency: "GBP".into()
+            })
+        );
+        assert_eq!(Cart::default().reviewed(), None);
     }
 }
