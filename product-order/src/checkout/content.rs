@@ -70,6 +70,7 @@ mod tests {
             active: true,
             image_url: None,
             quantity,
+            checkout_id: None,
         }
     }
 
