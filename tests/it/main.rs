@@ -20,6 +20,7 @@ mod ops_health;
 mod order_history;
 mod order_history_faults;
 mod product_images;
+mod reconciliation;
 mod saga_console;
 mod sessions;
 mod startup;
