@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::sessions::signing::TokenSigner;
-use crate::{accounts, dead_letters, health, orders, sessions};
+use crate::{accounts, dead_letters, health, orders, reconcile, sessions};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(orders::router())
         .merge(dead_letters::router())
-        .merge(health::router());
+        .merge(health::router())
+        .merge(reconcile::router());
     platform::http::json_fallbacks(routes).with_state(state)
 }

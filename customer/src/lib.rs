@@ -8,6 +8,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod health;
 pub mod orders;
+pub mod reconcile;
 pub mod sessions;
 
 use std::net::SocketAddr;

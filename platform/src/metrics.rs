@@ -8,6 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
 
@@ -22,6 +23,24 @@ struct RequestLabels {
 struct RouteLabels {
     method: String,
     route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// A gauge per kind (`name{kind="..."}`), all set together from the latest count.
+#[derive(Clone, Debug, Default)]
+pub struct GaugeByKind(Family<KindLabels, Gauge>);
+
+impl GaugeByKind {
+    /// Sets each kind's gauge to its count (name every kind, so one counted none goes to 0).
+    pub fn set(&self, counts: impl IntoIterator<Item = (&'static str, i64)>) {
+        for (kind, count) in counts {
+            self.0.get_or_create(&KindLabels { kind }).set(count);
+        }
+    }
 }
 
 /// A service's metrics registry.
@@ -60,6 +79,11 @@ impl Metrics {
             .write()
             .expect("metrics registry poisoned")
             .register(name, help, metric);
+    }
+
+    /// Adds a gauge per kind.
+    pub fn register_by_kind(&self, name: &str, help: &str, gauge: &GaugeByKind) {
+        self.register(name, help, gauge.0.clone());
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

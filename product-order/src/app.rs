@@ -5,11 +5,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
+use platform::metrics::GaugeByKind;
 use sqlx::PgPool;
 
 use crate::catalog::word_stats::WordStats;
 use crate::outbox::{Publisher, RelayWaker};
-use crate::{cart, catalog, checkout, health, orders, sagas};
+use crate::{cart, catalog, checkout, health, orders, reconcile, sagas};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct AppState {
     pub publisher: Publisher,
     /// How common the catalog's words are, for searches to choose how they run.
     pub word_stats: WordStats,
+    /// What the last reconciliation check found, by kind (`reconciliation_mismatches`).
+    pub mismatches: GaugeByKind,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(checkout::router())
         .merge(orders::router())
         .merge(sagas::router())
-        .merge(health::router());
+        .merge(health::router())
+        .merge(reconcile::router());
     platform::http::json_fallbacks(routes).with_state(state)
 }

@@ -61,6 +61,8 @@ pub enum ProductOrderError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    #[error("repair refused: {0}")]
+    RepairRefused(String),
 }
 
 pub type Result<T, E = ProductOrderError> = std::result::Result<T, E>;
@@ -210,6 +212,7 @@ impl From<ProductOrderError> for ApiError {
             ProductOrderError::Auth(e) => e.into(),
             ProductOrderError::Database(e) => ApiError::database(e),
             ProductOrderError::Internal(e) => ApiError::internal(format!("{e:#}")),
+            ProductOrderError::RepairRefused(why) => ApiError::new(StatusCode::CONFLICT, "repair_refused", why),
         }
     }
 }

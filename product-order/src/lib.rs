@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod orders;
 pub mod outbox;
+pub mod reconcile;
 pub mod sagas;
 
 use std::net::SocketAddr;
@@ -95,6 +96,12 @@ pub async fn start(
     }
     let metrics = Arc::new(Metrics::new());
     register_saga_metrics(&metrics, engine.metrics());
+    let mismatches = platform::metrics::GaugeByKind::default();
+    metrics.register_by_kind(
+        "reconciliation_mismatches",
+        "Mismatches the last reconciliation check found, by kind",
+        &mismatches,
+    );
     let state = AppState {
         db: db.clone(),
         verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
@@ -103,7 +110,11 @@ pub async fn start(
         saga_workers: settings.saga_workers,
         publisher,
         word_stats: catalog::word_stats::WordStats::default(),
+        mismatches,
     };
+    if settings.saga_workers {
+        reconcile::spawn(state.clone(), shutdown.clone(), tasks);
+    }
     http::spawn_server(
         "product-order",
         listener,

@@ -103,6 +103,8 @@ impl TestShop {
             addr: any_port(),
             customer_url: customer_url.clone(),
             product_order_url: product_order_url.clone(),
+            // Tests wait for the conditions they compare, so every change counts at once.
+            reconcile_grace: Duration::ZERO,
             ..web::Settings::from_env().expect("web settings")
         };
         let web_addr = web::start(web_settings, shutdown.clone(), &tasks)

@@ -21,6 +21,7 @@ mod ops_health;
 mod order_history;
 mod order_history_faults;
 mod product_images;
+mod reconciliation;
 mod saga_console;
 mod saga_engine;
 mod sessions;

@@ -7,6 +7,7 @@ use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::middleware::{from_fn, from_fn_with_state};
 use platform::auth::TokenVerifier;
+use platform::metrics::GaugeByKind;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::clients::{CustomerClient, ProductOrderClient};
@@ -22,6 +23,9 @@ pub struct AppState {
     pub product_order: ProductOrderClient,
     pub verifier: Arc<TokenVerifier>,
     pub refreshes: Arc<RefreshFlights>,
+    /// What the health page's last comparison of the services found, by kind
+    /// (`web_reconciliation_mismatches`).
+    pub mismatches: GaugeByKind,
 }
 
 /// The pages behind the session and CSRF middleware, and the static files outside them.

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use platform::StartupError;
@@ -18,6 +19,9 @@ pub struct Settings {
     pub product_order_url: String,
     /// When cookies get the `Secure` attribute (`WEB_SECURE_COOKIES`).
     pub secure_cookies: SecureCookies,
+    /// How long an order's change may take to reach customer before the health page counts
+    /// it as a mismatch (`WEB_RECONCILE_GRACE_SECONDS`, default 30): events in flight are not.
+    pub reconcile_grace: Duration,
 }
 
 /// When cookies are marked `Secure`.
@@ -65,6 +69,7 @@ impl Settings {
             customer_url: base_url("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081")?,
             product_order_url: base_url("SHOP_PRODUCT_ORDER_URL", "http://127.0.0.1:8082")?,
             secure_cookies: parse_or("WEB_SECURE_COOKIES", SecureCookies::Auto)?,
+            reconcile_grace: Duration::from_secs(parse_or("WEB_RECONCILE_GRACE_SECONDS", 30)?),
         })
     }
 }

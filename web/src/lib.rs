@@ -47,6 +47,12 @@ pub async fn start(
         .build()
         .map_err(|e| StartupError::new(format!("cannot build the HTTP client: {e}")))?;
     let metrics = Arc::new(Metrics::new());
+    let mismatches = platform::metrics::GaugeByKind::default();
+    metrics.register_by_kind(
+        "web_reconciliation_mismatches",
+        "Mismatches between product-order's orders and customer's copies at the health page's last comparison, by kind",
+        &mismatches,
+    );
     let dependencies = vec![
         Dependency::Service {
             name: "customer",
@@ -64,6 +70,7 @@ pub async fn start(
         product_order: ProductOrderClient::new(&settings.product_order_url, client.clone()),
         verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
         refreshes: Arc::default(),
+        mismatches,
         settings: Arc::new(settings),
     };
     let listener = http::bind(state.settings.addr, "WEB_ADDR").await?;

@@ -269,13 +269,16 @@ pub async fn seed_if_empty(db: &PgPool) -> sqlx::Result<usize> {
     if super::store::count(&mut *tx).await? > 0 {
         return Ok(0);
     }
+    let mut ids = Vec::with_capacity(DEMO.len());
     for (index, (sku, name, description, price, stock)) in DEMO.iter().enumerate() {
+        let id = Uuid::now_v7();
+        ids.push(id);
         // Spread creation times so "newest" has a stable, meaningful order.
         sqlx::query(
             "INSERT INTO products (id, sku, name, description, price, currency, stock, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, 'EUR', $6, now() - make_interval(mins => $7), now() - make_interval(mins => $7))",
         )
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(sku)
         .bind(name)
         .bind(description)
@@ -285,6 +288,7 @@ pub async fn seed_if_empty(db: &PgPool) -> sqlx::Result<usize> {
         .execute(&mut *tx)
         .await?;
     }
+    super::store::record_initial_stock(&mut tx, &ids).await?;
     tx.commit().await?;
     Ok(DEMO.len())
 }
@@ -335,6 +339,7 @@ pub async fn generate(db: &PgPool, count: usize) -> sqlx::Result<usize> {
             prices.push(((i * 37) % 9_000 + 300) as i64);
             stocks.push(((i * 13) % 200) as i32);
         }
+        let mut tx = db.begin().await?;
         sqlx::query(
             "INSERT INTO products (id, sku, name, description, price, currency, stock)
              SELECT id, sku, name, description, price, 'EUR', stock
@@ -347,8 +352,10 @@ pub async fn generate(db: &PgPool, count: usize) -> sqlx::Result<usize> {
         .bind(&descriptions)
         .bind(&prices)
         .bind(&stocks)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+        super::store::record_initial_stock(&mut tx, &ids).await?;
+        tx.commit().await?;
         done += n;
     }
     Ok(done)

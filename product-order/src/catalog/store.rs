@@ -277,6 +277,21 @@ pub async fn save(conn: &mut PgConnection, id: Uuid, fields: &ProductFields) -> 
     .await
 }
 
+/// Records the stock of products put in without an operator (the demo seed, load-products) as
+/// their initial stock, changed by the nil id (the shop itself), as creating a product through
+/// the API does: the stock check adds up every product's changes from there.
+pub async fn record_initial_stock(conn: &mut PgConnection, product_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO stock_changes (product_id, changed_by, stock_from, stock_to, reason)
+         SELECT id, $2, 0, stock, 'initial stock' FROM products WHERE id = ANY($1) AND stock > 0",
+    )
+    .bind(product_ids)
+    .bind(Uuid::nil())
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// A recorded stock change.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct StockChange {

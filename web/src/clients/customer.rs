@@ -4,6 +4,7 @@
 mod dead_letters;
 mod health;
 mod orders;
+mod reconciliation;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

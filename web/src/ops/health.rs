@@ -1,15 +1,19 @@
 //! The operators' health page: what to look at first, from both services' own figures.
 //! Either service may not answer; the page says which and still shows the other's figures,
-//! and its figures part refreshes itself (htmx) every few seconds.
+//! and its figures part refreshes itself (htmx) every few seconds. Below them, reconciliation
+//! (`super::reconciliation`): where the services' data disagree, why, and the repairs.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
+use serde::Deserialize;
+
 use super::OperatorSession;
+use super::reconciliation::{Notice, ReconciliationPart, reconciliation};
 use crate::app::AppState;
 use crate::clients::customer::{CustomerCallError, CustomerHealth};
 use crate::clients::product_order::{ProductOrderCallError, ProductOrderHealth};
@@ -27,17 +31,53 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ops/health", get(health_page))
 }
 
+#[derive(Deserialize)]
+struct DoneParams {
+    /// The repair just made.
+    #[serde(default)]
+    done: String,
+}
+
 async fn health_page(
     State(state): State<AppState>,
     ctx: PageContext,
     operator: OperatorSession,
+    Query(params): Query<DoneParams>,
 ) -> Result<Response, WebError> {
+    if ctx.targets(FIGURES_PART) {
+        return Ok(fragment(StatusCode::OK, &figures(&state, &operator).await?));
+    }
+    health_page_with(&state, &ctx, &operator, Notice::done(&params.done), StatusCode::OK).await
+}
+
+/// The whole page, with the outcome of a repair when there was one.
+pub(super) async fn health_page_with(
+    state: &AppState,
+    ctx: &PageContext,
+    operator: &OperatorSession,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let (figures, reconciliation) = tokio::join!(figures(state, operator), reconciliation(state, ctx, operator));
+    let view = OpsHealthView {
+        window_minutes: WINDOW_MINUTES,
+        figures: figures?,
+        reconciliation: ReconciliationPart {
+            notice,
+            ..reconciliation?
+        },
+    };
+    Ok(page(ctx, status, "Health · Operator", &view))
+}
+
+/// Both services' figures, or for each why it has none.
+async fn figures(state: &AppState, operator: &OperatorSession) -> Result<HealthFigures, WebError> {
     let token = &operator.access_token;
     let (product_order, customer) = tokio::join!(
         state.product_order.ops_health(token, WINDOW_MINUTES, STUCK_MINUTES),
         state.customer.ops_health(token, WINDOW_MINUTES),
     );
-    let figures = HealthFigures {
+    Ok(HealthFigures {
         product_order: match product_order {
             Ok(health) => Ok(health),
             Err(e @ ProductOrderCallError::Forbidden) => return Err(call_error(e, "/ops/health")),
@@ -57,23 +97,16 @@ async fn health_page(
             }
         },
         stuck_minutes: STUCK_MINUTES,
-    };
-    if ctx.targets(FIGURES_PART) {
-        return Ok(fragment(StatusCode::OK, &figures));
-    }
-    let view = OpsHealthView {
-        window_minutes: WINDOW_MINUTES,
-        figures,
-    };
-    Ok(page(&ctx, StatusCode::OK, "Health · Operator", &view))
+    })
 }
 
 /// /ops/health.
 #[derive(Template)]
 #[template(path = "ops/health.html")]
-pub struct OpsHealthView {
+pub struct OpsHealthView<'a> {
     pub window_minutes: i32,
     pub figures: HealthFigures,
+    pub reconciliation: ReconciliationPart<'a>,
 }
 
 /// The figures part: each service's figures, or why they are missing.

@@ -1,6 +1,6 @@
 //! Operator pages under /ops: products and their stock, orders and their statuses (with the
 //! products running low), checkout sagas and acting on them by hand, dead letters, and the
-//! shop's health. Visitors are sent to log in, shoppers get 403.
+//! shop's health with reconciliation. Visitors are sent to log in, shoppers get 403.
 
 mod dead_letter_views;
 mod dead_letters;
@@ -9,6 +9,7 @@ mod health;
 mod order_views;
 mod orders;
 mod products;
+mod reconciliation;
 mod saga_bulk;
 mod saga_drawing;
 mod saga_views;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(sagas::router())
         .merge(dead_letters::router())
         .merge(health::router())
+        .merge(reconciliation::router())
 }
 
 /// The signed-in operator of an /ops request, with the token to call the services as them.

@@ -128,6 +128,7 @@ pub(super) async fn run_bulk_retry(
         let seconds = dry_run.items.len().saturating_sub(1) as f64 / f64::from(per_second);
         let view = ConfirmView {
             csrf_token: &ctx.csrf_token,
+            section: "sagas",
             title: format!("Retry {} saga(s)?", dry_run.items.len()),
             question: format!(
                 "Each saga listed on the previous page is retried, {per_second} a second (about {seconds:.0} s in all), and the retry recorded on it."

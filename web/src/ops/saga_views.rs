@@ -402,6 +402,8 @@ impl<'a> SagaStatusView<'a> {
 #[template(path = "ops/confirm.html")]
 pub struct ConfirmView<'a> {
     pub csrf_token: &'a str,
+    /// The operator's section it belongs to, for the navigation.
+    pub section: &'static str,
     pub title: String,
     pub question: String,
     pub facts: Vec<(&'static str, String)>,
@@ -429,6 +431,7 @@ impl<'a> ConfirmView<'a> {
             .unwrap_or_default();
         Self {
             csrf_token: &ctx.csrf_token,
+            section: "sagas",
             title: format!("{} saga {}?", action_label(action), short_id(&saga.id)),
             question: question.to_owned(),
             facts: vec![

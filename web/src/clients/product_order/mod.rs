@@ -4,6 +4,7 @@ mod checkout;
 mod health;
 mod low_stock;
 mod orders;
+mod reconciliation;
 mod sagas;
 mod shapes;
 

@@ -331,9 +331,10 @@ struct EditBody<'a> {
     details: &'a CheckoutDetails,
 }
 
+/// The body of an operator's action: why.
 #[derive(Serialize)]
-struct ActionBody<'a> {
-    reason: &'a str,
+pub(super) struct ActionBody<'a> {
+    pub(super) reason: &'a str,
 }
 
 impl ProductOrderClient {
