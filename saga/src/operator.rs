@@ -155,6 +155,38 @@ impl Engine {
             .transpose()
     }
 
+    /// The moves (retry, cancel) the saga's guard refuses where the instance stands now, with
+    /// why, so a console can leave them out and say why. Advisory: the guard is asked again
+    /// under the instance's lock when a move is made.
+    pub async fn refused_moves(&self, id: Uuid) -> Result<Vec<(OperatorMove, String)>, Error> {
+        let mut connection = self.pool().acquire().await?;
+        let row = sqlx::query(
+            "SELECT saga, state, step, phase, attempts, failure, public_failure, input FROM saga.instances \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *connection)
+        .await?
+        .ok_or(Error::NotFound)?;
+        let Some(guard) = &self.definition(row.get("saga"))?.guard else {
+            return Ok(Vec::new());
+        };
+        let position = position_of(&row)?;
+        let input: Value = row.get("input");
+        let mut refused = Vec::new();
+        for operator_move in [OperatorMove::Retry, OperatorMove::Cancel] {
+            let context = GuardContext {
+                instance_id: id,
+                position: &position,
+                input: &input,
+            };
+            if let Some(reason) = guard.refusal(operator_move, context, &mut connection).await? {
+                refused.push((operator_move, reason));
+            }
+        }
+        Ok(refused)
+    }
+
     async fn operate(&self, id: Uuid, actor: Actor<'_>, operation: Operation<'_>) -> Result<(), Error> {
         let mut tx = self.pool().begin().await?;
         // Waits for a step transaction in flight on this instance, so the action applies to

@@ -126,16 +126,6 @@ impl Console {
         (id, order)
     }
 
-    async fn move_order(&self, order: &str, status: &str) -> Answer {
-        self.operator
-            .send(
-                Method::PATCH,
-                &format!("/api/ops/orders/{order}/status"),
-                json!({"status": status}),
-            )
-            .await
-    }
-
     async fn held_reservations(&self) -> i64 {
         let db = sqlx::PgPool::connect(&self.ops.shop.product_order_database_url)
             .await
@@ -163,6 +153,21 @@ impl Console {
             .await;
         browser
     }
+}
+
+/// Whether the saga's console offers `action` now.
+fn offers(saga: &Value, action: &str) -> bool {
+    saga["actions"].as_array().unwrap().iter().any(|a| a == action)
+}
+
+/// Why the console does not offer `action`, its state allowing it.
+fn refusal<'a>(saga: &'a Value, action: &str) -> Option<&'a str> {
+    saga["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == action)
+        .map(|r| r["reason"].as_str().unwrap())
 }
 
 /// The operator actions recorded on a saga, as (action, state before, state after).
@@ -383,10 +388,7 @@ async fn corrected_delivery_details_complete_a_saga_that_failed_validation() {
         failed["failure"].as_str().unwrap().contains("delivery.country"),
         "{failed:?}"
     );
-    assert!(
-        failed["actions"].as_array().unwrap().contains(&json!("edit-details")),
-        "{failed:?}"
-    );
+    assert!(offers(&failed, "edit-details"), "{failed:?}");
     assert_eq!(failed["details_masked"], true);
     assert_eq!(failed["input"]["details"]["contact"]["email"], "a***@example.com");
 
@@ -602,7 +604,7 @@ async fn retry_publish_sends_now_and_a_completed_sagas_event_again_with_the_same
     })
     .await;
     assert_eq!(waiting["outbox"][0]["state"], "written", "{waiting:?}");
-    assert!(waiting["actions"].as_array().unwrap().contains(&json!("retry-publish")));
+    assert!(offers(&waiting, "retry-publish"));
     let refused = console.act(&id, "mark-compensated", "nothing is stuck").await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
 
@@ -738,6 +740,19 @@ async fn a_cancelled_checkout_is_not_run_again_and_its_stock_stays_released() {
     let saga = console.saga(&id).await;
     assert_eq!(saga["state"], "failed");
     assert_eq!(audit(&saga), [triple("cancel", "running", "compensating")]);
+    // Nor is it offered: the console says why instead of a button that can only be refused.
+    assert!(!offers(&saga, "retry"), "{:?}", saga["actions"]);
+    assert!(
+        refusal(&saga, "retry").is_some_and(|why| why.contains("cancelled")),
+        "{:?}",
+        saga["refused"]
+    );
+    let page = console.operator_browser().await.get(&format!("/ops/sagas/{id}")).await;
+    assert!(
+        !page.html.contains(r#"id="action-retry""#) && page.html.contains(r#"id="refused-retry""#),
+        "{}",
+        page.html
+    );
     let order_now = console.operator.get(&format!("/api/ops/orders/{order}")).await;
     assert_eq!(order_now.body["status"], "cancelled", "{:?}", order_now.body);
     assert_eq!(console.stock().await, 100, "no stock is taken again");
@@ -753,7 +768,7 @@ async fn a_checkout_whose_order_shipped_cannot_be_cancelled_nor_its_order_moved_
     let console = Console::start().await;
     let (id, order) = console.waiting_to_publish().await;
     for status in ["confirmed", "shipped"] {
-        let moved = console.move_order(&order, status).await;
+        let moved = console.operator.move_order(&order, status).await;
         assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     }
     // Its compensation could not cancel a shipped order: refused up front, nothing changed.
@@ -764,7 +779,19 @@ async fn a_checkout_whose_order_shipped_cannot_be_cancelled_nor_its_order_moved_
         "{:?}",
         cancel.body
     );
-    assert!(audit(&console.saga(&id).await).is_empty());
+    let saga = console.saga(&id).await;
+    assert!(audit(&saga).is_empty());
+    assert!(!offers(&saga, "cancel"), "{:?}", saga["actions"]);
+    assert!(
+        refusal(&saga, "cancel").is_some_and(|why| why.contains("shipped")),
+        "{:?}",
+        saga["refused"]
+    );
+    assert!(
+        offers(&saga, "retry"),
+        "retrying the publish stays offered: {:?}",
+        saga["actions"]
+    );
     console.faults().clear("publish_order_placed", Phase::Forward);
     console.saga_in(&id, "completed").await;
 
@@ -781,7 +808,7 @@ async fn a_checkout_whose_order_shipped_cannot_be_cancelled_nor_its_order_moved_
         StatusCode::OK
     );
     console.saga_in(&undone, "compensating").await;
-    let confirm = console.move_order(&undone_order, "confirmed").await;
+    let confirm = console.operator.move_order(&undone_order, "confirmed").await;
     assert_eq!(confirm.status, StatusCode::CONFLICT, "{:?}", confirm.body);
     assert_eq!(confirm.body["error"]["code"], "checkout_being_undone");
     console.faults().clear("place_order", Phase::Compensation);

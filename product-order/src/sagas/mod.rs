@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::routing::{get, post, put};
 use platform::auth::Operator;
 use platform::http::{AppPath, AppQuery, keyset_page};
-use saga::{InstanceState, InstanceSummary, InstanceView, ListFilter, Search, StepState};
+use saga::{InstanceState, InstanceSummary, InstanceView, ListFilter, OperatorMove, Search, StepState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -171,6 +171,14 @@ pub(crate) struct SagaBody {
     /// What an operator may do now: retry, cancel, mark-compensated, retry-publish, reveal,
     /// edit-details.
     actions: Vec<&'static str>,
+    /// The moves the saga's state would allow but what its steps made rules out, with why.
+    refused: Vec<RefusedAction>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RefusedAction {
+    action: &'static str,
+    reason: String,
 }
 
 async fn show_saga(State(state): State<AppState>, _: Operator, AppPath(id): AppPath<Uuid>) -> Result<Json<SagaBody>> {
@@ -196,18 +204,25 @@ pub(crate) async fn saga_body(state: &AppState, id: Uuid) -> Result<SagaBody> {
         Some(order) => outbox::events_of(&state.db, order).await?,
         None => Vec::new(),
     };
-    let actions = actions_for(&instance, checkout.is_some());
+    let refusals = state.saga.refused_moves(id).await?;
+    let (actions, refused) = actions_for(&instance, checkout.is_some(), &refusals);
     Ok(SagaBody {
         instance,
         details_masked,
         order_id,
         outbox,
         actions,
+        refused,
     })
 }
 
-/// The actions that apply to `instance` as it stands (the engine has the last word).
-fn actions_for(instance: &InstanceView, is_checkout: bool) -> Vec<&'static str> {
+/// The actions that apply to `instance` as it stands, and those its state allows but its
+/// guard refuses (`refusals`), with why (the engine has the last word).
+fn actions_for(
+    instance: &InstanceView,
+    is_checkout: bool,
+    refusals: &[(OperatorMove, String)],
+) -> (Vec<&'static str>, Vec<RefusedAction>) {
     let summary = &instance.summary;
     let failed_at = |step: &str| {
         summary.state == InstanceState::Failed
@@ -223,7 +238,7 @@ fn actions_for(instance: &InstanceView, is_checkout: bool) -> Vec<&'static str> 
             .steps
             .iter()
             .any(|s| s.name == PUBLISH_ORDER_PLACED && s.state != StepState::Succeeded);
-    [
+    let offered = [
         ("retry", summary.state != InstanceState::Completed),
         ("cancel", summary.state == InstanceState::Running),
         ("mark-compensated", summary.state == InstanceState::Stuck),
@@ -233,11 +248,23 @@ fn actions_for(instance: &InstanceView, is_checkout: bool) -> Vec<&'static str> 
         ),
         ("reveal", is_checkout),
         ("edit-details", is_checkout && failed_at(VALIDATE_DETAILS)),
-    ]
-    .into_iter()
-    .filter(|(_, applies)| *applies)
-    .map(|(action, _)| action)
-    .collect()
+    ];
+    let (mut actions, mut refused) = (Vec::new(), Vec::new());
+    for (action, _) in offered.into_iter().filter(|(_, applies)| *applies) {
+        let operator_move = match action {
+            "retry" => Some(OperatorMove::Retry),
+            "cancel" => Some(OperatorMove::Cancel),
+            _ => None,
+        };
+        match refusals.iter().find(|(m, _)| Some(*m) == operator_move) {
+            Some((_, reason)) => refused.push(RefusedAction {
+                action,
+                reason: reason.clone(),
+            }),
+            None => actions.push(action),
+        }
+    }
+    (actions, refused)
 }
 
 pub(crate) fn checkout_input(instance: &InstanceView) -> Result<CheckoutInput> {

@@ -211,6 +211,16 @@ pub struct SagaDetail {
     /// `retry-publish`, `reveal`, `edit-details`).
     #[serde(default)]
     pub actions: Vec<String>,
+    /// The moves the saga's state would allow but product-order refuses, with why.
+    #[serde(default)]
+    pub refused: Vec<SagaRefusal>,
+}
+
+/// A move product-order does not offer (`retry`, `cancel`), and why.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaRefusal {
+    pub action: String,
+    pub reason: String,
 }
 
 /// The contact and delivery details of a checkout saga's input.
