@@ -39,9 +39,7 @@ async fn a_shopper_fills_changes_and_empties_a_cart() {
     let changed = cart.set_quantity(&tea, 5).await;
     assert_eq!(changed.body["items"][0]["quantity"], 5);
     // Current prices, not the price when added.
-    operator
-        .send(Method::PATCH, &format!("/api/products/{tea}"), json!({"price": 1000}))
-        .await;
+    operator.update_product(&tea, json!({"price": 1000})).await;
     assert_eq!(cart.get("/api/cart").await.body["total"], 5 * 1000 + 3490);
 
     let removed = cart.delete(&format!("/api/cart/items/{tea}")).await;
@@ -61,13 +59,7 @@ async fn quantities_products_and_stock_are_checked() {
         .as_str()
         .unwrap()
         .to_owned();
-    operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{retired}"),
-            json!({"active": false}),
-        )
-        .await;
+    operator.update_product(&retired, json!({"active": false})).await;
     let cart = ProductOrderApi::as_guest(&ops.shop.product_order_url, &guest_token());
 
     for quantity in [0, -1, 100] {
@@ -94,11 +86,7 @@ async fn quantities_products_and_stock_are_checked() {
 
     // Stock drops after the line was added: the cart says so.
     operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{scarce}"),
-            json!({"stock": 1, "stock_reason": "breakage"}),
-        )
+        .update_product(&scarce, json!({"stock": 1, "stock_reason": "breakage"}))
         .await;
     let flagged = cart.get("/api/cart").await;
     assert_eq!(flagged.body["items"][0]["problem"], "Only 1 left.");
@@ -113,13 +101,7 @@ async fn a_cart_is_in_one_currency_even_when_a_product_changes_its_own() {
     let pot = id(operator.create_product("POT-1", "Teapot", 500, 10).await);
     let mug = id(operator.create_product("MUG-1", "Mug", 700, 10).await);
     let kettle = id(operator.create_product("KETTLE-1", "Kettle", 4900, 10).await);
-    operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{kettle}"),
-            json!({"currency": "USD"}),
-        )
-        .await;
+    operator.update_product(&kettle, json!({"currency": "USD"})).await;
     let cart = ProductOrderApi::as_guest(&ops.shop.product_order_url, &guest_token());
     cart.set_quantity(&tea, 1).await;
     cart.set_quantity(&pot, 1).await;
@@ -133,13 +115,7 @@ async fn a_cart_is_in_one_currency_even_when_a_product_changes_its_own() {
     );
 
     // The operator prices the teapot in USD while it is in the cart: the cart says so.
-    operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{pot}"),
-            json!({"currency": "USD"}),
-        )
-        .await;
+    operator.update_product(&pot, json!({"currency": "USD"})).await;
     let mixed = cart.get("/api/cart").await.body;
     assert_eq!(mixed["currency"], "EUR");
     assert_eq!(mixed["mixed_currencies"], true);

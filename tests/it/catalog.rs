@@ -21,11 +21,7 @@ async fn operators_create_edit_and_adjust_stock_with_an_audit_trail() {
     assert_eq!(created["active"], true);
 
     let edited = api
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{id}"),
-            json!({"name": "Sencha Superior", "price": 1490}),
-        )
+        .update_product(id, json!({"name": "Sencha Superior", "price": 1490}))
         .await;
     assert_eq!(edited.status, StatusCode::OK, "{:?}", edited.body);
     assert_eq!(edited.body["name"], "Sencha Superior");
@@ -33,30 +29,16 @@ async fn operators_create_edit_and_adjust_stock_with_an_audit_trail() {
     assert_eq!(edited.body["stock"], 10, "untouched fields stay");
 
     let set = api
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{id}"),
-            json!({"stock": 4, "stock_reason": "stocktake"}),
-        )
+        .update_product(id, json!({"stock": 4, "stock_reason": "stocktake"}))
         .await;
     assert_eq!(set.body["stock"], 4);
     assert_eq!(set.body["availability"], "low");
     let adjusted = api
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{id}"),
-            json!({"stock_delta": -4, "stock_reason": "damaged in storage"}),
-        )
+        .update_product(id, json!({"stock_delta": -4, "stock_reason": "damaged in storage"}))
         .await;
     assert_eq!(adjusted.body["stock"], 0);
     assert_eq!(adjusted.body["availability"], "out");
-    let below_zero = api
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{id}"),
-            json!({"stock_delta": -1}),
-        )
-        .await;
+    let below_zero = api.update_product(id, json!({"stock_delta": -1})).await;
     assert_eq!(below_zero.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(below_zero.field_error("stock_delta").is_some());
 
@@ -152,10 +134,7 @@ async fn shoppers_and_visitors_cannot_manage_the_catalog() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        shopper
-            .send(Method::PATCH, &format!("/api/products/{id}"), json!({"stock": 999}))
-            .await
-            .status,
+        shopper.update_product(&id, json!({"stock": 999})).await.status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -185,9 +164,7 @@ async fn inactive_products_are_hidden_from_shoppers() {
         .as_str()
         .unwrap()
         .to_owned();
-    operator
-        .send(Method::PATCH, &format!("/api/products/{id}"), json!({"active": false}))
-        .await;
+    operator.update_product(&id, json!({"active": false})).await;
     let visitor = ProductOrderApi::anonymous(&ops.shop.product_order_url);
     assert_eq!(
         visitor.get(&format!("/api/products/{id}")).await.status,

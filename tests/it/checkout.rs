@@ -226,9 +226,7 @@ async fn a_price_raised_after_the_review_is_refused_until_the_new_total_is_revie
     shopper.set_quantity(&tea, 2).await;
     let seen = shopper.reviewed(valid_details()).await;
     assert_eq!(seen["reviewed"], json!({"total": 2580, "currency": "EUR"}));
-    let raised = operator
-        .send(Method::PATCH, &format!("/api/products/{tea}"), json!({"price": 1500}))
-        .await;
+    let raised = operator.update_product(&tea, json!({"price": 1500})).await;
     assert_eq!(raised.status, StatusCode::OK, "{:?}", raised.body);
 
     let refused = shopper.checkout_with("key-1", &seen).await;
@@ -282,21 +280,13 @@ async fn a_repeat_returns_the_first_checkout_even_after_the_cart_changed() {
 
     // The cart fills again and the price rises: the repeat's review is not this cart's total.
     shopper.set_quantity(&tea, 1).await;
-    operator
-        .send(Method::PATCH, &format!("/api/products/{tea}"), json!({"price": 1500}))
-        .await;
+    operator.update_product(&tea, json!({"price": 1500})).await;
     let repeat = shopper.checkout_with("key-1", &body).await;
     assert_eq!(repeat.status, StatusCode::ACCEPTED, "{:?}", repeat.body);
     assert_eq!(repeat.body["checkout_id"], checkout_id);
     // Nor is a cart in two currencies.
     shopper.set_quantity(&pot, 1).await;
-    operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{pot}"),
-            json!({"currency": "USD"}),
-        )
-        .await;
+    operator.update_product(&pot, json!({"currency": "USD"})).await;
     let repeat = shopper.checkout_with("key-1", &body).await;
     assert_eq!(repeat.status, StatusCode::ACCEPTED, "{:?}", repeat.body);
     assert_eq!(repeat.body["checkout_id"], checkout_id);
@@ -315,13 +305,7 @@ async fn a_cart_whose_currencies_differ_is_not_checked_out() {
     let shopper = shopper(&ops.shop, "abroad").await;
     shopper.set_quantity(&tea, 1).await;
     shopper.set_quantity(&pot, 1).await;
-    let changed = operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{pot}"),
-            json!({"currency": "USD"}),
-        )
-        .await;
+    let changed = operator.update_product(&pot, json!({"currency": "USD"})).await;
     assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
 
     let refused = shopper.checkout("key-1", valid_details()).await;
@@ -463,13 +447,7 @@ async fn a_shopper_cancels_before_shipping_and_the_stock_returns() {
         done["order_id"].as_str().unwrap().to_owned()
     };
     for status in ["confirmed", "shipped"] {
-        let moved = operator
-            .send(
-                Method::PATCH,
-                &format!("/api/ops/orders/{shipped_order}/status"),
-                json!({"status": status}),
-            )
-            .await;
+        let moved = operator.move_order(&shipped_order, status).await;
         assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     }
     let too_late = shopper

@@ -212,6 +212,22 @@ impl ProductOrderApi {
         answer.body
     }
 
+    /// Changes a product (as operator): `change` is the PATCH body.
+    pub async fn update_product(&self, product_id: &str, change: Value) -> Answer {
+        self.send(reqwest::Method::PATCH, &format!("/api/products/{product_id}"), change)
+            .await
+    }
+
+    /// Moves an order to `status` (as operator).
+    pub async fn move_order(&self, order_id: &str, status: &str) -> Answer {
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/api/ops/orders/{order_id}/status"),
+            json!({"status": status}),
+        )
+        .await
+    }
+
     pub async fn set_quantity(&self, product_id: &str, quantity: i64) -> Answer {
         self.send(
             reqwest::Method::PUT,

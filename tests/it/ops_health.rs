@@ -163,13 +163,7 @@ async fn low_stock_lists_active_products_at_or_below_the_threshold_lowest_first(
         .as_str()
         .unwrap()
         .to_owned();
-    let hidden = operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{retired}"),
-            json!({"active": false}),
-        )
-        .await;
+    let hidden = operator.update_product(&retired, json!({"active": false})).await;
     assert_eq!(hidden.status, StatusCode::OK, "{:?}", hidden.body);
     let listed = |body: &Value| -> Vec<(String, i64)> {
         body["items"]
@@ -189,11 +183,7 @@ async fn low_stock_lists_active_products_at_or_below_the_threshold_lowest_first(
     assert_eq!(shopper.set_quantity(&plenty, 48).await.status, StatusCode::OK);
     assert_eq!(check_out(&shopper).await["state"], "completed");
     let adjusted = operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{plenty}"),
-            json!({"stock_delta": -1, "stock_reason": "broken jar"}),
-        )
+        .update_product(&plenty, json!({"stock_delta": -1, "stock_reason": "broken jar"}))
         .await;
     assert_eq!(adjusted.status, StatusCode::OK, "{:?}", adjusted.body);
     let low = operator.get("/api/ops/low-stock").await;

@@ -101,22 +101,10 @@ async fn placed_orders_and_every_status_move_reach_the_shoppers_history() {
     assert_eq!(stranger.orders("/api/orders").await.1["items"], json!([]));
 
     for status in ["confirmed", "shipped", "delivered"] {
-        let moved = operator
-            .send(
-                Method::PATCH,
-                &format!("/api/ops/orders/{order_id}/status"),
-                json!({"status": status}),
-            )
-            .await;
+        let moved = operator.move_order(&order_id, status).await;
         assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     }
-    let refused = operator
-        .send(
-            Method::PATCH,
-            &format!("/api/ops/orders/{order_id}/status"),
-            json!({"status": "cancelled"}),
-        )
-        .await;
+    let refused = operator.move_order(&order_id, "cancelled").await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.body["error"]["message"].as_str().unwrap().contains("delivered"));
 

@@ -1,7 +1,7 @@
 //! Product pictures: operators upload an image (over the API or the product's operator page),
 //! product-order keeps it and serves it by its content address, and the shop's pages show it.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::browser::Browser;
@@ -122,11 +122,7 @@ async fn an_uploaded_image_comes_back_byte_for_byte_at_an_address_that_changes_w
 
     // An image address replaces the upload, and the other way round.
     let with_url = operator
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{id}"),
-            json!({"image_url": "https://img.example/teapot.png"}),
-        )
+        .update_product(&id, json!({"image_url": "https://img.example/teapot.png"}))
         .await;
     assert_eq!(with_url.status, StatusCode::OK, "{:?}", with_url.body);
     assert_eq!(with_url.body["uploaded_image"], json!(null));

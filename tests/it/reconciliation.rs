@@ -166,13 +166,7 @@ async fn a_healthy_shop_after_a_few_checkouts_shows_no_mismatches() {
         first["order_id"].as_str().unwrap(),
         second["order_id"].as_str().unwrap(),
     );
-    let moved = operator(&ops)
-        .send(
-            Method::PATCH,
-            &format!("/api/ops/orders/{first}/status"),
-            json!({"status": "confirmed"}),
-        )
-        .await;
+    let moved = operator(&ops).move_order(first, "confirmed").await;
     assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     customer_holds(&ops, &[(first, 2), (second, 1)]).await;
     // The relay has nothing left either.
@@ -441,11 +435,7 @@ async fn sagas_and_orders_that_disagree_and_stock_that_drifted_show_with_their_c
     // An operator's change records the stock before it as it finds it, so it cannot explain
     // the units that came without a record: the drift stays until someone finds their cause.
     let corrected = operator(&ops)
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{tea}"),
-            json!({"stock_delta": -3, "stock_reason": "found no such units"}),
-        )
+        .update_product(&tea, json!({"stock_delta": -3, "stock_reason": "found no such units"}))
         .await;
     assert_eq!(corrected.status, StatusCode::OK, "{:?}", corrected.body);
     assert_eq!(of_kind(&check(&ops).await, "stock_drift").len(), 1);
@@ -457,13 +447,7 @@ async fn an_event_left_unpublished_shows_and_sending_the_order_again_changes_not
     let tea = operator(&ops).create_product("TEA-EVENT", "Hojicha", 900, 5).await;
     let placed = buy(&ops, tea["id"].as_str().unwrap(), 1).await;
     let order = placed["order_id"].as_str().unwrap();
-    let moved = operator(&ops)
-        .send(
-            Method::PATCH,
-            &format!("/api/ops/orders/{order}/status"),
-            json!({"status": "confirmed"}),
-        )
-        .await;
+    let moved = operator(&ops).move_order(order, "confirmed").await;
     assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     customer_holds(&ops, &[(order, 2)]).await;
     // The status change's event as a relay that never got to it would leave it: written two
@@ -573,13 +557,7 @@ async fn customer_lacking_an_order_or_lagging_shows_on_the_page_until_it_catches
 
     // Stopped again, it falls behind a status change.
     replica.stop().await;
-    let moved = operator(&ops)
-        .send(
-            Method::PATCH,
-            &format!("/api/ops/orders/{order}/status"),
-            json!({"status": "confirmed"}),
-        )
-        .await;
+    let moved = operator(&ops).move_order(&order, "confirmed").await;
     assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
     let html = section(&mut browser).await;
     assert!(

@@ -184,6 +184,26 @@ impl Bench {
         .unwrap()
     }
 
+    /// Each attempt so far: `(step, phase, outcome)`, in order.
+    async fn attempts(&self, engine: &Engine, id: Uuid) -> Vec<(String, Phase, String)> {
+        let view = engine.instance(id).await.unwrap().unwrap();
+        view.attempts_log
+            .into_iter()
+            .map(|a| (a.step, a.phase, a.outcome))
+            .collect()
+    }
+
+    /// Waits until an attempt of `step` in `phase` has failed.
+    async fn failed_once(&self, engine: &Engine, id: Uuid, step: &str, phase: Phase) {
+        wait_until(&format!("{step} ({phase:?}) to fail once"), SETTLES_WITHIN, || async {
+            self.attempts(engine, id)
+                .await
+                .iter()
+                .any(|(s, p, outcome)| s == step && *p == phase && outcome == "failed")
+        })
+        .await;
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
@@ -276,14 +296,13 @@ async fn a_hand_over_lost_on_a_transient_error_is_rescued_while_its_worker_lives
     let id = bench.ship(&engine).await;
     bench.settled_in(&engine, id, InstanceState::Completed).await;
     assert_eq!(bench.ledger(id).await, shipped_once());
-    let view = engine.instance(id).await.unwrap().unwrap();
-    let ship: Vec<&str> = view
-        .attempts_log
+    let attempts = bench.attempts(&engine, id).await;
+    let ship: Vec<&str> = attempts
         .iter()
-        .filter(|a| a.step == "ship")
-        .map(|a| a.outcome.as_str())
+        .filter(|(step, ..)| step == "ship")
+        .map(|(.., outcome)| outcome.as_str())
         .collect();
-    assert_eq!(ship, ["abandoned", "succeeded"], "{:?}", view.attempts_log);
+    assert_eq!(ship, ["abandoned", "succeeded"], "{attempts:?}");
     bench.stop().await;
 }
 
@@ -323,11 +342,8 @@ async fn a_step_failing_in_a_chain_rolls_the_chain_back_and_compensates_step_by_
     );
     let view = engine.instance(id).await.unwrap().unwrap();
     assert_eq!(view.summary.public_failure.as_deref(), Some("no such address"));
-    let outcomes: Vec<(&str, Phase, &str)> = view
-        .attempts_log
-        .iter()
-        .map(|a| (a.step.as_str(), a.phase, a.outcome.as_str()))
-        .collect();
+    let attempts = bench.attempts(&engine, id).await;
+    let outcomes: Vec<(&str, Phase, &str)> = attempts.iter().map(|(s, p, o)| (s.as_str(), *p, o.as_str())).collect();
     assert_eq!(
         outcomes,
         [
@@ -347,11 +363,7 @@ async fn a_cancelled_parcel_retried_starts_over_and_its_effects_net_out_once() {
         .faults()
         .fail("ship", Phase::Forward, StepError::retryable("carrier unreachable"));
     let id = bench.ship(&engine).await;
-    wait_until("ship to be retrying", SETTLES_WITHIN, || async {
-        let view = engine.instance(id).await.unwrap().unwrap();
-        view.attempts_log.iter().filter(|a| a.step == "ship").count() >= 2
-    })
-    .await;
+    bench.failed_once(&engine, id, "ship", Phase::Forward).await;
     engine.cancel(id, operator("customer called")).await.unwrap();
     bench.settled_in(&engine, id, InstanceState::Failed).await;
     let failed = engine.instance(id).await.unwrap().unwrap().summary;
@@ -364,14 +376,15 @@ async fn a_cancelled_parcel_retried_starts_over_and_its_effects_net_out_once() {
     engine.faults().clear("ship", Phase::Forward);
     engine.retry(id, operator("customer called back")).await.unwrap();
     bench.settled_in(&engine, id, InstanceState::Completed).await;
-    let net: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT step, sum(CASE phase WHEN 'forward' THEN 1 ELSE -1 END)::bigint FROM ledger \
-         WHERE instance_id = $1 GROUP BY step ORDER BY min(id)",
-    )
-    .bind(id)
-    .fetch_all(&bench.pool)
-    .await
-    .unwrap();
+    // Each step's effects less their undoing: once each, whatever ran and was undone before.
+    let mut net: Vec<(String, i64)> = Vec::new();
+    for (step, phase, n) in bench.ledger(id).await {
+        let n = if phase == "forward" { n } else { -n };
+        match net.iter_mut().find(|(s, _)| *s == step) {
+            Some(entry) => entry.1 += n,
+            None => net.push((step, n)),
+        }
+    }
     assert_eq!(net, [("pack".into(), 1), ("label".into(), 1), ("ship".into(), 1)]);
     bench.stop().await;
 }
@@ -387,15 +400,7 @@ async fn a_retry_during_compensation_runs_the_compensation_now() {
         .faults()
         .fail("label", Phase::Compensation, StepError::retryable("printer jammed"));
     let id = bench.ship(&engine).await;
-    wait_until("the label's compensation to fail once", SETTLES_WITHIN, || async {
-        let view = engine.instance(id).await.unwrap().unwrap();
-        view.summary.state == InstanceState::Compensating
-            && view
-                .attempts_log
-                .iter()
-                .any(|a| a.step == "label" && a.phase == Phase::Compensation && a.outcome == "failed")
-    })
-    .await;
+    bench.failed_once(&engine, id, "label", Phase::Compensation).await;
     engine.faults().clear("label", Phase::Compensation);
     engine.retry(id, operator("printer fixed")).await.unwrap();
     bench.settled_in(&engine, id, InstanceState::Failed).await;

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
 use testkit::Replica;
 
@@ -256,13 +255,7 @@ async fn a_delivered_order_stops_polling_and_a_placed_one_is_cancelled_from_its_
 
     let operator = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
     for status in ["confirmed", "shipped", "delivered"] {
-        let moved = operator
-            .send(
-                Method::PATCH,
-                &format!("/api/ops/orders/{delivered}/status"),
-                json!({"status": status}),
-            )
-            .await;
+        let moved = operator.move_order(&delivered, status).await;
         assert_eq!(moved.status, StatusCode::OK, "{status}: {:?}", moved.body);
     }
     let part = shopper.order_status_part(&delivered, "delivered").await;

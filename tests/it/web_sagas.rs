@@ -1,7 +1,7 @@
 //! The operator's saga pages as a browser uses them: the list by state, a saga with its steps,
 //! attempts and masked details, and acting on a saga by hand.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::browser::{Browser, PASSWORD};
@@ -137,11 +137,7 @@ async fn a_failed_checkout_is_retried_with_a_reason_and_cannot_be_cancelled() {
     put_in_cart(&shopper, &tea, 2).await;
     let operator_api = ProductOrderApi::as_user(&ops.shop.product_order_url, &ops.operator_token);
     let sold = operator_api
-        .send(
-            Method::PATCH,
-            &format!("/api/products/{tea}"),
-            json!({"stock_delta": -1, "stock_reason": "sold in the shop"}),
-        )
+        .update_product(&tea, json!({"stock_delta": -1, "stock_reason": "sold in the shop"}))
         .await;
     assert_eq!(sold.status, StatusCode::OK, "{:?}", sold.body);
     let (saga_id, done) = check_out(&shopper).await;

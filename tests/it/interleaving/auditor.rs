@@ -15,15 +15,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use contracts::OrderStatus;
+use contracts::reconciliation::{self, OrderDigest, Reconciliation};
+use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::actions::currency_of;
 use super::play::{Change, Log};
-use super::rig::{Cast, INJECTED};
-use crate::helpers::Stores;
+use super::rig::{Cast, INJECTED, Rig};
+use crate::helpers::{CustomerApi, Stores};
 
 /// The guarantees checked, as they read in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,6 +43,7 @@ pub enum Invariant {
     OneCurrency,
     TotalIsSum,
     CartOrderedOnce,
+    Reconciled,
 }
 
 impl fmt::Display for Invariant {
@@ -57,6 +61,7 @@ impl fmt::Display for Invariant {
             Self::OneCurrency => "one currency per order",
             Self::TotalIsSum => "each order's total is the sum of its lines",
             Self::CartOrderedOnce => "a cart line is ordered once",
+            Self::Reconciled => "the shop's own reconciliation finds nothing",
         })
     }
 }
@@ -99,6 +104,63 @@ pub async fn converge(stores: &Stores, cast: &Cast, log: &Log, deadline: Duratio
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Asks the shop's own reconciliation, as an operator would through the APIs, once the
+/// auditor is done: product-order's check of its invariants (over the whole shop, so over
+/// earlier episodes too), then customer's copies of the orders changed `since` compared with
+/// product-order's, as web's health page compares them. Whatever it finds breaks `Reconciled`:
+/// after convergence a healthy shop shows nothing there.
+pub async fn reconcile(audit: &mut Audit, rig: &Rig, since: DateTime<Utc>) {
+    let own = rig.operator.get("/api/ops/reconciliation").await;
+    assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
+    let own: Reconciliation = serde_json::from_value(own.body).expect("a reconciliation");
+    audit.check(Invariant::Reconciled, own.mismatches.is_empty(), || {
+        format!("product-order's check found {}", described(&own.mismatches))
+    });
+
+    let since = since.format("%Y-%m-%dT%H:%M:%S%.6fZ");
+    let orders = rig
+        .operator
+        .get(&format!("/api/ops/orders/digest?updated_since={since}&limit=500"))
+        .await;
+    assert_eq!(orders.status, StatusCode::OK, "{:?}", orders.body);
+    let orders: OrderDigest = serde_json::from_value(orders.body).expect("product-order's digest");
+    if orders.items.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = orders.items.iter().map(|o| o.order_id.to_string()).collect();
+    let copies = CustomerApi::new(&rig.ops.shop.customer_url)
+        .get_as(
+            &format!("/api/ops/orders/digest?ids={}", ids.join(",")),
+            &rig.ops.operator_token,
+        )
+        .await;
+    assert_eq!(copies.status, StatusCode::OK, "{:?}", copies.body);
+    let copies: OrderDigest = serde_json::from_value(copies.body).expect("customer's digest");
+    let across = reconciliation::compare(&orders.items, &copies.items);
+    for order in &orders.items {
+        let found: Vec<_> = across
+            .iter()
+            .filter(|m| m.order_id == Some(order.order_id))
+            .cloned()
+            .collect();
+        audit.check(Invariant::Reconciled, found.is_empty(), || {
+            format!(
+                "comparing order {} across the services found {}",
+                short(&order.order_id),
+                described(&found)
+            )
+        });
+    }
+}
+
+fn described(mismatches: &[reconciliation::Mismatch]) -> String {
+    let each: Vec<String> = mismatches
+        .iter()
+        .map(|m| format!("{} ({})", m.kind.label(), m.cause))
+        .collect();
+    each.join("; ")
 }
 
 struct Instance {

@@ -187,21 +187,7 @@ impl Player<'_> {
                 format!("saw {}; {}", seen(&cart), self.checkout_answered(&reply))
             }
             Action::DoubleSubmit { shopper, key, via } => {
-                let (api, reliable) = self.checkout_api(*shopper, *via);
-                let buyer = &self.cast.shoppers[*shopper];
-                let cart = self.cart_shown(*shopper).await;
-                let (first, second) = tokio::join!(
-                    self.send(
-                        "POST /api/checkout",
-                        checkout_request(buyer, &api, *key, &cart),
-                        reliable
-                    ),
-                    self.send(
-                        "POST /api/checkout",
-                        checkout_request(buyer, &api, *key, &cart),
-                        reliable
-                    ),
-                );
+                let (first, second) = self.checkouts_at_once(*shopper, *via, [*key, *key]).await;
                 let ids = [&first, &second].map(accepted_id);
                 if ids.iter().any(Option::is_some) && ids[0] != ids[1] {
                     self.note(|log| {
@@ -219,21 +205,7 @@ impl Player<'_> {
                 )
             }
             Action::TwoTabs { shopper, keys, via } => {
-                let (api, reliable) = self.checkout_api(*shopper, *via);
-                let buyer = &self.cast.shoppers[*shopper];
-                let cart = self.cart_shown(*shopper).await;
-                let (first, second) = tokio::join!(
-                    self.send(
-                        "POST /api/checkout",
-                        checkout_request(buyer, &api, keys[0], &cart),
-                        reliable
-                    ),
-                    self.send(
-                        "POST /api/checkout",
-                        checkout_request(buyer, &api, keys[1], &cart),
-                        reliable
-                    ),
-                );
+                let (first, second) = self.checkouts_at_once(*shopper, *via, *keys).await;
                 format!(
                     "{}; {}",
                     self.checkout_answered(&first),
@@ -331,6 +303,21 @@ impl Player<'_> {
 
     /// The shopper's client for a checkout `via` where asked, and whether that instance is
     /// one nobody kills. While the killable replica is down, the one that stays takes it.
+    /// Two checkouts of what the shopper's cart shows, sent at once with these keys.
+    async fn checkouts_at_once(&self, shopper: usize, via: Via, keys: [u32; 2]) -> (Reply, Reply) {
+        let (api, reliable) = self.checkout_api(shopper, via);
+        let buyer = &self.cast.shoppers[shopper];
+        let cart = self.cart_shown(shopper).await;
+        let send = |key| {
+            self.send(
+                "POST /api/checkout",
+                checkout_request(buyer, &api, key, &cart),
+                reliable,
+            )
+        };
+        tokio::join!(send(keys[0]), send(keys[1]))
+    }
+
     fn checkout_api(&self, shopper: usize, via: Via) -> (ProductOrderApi, bool) {
         let api = self.cast.shoppers[shopper].api.clone();
         match (via, self.rig.replica_url()) {

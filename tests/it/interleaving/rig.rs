@@ -116,7 +116,7 @@ impl Rig {
             successor
                 .saga()
                 .faults()
-                .fail(*step, *phase, StepError::retryable(INJECTED));
+                .fail(step, *phase, StepError::retryable(INJECTED));
         }
         *self.doomed.lock().expect("replica lock") = Some(successor);
     }
