@@ -188,8 +188,15 @@ impl Player<'_> {
             }
             Action::DoubleSubmit { shopper, key, via } => {
                 let (first, second) = self.checkouts_at_once(*shopper, *via, [*key, *key]).await;
+                // Both answered and one accepted: the other names the same checkout. A request
+                // that got no answer (its replica killed) or a 503 (a dependency away) says
+                // nothing about the key, and `send` judged it already.
+                let judged = [&first, &second].map(|reply| match reply {
+                    Reply::Answered(answer) => answer.status != StatusCode::SERVICE_UNAVAILABLE,
+                    Reply::NoAnswer(_) => false,
+                });
                 let ids = [&first, &second].map(accepted_id);
-                if ids.iter().any(Option::is_some) && ids[0] != ids[1] {
+                if judged.iter().all(|j| *j) && ids.iter().any(Option::is_some) && ids[0] != ids[1] {
                     self.note(|log| {
                         log.violations.push(format!(
                             "the same Idempotency-Key k{key} answered {} and {}",
