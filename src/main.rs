@@ -10,6 +10,12 @@ use secrecy::SecretString;
 async fn main() -> ExitCode {
     platform::service::main("shop", |shutdown, tasks| async move {
         let mut customer_settings = customer::Settings::from_env()?;
+        // Web calls customer from this host: customer believes the shopper's address web
+        // forwards, or every shopper would share web's. Any local user could then claim an
+        // address too, so where local users are not trusted, run the services apart.
+        if platform::config::var_opt("CUSTOMER_TRUSTED_PROXIES").is_none() {
+            customer_settings.trusted_proxies = platform::config::ip_ranges_of("127.0.0.1,::1")?;
+        }
         let operator_note = match &customer_settings.operator {
             Some((email, _)) => format!("operator: log in as {email} with SHOP_OPERATOR_PASSWORD"),
             None => {

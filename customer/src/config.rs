@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use platform::StartupError;
-use platform::config::{parse_or, var_opt, var_or};
+use platform::config::{ip_ranges, parse_or, var_opt, var_or};
 use platform::http::IpRange;
 use secrecy::SecretString;
 
@@ -25,16 +25,27 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub login_limits: LoginLimits,
-    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed (the web front).
+    pub registration_limits: RegistrationLimits,
+    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: web only
+    /// (`CUSTOMER_TRUSTED_PROXIES`, none by default).
     pub trusted_proxies: Vec<IpRange>,
     /// Customer's queue of order events on `shop.events`.
     pub events: crate::orders::events::EventSettings,
 }
 
-/// How many failed logins are tolerated within the window.
+/// How failed logins are held back within the window (see `throttle`).
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    pub per_account: i64,
+    /// Failures for one account from one address before its attempts from there are slowed.
+    pub failures_before_delay: i64,
+    /// Failures from one address, on any accounts, before it is refused.
+    pub per_address: i64,
+    pub window: Duration,
+}
+
+/// How many registrations one address may attempt within the window.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationLimits {
     pub per_address: i64,
     pub window: Duration,
 }
@@ -60,15 +71,7 @@ impl Settings {
                 ));
             }
         };
-        let trusted_proxies = var_or("CUSTOMER_TRUSTED_PROXIES", "127.0.0.1,::1")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse()
-                    .map_err(|e| StartupError::new(format!("CUSTOMER_TRUSTED_PROXIES: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
+        let trusted_proxies = ip_ranges("CUSTOMER_TRUSTED_PROXIES")?;
         Ok(Self {
             addr: parse_or("CUSTOMER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
             database_url: var_or(
@@ -83,9 +86,13 @@ impl Settings {
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(parse_or("CUSTOMER_REFRESH_TOKEN_TTL_SECS", 14 * 24 * 3600)?),
             login_limits: LoginLimits {
-                per_account: parse_or("CUSTOMER_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+                failures_before_delay: parse_or("CUSTOMER_LOGIN_FAILURES_BEFORE_DELAY", 5)?,
                 per_address: parse_or("CUSTOMER_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)?,
                 window: Duration::from_secs(parse_or("CUSTOMER_LOGIN_WINDOW_SECS", 900)?),
+            },
+            registration_limits: RegistrationLimits {
+                per_address: parse_or("CUSTOMER_REGISTRATIONS_PER_ADDRESS", 10)?,
+                window: Duration::from_secs(parse_or("CUSTOMER_REGISTRATION_WINDOW_SECS", 3600)?),
             },
             trusted_proxies,
             events: crate::orders::events::EventSettings {

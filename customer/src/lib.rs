@@ -10,6 +10,7 @@ pub mod health;
 pub mod orders;
 pub mod reconcile;
 pub mod sessions;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -32,6 +32,21 @@ where
     }
 }
 
+/// The variable as a comma-separated list of addresses and CIDR ranges (the proxies whose
+/// `X-Forwarded-For` a service believes); empty when unset: nothing is trusted by default.
+pub fn ip_ranges(name: &str) -> Result<Vec<crate::http::IpRange>, StartupError> {
+    ip_ranges_of(&var_or(name, "")).map_err(|e| StartupError::new(format!("{name}: {e}")))
+}
+
+/// A comma-separated list of addresses and CIDR ranges.
+pub fn ip_ranges_of(list: &str) -> Result<Vec<crate::http::IpRange>, StartupError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(StartupError::new))
+        .collect()
+}
+
 /// A URL with its password hidden, safe to print.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {

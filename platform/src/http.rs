@@ -341,20 +341,34 @@ impl std::str::FromStr for IpRange {
     }
 }
 
-/// The caller's address: the first `X-Forwarded-For` hop when the peer is a trusted proxy
-/// (such as our web front), the peer itself otherwise.
+/// The caller's address: the right-most `X-Forwarded-For` hop that is not a trusted proxy,
+/// when the peer itself is one; the peer otherwise. Each proxy appends the address it was
+/// reached from, so hops left of the last untrusted one are whatever the client wrote (an
+/// attacker's choice, read left-most they would pick a new address per request). With every
+/// hop trusted, the left-most is the client. A hop that is not an address stops the walk: what
+/// lies left of it cannot be believed either.
 pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpRange]) -> IpAddr {
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse().ok());
-    if let Some(forwarded) = forwarded
-        && trusted_proxies.iter().any(|range| range.contains(peer.ip()))
-    {
-        return forwarded;
+    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|range| range.contains(ip));
+    let mut client = peer.ip();
+    if !trusted(client) {
+        return client;
     }
-    peer.ip()
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect::<Vec<_>>();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !trusted(ip) {
+            break;
+        }
+    }
+    client
 }
 
 /// A JSON body whose rejections are answered with our error body: malformed JSON is 400,
@@ -564,6 +578,35 @@ mod tests {
         assert!(everything.contains("203.0.113.9".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpRange>().is_err());
         assert!("nonsense".parse::<IpRange>().is_err());
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_hop_no_trusted_proxy_added() {
+        let proxies: Vec<IpRange> = ["127.0.0.1", "10.0.0.0/8"].map(|r| r.parse().unwrap()).to_vec();
+        let from = |peer: &str, forwarded: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in forwarded {
+                headers.append("x-forwarded-for", value.parse().unwrap());
+            }
+            let peer = SocketAddr::new(peer.parse().unwrap(), 40000);
+            client_ip(peer, &headers, &proxies).to_string()
+        };
+        // A client the shop is reached by directly cannot choose its address.
+        assert_eq!(from("203.0.113.9", &["198.51.100.1"]), "203.0.113.9");
+        // Behind proxies that append, what the client wrote on the left is not believed.
+        assert_eq!(from("127.0.0.1", &["1.2.3.4, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(from("127.0.0.1", &["1.2.3.4, 203.0.113.9, 10.1.2.3"]), "203.0.113.9");
+        assert_eq!(from("127.0.0.1", &["1.2.3.4", "203.0.113.9"]), "203.0.113.9");
+        // Every hop a proxy: the first one is where it started.
+        assert_eq!(from("127.0.0.1", &["10.0.0.7, 10.0.0.8"]), "10.0.0.7");
+        // Garbage stops the walk at the last address believed.
+        assert_eq!(from("127.0.0.1", &["203.0.113.9, nonsense"]), "127.0.0.1");
+        assert_eq!(from("127.0.0.1", &[]), "127.0.0.1");
+        // Trusting nothing (the default), the peer it is.
+        let peer = SocketAddr::new("127.0.0.1".parse().unwrap(), 40000);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert_eq!(client_ip(peer, &headers, &[]).to_string(), "127.0.0.1");
     }
 
     #[test]

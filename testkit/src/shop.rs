@@ -65,9 +65,14 @@ impl TestShop {
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
             login_limits: customer::config::LoginLimits {
-                per_account: 5,
+                failures_before_delay: 5,
                 per_address: 20,
                 window: Duration::from_secs(900),
+            },
+            // Tests sign up many shoppers from one address.
+            registration_limits: customer::config::RegistrationLimits {
+                per_address: 100_000,
+                window: Duration::from_secs(3600),
             },
             trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
             // A queue of this shop's own, so shops of parallel tests do not take each other's
@@ -105,6 +110,8 @@ impl TestShop {
             product_order_url: product_order_url.clone(),
             // Tests wait for the conditions they compare, so every change counts at once.
             reconcile_grace: Duration::ZERO,
+            // The tests play the proxy in front of web when they send X-Forwarded-For.
+            trusted_proxies: vec!["127.0.0.1".parse().expect("an address")],
             ..web::Settings::from_env().expect("web settings")
         };
         let web_addr = web::start(web_settings, shutdown.clone(), &tasks)

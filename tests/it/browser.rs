@@ -1,6 +1,7 @@
 //! A browser for the page tests: cookies kept, redirects not followed, and the CSRF token of
 //! the last full page sent with the next form, as a real browser would.
 
+use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode, redirect};
 
 use crate::helpers::{CustomerApi, OperatedShop};
@@ -22,9 +23,22 @@ pub struct Page {
 impl Browser {
     /// A browser on the web front at `base`, having loaded the home page.
     pub async fn open(base: &str) -> Self {
+        Self::open_with(base, HeaderMap::new()).await
+    }
+
+    /// A browser at `address` reaching web through the proxy in front of it (which web's
+    /// test settings trust), as seen from the proxy: every request says `X-Forwarded-For`.
+    pub async fn open_from(base: &str, address: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().expect("an address"));
+        Self::open_with(base, headers).await
+    }
+
+    async fn open_with(base: &str, headers: HeaderMap) -> Self {
         let http = Client::builder()
             .cookie_store(true)
             .redirect(redirect::Policy::none())
+            .default_headers(headers)
             .build()
             .expect("an HTTP client");
         let mut browser = Self {

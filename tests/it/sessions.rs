@@ -4,6 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use testkit::TestShop;
 
+use crate::browser::PASSWORD;
 use crate::helpers::{CustomerApi, email};
 
 #[tokio::test]
@@ -24,37 +25,47 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     assert_eq!(wrong_password.body["error"]["code"], "invalid_credentials");
 }
 
+/// A login attempt as sent by a client at `address` through the proxy customer trusts.
+async fn log_in_from(shop: &TestShop, address: &str, who: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/auth/login", shop.customer_url))
+        .header("x-forwarded-for", address)
+        .json(&json!({"email": who, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn repeated_failures_lock_the_account_even_for_the_right_password() {
+async fn failures_on_an_account_slow_their_address_only_and_its_owner_still_logs_in() {
     let shop = TestShop::start().await;
     let api = CustomerApi::new(&shop.customer_url);
     let victim = email("victim");
     api.signed_up(&victim).await;
+    let attacker = "203.0.113.66";
 
     for attempt in 1..=5 {
-        let answer = api.login(&victim, "guessing").await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        let answer = log_in_from(&shop, attacker, &victim, "guessing").await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }
-    let response = api
-        .http
-        .post(format!("{}/api/auth/login", shop.customer_url))
-        .json(&json!({"email": victim, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=900).contains(&retry_after), "retry after {retry_after}s");
-    let body: serde_json::Value = response.json().await.unwrap();
+    // The guessing address waits now, right password or not...
+    let refused = log_in_from(&shop, attacker, &victim, PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "a first delay of 30 s: {retry_after}");
+    let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
+    // ...but the account is not locked: its owner, elsewhere, logs in at once.
+    let owner = log_in_from(&shop, "198.51.100.23", &victim, PASSWORD).await;
+    assert_eq!(owner.status(), StatusCode::OK);
 
-    // An unknown email is limited the same way, so the limit reveals nothing either.
+    // An unknown email is slowed the same way, so the limit reveals nothing either.
     let ghost = email("ghost");
     for _ in 1..=5 {
-        api.login(&ghost, "guessing").await;
+        log_in_from(&shop, attacker, &ghost, "guessing").await;
     }
     assert_eq!(
-        api.login(&ghost, "guessing").await.status,
+        log_in_from(&shop, attacker, &ghost, "guessing").await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -62,28 +73,94 @@ async fn repeated_failures_lock_the_account_even_for_the_right_password() {
 #[tokio::test]
 async fn failures_from_one_address_across_accounts_are_limited() {
     let shop = TestShop::start_with(|s| s.login_limits.per_address = 3).await;
-    let api = CustomerApi::new(&shop.customer_url);
-    let from = |address: &'static str, who: String| {
-        api.http
-            .post(format!("{}/api/auth/login", shop.customer_url))
-            .header("x-forwarded-for", address)
-            .json(&json!({"email": who, "password": "guessing"}))
-            .send()
-    };
     for _ in 0..3 {
         assert_eq!(
-            from("203.0.113.7", email("spray")).await.unwrap().status(),
+            log_in_from(&shop, "203.0.113.7", &email("spray"), "guessing")
+                .await
+                .status(),
             StatusCode::UNAUTHORIZED
         );
     }
     assert_eq!(
-        from("203.0.113.7", email("spray")).await.unwrap().status(),
+        log_in_from(&shop, "203.0.113.7", &email("spray"), "guessing")
+            .await
+            .status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     // The web front forwards each shopper's own address: another shopper is not blocked.
     assert_eq!(
-        from("203.0.113.8", email("other")).await.unwrap().status(),
+        log_in_from(&shop, "203.0.113.8", &email("other"), "guessing")
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_client_cannot_choose_the_address_it_is_limited_by() {
+    // Behind the trusted proxy, which appends the address it was reached from: what the
+    // client wrote to the left of it is not believed.
+    let shop = TestShop::start_with(|s| s.login_limits.per_address = 3).await;
+    for n in 0..3 {
+        let forged = format!("198.51.100.{n}, 203.0.113.7");
+        assert_eq!(
+            log_in_from(&shop, &forged, &email("spray"), "guessing").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        log_in_from(&shop, "198.51.100.99, 203.0.113.7", &email("spray"), "guessing")
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Reached directly by a client it does not trust (customer trusts no proxy unless told):
+    // X-Forwarded-For is ignored and the peer's address counts.
+    let direct = TestShop::start_with(|s| {
+        s.login_limits.per_address = 3;
+        s.trusted_proxies = Vec::new();
+    })
+    .await;
+    for n in 0..3 {
+        let answer = log_in_from(&direct, &format!("198.51.100.{n}"), &email("spray"), "guessing").await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        log_in_from(&direct, "198.51.100.77", &email("spray"), "guessing")
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_address() {
+    let shop = TestShop::start_with(|s| s.registration_limits.per_address = 2).await;
+    let register = |address: &'static str, who: String| {
+        reqwest::Client::new()
+            .post(format!("{}/api/auth/register", shop.customer_url))
+            .header("x-forwarded-for", address)
+            .json(&json!({"email": who, "password": PASSWORD, "name": "Sam"}))
+            .send()
+    };
+    let taken = email("taken");
+    assert_eq!(
+        register("203.0.113.40", taken.clone()).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    // A taken email counts too: emails cannot be tried at speed.
+    assert_eq!(
+        register("203.0.113.40", taken).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    let refused = register("203.0.113.40", email("third")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Another address registers as before.
+    assert_eq!(
+        register("203.0.113.41", email("elsewhere")).await.unwrap().status(),
+        StatusCode::CREATED
     );
 }
 

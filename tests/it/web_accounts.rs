@@ -3,6 +3,7 @@
 use reqwest::{Client, StatusCode, redirect};
 use testkit::TestShop;
 
+use crate::browser::{Browser, PASSWORD};
 use crate::helpers::{CustomerApi, email};
 
 fn browser() -> Client {
@@ -245,4 +246,56 @@ async fn htmx_is_served_by_the_web_front() {
             .contains("javascript")
     );
     assert!(response.text().await.unwrap().contains("htmx"), "the real htmx file");
+}
+
+#[tokio::test]
+async fn one_visitor_guessing_passwords_locks_out_nobody_else() {
+    let shop = TestShop::start_with(|s| s.login_limits.per_address = 3).await;
+    let shopper = email("web-shopper");
+    CustomerApi::new(&shop.customer_url).signed_up(&shopper).await;
+
+    // Both come through the proxy in front of web; web tells customer who is who.
+    let mut attacker = Browser::open_from(&shop.web_url, "203.0.113.5").await;
+    attacker.get("/login").await;
+    for guess in 0..3 {
+        let answer = attacker
+            .post(
+                "/login",
+                &[("email", shopper.as_str()), ("password", &format!("guess {guess}"))],
+            )
+            .await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = attacker
+        .post("/login", &[("email", shopper.as_str()), ("password", "guess 4")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.text().await.unwrap().contains("Too many attempts"));
+
+    let mut owner = Browser::open_from(&shop.web_url, "198.51.100.7").await;
+    owner.log_in(&shopper, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn too_many_registrations_from_one_visitor_are_refused_kindly() {
+    let shop = TestShop::start_with(|s| s.registration_limits.per_address = 1).await;
+    let mut visitor = Browser::open_from(&shop.web_url, "203.0.113.6").await;
+    visitor.register(&email("first"), "First").await;
+    let mut again = Browser::open_from(&shop.web_url, "203.0.113.6").await;
+    again.get("/register").await;
+    let refused = again
+        .post(
+            "/register",
+            &[
+                ("email", email("second").as_str()),
+                ("name", "Second"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Too many new accounts from your network"), "{html}");
+    assert!(html.contains("Second"), "what was typed is kept: {html}");
 }

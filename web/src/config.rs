@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use platform::StartupError;
-use platform::config::{parse_or, var_or};
+use platform::config::{ip_ranges, parse_or, var_or};
+use platform::http::IpRange;
 
 /// Everything web reads at start.
 #[derive(Debug, Clone)]
@@ -22,6 +23,10 @@ pub struct Settings {
     /// How long an order's change may take to reach customer before the health page counts
     /// it as a mismatch (`WEB_RECONCILE_GRACE_SECONDS`, default 30): events in flight are not.
     pub reconcile_grace: Duration,
+    /// The proxies in front of web whose `X-Forwarded-For` it believes (`WEB_TRUSTED_PROXIES`,
+    /// none by default): the shopper's address is the right-most hop none of them added, and
+    /// web forwards it to customer, whose login limits count by it.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 /// When cookies are marked `Secure`.
@@ -70,6 +75,7 @@ impl Settings {
             product_order_url: base_url("SHOP_PRODUCT_ORDER_URL", "http://127.0.0.1:8082")?,
             secure_cookies: parse_or("WEB_SECURE_COOKIES", SecureCookies::Auto)?,
             reconcile_grace: Duration::from_secs(parse_or("WEB_RECONCILE_GRACE_SECONDS", 30)?),
+            trusted_proxies: ip_ranges("WEB_TRUSTED_PROXIES")?,
         })
     }
 }

@@ -4,14 +4,16 @@ pub mod domain;
 pub mod password;
 pub mod store;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use contracts::Role;
 use platform::FieldErrors;
 use platform::auth::Caller;
-use platform::http::AppJson;
+use platform::http::{AppJson, client_ip};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -19,6 +21,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::{CustomerError, Result};
 use crate::sessions::refresh;
+use crate::throttle;
 use domain::{DisplayName, Email, Password};
 use platform::db::violates;
 use store::Account;
@@ -58,8 +61,12 @@ impl From<Account> for AccountBody {
     }
 }
 
+/// Registration is limited per address: every well-formed attempt counts, taken emails
+/// included, so accounts cannot be made (nor taken emails found) at speed.
 async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<AccountBody>)> {
     let mut errors = FieldErrors::new();
@@ -69,6 +76,13 @@ async fn register(
     let (Some(email), Some(name), Some(password)) = (email, name, password) else {
         return Err(CustomerError::Validation(errors));
     };
+    let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
+    let rule = throttle::registration_rule(address, &state.settings.registration_limits);
+    if let Some(retry_after) = throttle::retry_after(&state.db, std::slice::from_ref(&rule)).await? {
+        tracing::warn!(%address, retry_after, "registration refused: too many from this address");
+        return Err(CustomerError::RateLimited { retry_after });
+    }
+    throttle::record(&state.db, std::slice::from_ref(&rule)).await?;
     let hash = state.hasher.hash(password.expose()).await?;
     let account = store::insert(&state.db, &email, &name, &hash, Role::Shopper)
         .await

@@ -1,7 +1,6 @@
 //! Sessions: login (rate limited), refresh-token rotation, logout, and the public keys
 //! other services verify access tokens with.
 
-pub mod login_limit;
 pub mod refresh;
 pub mod signing;
 
@@ -13,11 +12,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::http::{AppJson, client_ip};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::accounts::store::{self, Account};
 use crate::app::AppState;
 use crate::error::{CustomerError, Result};
+use crate::throttle;
 use refresh::{IssuedRefreshToken, Rotation};
 use signing::Subject;
 
@@ -62,10 +63,10 @@ async fn login(
     // Normalized like a stored email, but not validated: an invalid one simply matches nothing.
     let email = request.email.trim().to_lowercase();
     let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
-    let limits = state.settings.login_limits;
-    let subjects = login_limit::subjects(&email, address, &limits);
-    if let Some(retry_after) = login_limit::retry_after(&state.db, &subjects, &limits).await? {
+    let rules = throttle::login_rules(&email, address, &state.settings.login_limits);
+    if let Some(retry_after) = throttle::retry_after(&state.db, &rules).await? {
         state.login_outcome("rate_limited");
+        tracing::warn!(%address, account = %hashed(&email), retry_after, "login refused: too many failures");
         return Err(CustomerError::RateLimited { retry_after });
     }
     let account = store::find_by_email(&state.db, &email).await?;
@@ -74,11 +75,13 @@ async fn login(
         .verify(&request.password, account.as_ref().map(|a| a.password_hash.clone()))
         .await?;
     let Some(account) = account.filter(|_| matches) else {
-        login_limit::record_failure(&state.db, &subjects, &limits).await?;
+        throttle::record(&state.db, &rules).await?;
         state.login_outcome("failed");
+        tracing::warn!(%address, account = %hashed(&email), "login failed");
         return Err(CustomerError::InvalidCredentials);
     };
-    login_limit::clear_account(&state.db, &subjects).await?;
+    // This address knows the password now; its own failures on the account are forgotten.
+    throttle::clear(&state.db, &rules[0]).await?;
     let mut conn = state.db.acquire().await?;
     let refresh = refresh::issue(&mut conn, account.id, Uuid::now_v7(), state.settings.refresh_token_ttl).await?;
     state.login_outcome("succeeded");
@@ -112,6 +115,13 @@ async fn logout(State(state): State<AppState>, AppJson(request): AppJson<Refresh
 
 async fn jwks(State(state): State<AppState>) -> Json<jsonwebtoken::jwk::JwkSet> {
     Json(state.signer.jwks().clone())
+}
+
+/// An email as security logs name it: enough to tell attempts on one account apart, not
+/// the address itself.
+fn hashed(email: &str) -> String {
+    let digest = Sha256::digest(email.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn tokens(state: &AppState, account: &Account, refresh: IssuedRefreshToken) -> Result<TokenBody> {

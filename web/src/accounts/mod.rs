@@ -4,15 +4,17 @@
 mod views;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Extension;
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::header::RETRY_AFTER;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use platform::http::client_ip;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -28,6 +30,24 @@ pub fn router() -> Router<AppState> {
         .route("/register", get(register_page).post(register))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+}
+
+/// The shopper's address as web tells customer (whose login and registration limits count
+/// by it): the right-most hop of `X-Forwarded-For` no trusted proxy added (`WEB_TRUSTED_PROXIES`),
+/// the connection's peer when nothing is trusted. Never the address web itself calls from, or
+/// every shopper would share one limit.
+struct ShopperAddress(IpAddr);
+
+impl FromRequestParts<AppState> for ShopperAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |ConnectInfo(peer)| *peer);
+        Ok(Self(client_ip(peer, &parts.headers, &state.settings.trusted_proxies)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -71,19 +91,30 @@ async fn register_page(ctx: PageContext) -> Response {
 async fn register(
     State(state): State<AppState>,
     ctx: PageContext,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ShopperAddress(shopper): ShopperAddress,
     headers: HeaderMap,
     AppForm(form): AppForm<RegisterForm>,
 ) -> Result<Response, WebError> {
-    match state.customer.register(&form.email, &form.password, &form.name).await {
+    match state
+        .customer
+        .register(&form.email, &form.password, &form.name, shopper)
+        .await
+    {
         Ok(account) => tracing::info!(customer_id = %account.id, "registered through the web"),
         Err(CustomerCallError::Fields(errors)) => {
             let view = RegisterView::new(&ctx, &form.email, &form.name, errors);
             return Ok(page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, "Register", &view));
         }
+        Err(CustomerCallError::RateLimited { retry_after }) => {
+            let message = format!("Too many new accounts from your network. Try again in {retry_after} seconds.");
+            let errors = BTreeMap::from([("form".to_owned(), message)]);
+            let view = RegisterView::new(&ctx, &form.email, &form.name, errors);
+            let response = page(&ctx, StatusCode::TOO_MANY_REQUESTS, "Register", &view);
+            return Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response());
+        }
         Err(e) => return Err(e.into()),
     }
-    match state.customer.login(&form.email, &form.password, Some(peer.ip())).await {
+    match state.customer.login(&form.email, &form.password, shopper).await {
         Ok(tokens) => Ok(signed_in(&state, &ctx, &headers, tokens, "/").await),
         Err(CustomerCallError::Unavailable(cause)) => Err(WebError::Unavailable(cause)),
         // The account exists; logging in by hand still works.
@@ -102,7 +133,7 @@ async fn login_page(ctx: PageContext, Query(query): Query<NextQuery>) -> Respons
 async fn login(
     State(state): State<AppState>,
     ctx: PageContext,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ShopperAddress(shopper): ShopperAddress,
     headers: HeaderMap,
     AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response, WebError> {
@@ -113,7 +144,7 @@ async fn login(
             "Enter your email and password.".to_owned(),
         )
     } else {
-        match state.customer.login(&form.email, &form.password, Some(peer.ip())).await {
+        match state.customer.login(&form.email, &form.password, shopper).await {
             Ok(tokens) => return Ok(signed_in(&state, &ctx, &headers, tokens, next).await),
             Err(CustomerCallError::InvalidCredentials) => {
                 (StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())

@@ -100,6 +100,17 @@ struct RefreshToken<'a> {
     refresh_token: &'a str,
 }
 
+/// A 429 from customer, with how long it asks to wait.
+fn rate_limited(response: &reqwest::Response) -> CustomerCallError {
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(60);
+    CustomerCallError::RateLimited { retry_after }
+}
+
 impl CustomerClient {
     pub fn new(base_url: &str, http: reqwest::Client) -> Self {
         Self {
@@ -108,10 +119,15 @@ impl CustomerClient {
         }
     }
 
-    /// Creates a shopper account.
-    pub async fn register(&self, email: &str, password: &str, name: &str) -> Result<Account> {
+    /// Creates a shopper account for the shopper at `shopper` (customer limits registrations
+    /// per address).
+    pub async fn register(&self, email: &str, password: &str, name: &str, shopper: IpAddr) -> Result<Account> {
         let response = self
-            .post("/api/auth/register", &Registration { email, password, name }, None)
+            .post(
+                "/api/auth/register",
+                &Registration { email, password, name },
+                Some(shopper),
+            )
             .await?;
         match response.status() {
             StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT => {
@@ -121,27 +137,20 @@ impl CustomerClient {
                 }
                 Err(CustomerCallError::Fields(detail.fields))
             }
+            StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
             _ => json(response).await,
         }
     }
 
     /// Logs in on behalf of the shopper at `shopper`, whose address customer rate-limits by.
-    pub async fn login(&self, email: &str, password: &str, shopper: Option<IpAddr>) -> Result<Tokens> {
+    pub async fn login(&self, email: &str, password: &str, shopper: IpAddr) -> Result<Tokens> {
         let response = self
-            .post("/api/auth/login", &Credentials { email, password }, shopper)
+            .post("/api/auth/login", &Credentials { email, password }, Some(shopper))
             .await?;
         match response.status() {
             // Customer refuses credentials no account can have (422: text with a NUL) too.
             StatusCode::UNAUTHORIZED | StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::InvalidCredentials),
-            StatusCode::TOO_MANY_REQUESTS => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(60);
-                Err(CustomerCallError::RateLimited { retry_after })
-            }
+            StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
             _ => json(response).await,
         }
     }
