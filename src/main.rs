@@ -1,6 +1,8 @@
 //! The whole shop in one process: customer, product-order and web, each on its own port and
 //! talking to the others over HTTP and RabbitMQ exactly as when deployed apart.
 
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
 use base64::Engine as _;
@@ -19,12 +21,14 @@ async fn main() -> ExitCode {
         let operator_note = match &customer_settings.operator {
             Some((email, _)) => format!("operator: log in as {email} with SHOP_OPERATOR_PASSWORD"),
             None => {
-                // No operator configured: make one for this run, with a password shown only here.
+                // No operator configured: make one for this run, its password shown only to
+                // whoever started the shop.
                 let email = "operator@shop.local".to_owned();
                 let password = random_password()?;
                 let note = format!(
-                    "operator: log in as {email} with password {password} \
-                     (new each start; set SHOP_OPERATOR_EMAIL and SHOP_OPERATOR_PASSWORD to choose)"
+                    "operator: log in as {email} with {} \
+                     (new each start; set SHOP_OPERATOR_EMAIL and SHOP_OPERATOR_PASSWORD to choose)",
+                    hand_over(&password)?
                 );
                 customer_settings.operator = Some((email, SecretString::from(password)));
                 note
@@ -42,6 +46,31 @@ async fn main() -> ExitCode {
         Ok(())
     })
     .await
+}
+
+/// Where the generated password goes: onto the terminal that started the shop, or, when
+/// stdout is not one (it carries the logs, which others read), into a file only this user can
+/// read. Answers how the banner names it.
+fn hand_over(password: &str) -> Result<String, platform::StartupError> {
+    if std::io::stdout().is_terminal() {
+        return Ok(format!("password {password}"));
+    }
+    let directory = platform::config::var_opt("XDG_RUNTIME_DIR").unwrap_or_else(|| ".".to_owned());
+    let path = std::path::Path::new(&directory).join(".shop-operator-password");
+    let cannot = |e: std::io::Error| platform::StartupError::new(format!("cannot write {}: {e}", path.display()));
+    // A new file each start, never one (or a link) someone else left there.
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(cannot(e)),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(cannot)?;
+    writeln!(file, "{password}").map_err(cannot)?;
+    Ok(format!("the password in {} (readable by you only)", path.display()))
 }
 
 fn random_password() -> Result<String, platform::StartupError> {

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::helpers::CustomerApi;
+
 fn run_shop(envs: &[(&str, &str)]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_shop"))
         .envs(envs.iter().copied())
@@ -67,12 +69,22 @@ fn a_bad_setting_names_its_variable() {
 #[tokio::test]
 async fn sigterm_stops_the_shop_cleanly() {
     use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
     use std::process::Stdio;
 
     let infra = testkit::infra().await;
     let events_queue = format!("customer.order-events.test-{}", uuid::Uuid::new_v4().simple());
+    let state = std::env::temp_dir().join(format!("shop-state-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&state).unwrap();
+    // Customer on a port of its own choosing, so the test can log in there.
+    let customer = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut shop = Command::new(env!("CARGO_BIN_EXE_shop"))
-        .env("CUSTOMER_ADDR", "127.0.0.1:0")
+        .env("XDG_RUNTIME_DIR", &state)
+        .env("CUSTOMER_ADDR", customer.to_string())
+        .env("SHOP_CUSTOMER_URL", format!("http://{customer}"))
         .env("PRODUCT_ORDER_ADDR", "127.0.0.1:0")
         .env("WEB_ADDR", "127.0.0.1:0")
         .env("CUSTOMER_DATABASE_URL", testkit::fresh_database_url(infra, "sigterm"))
@@ -113,12 +125,25 @@ async fn sigterm_stops_the_shop_cleanly() {
     .await
     .unwrap();
     assert!(opened, "the shop opened: {lines:?}");
+    // Stdout is no terminal here (it carries the logs): the generated password goes to a file
+    // only its owner reads, and nowhere into the output.
+    let file = state.join(".shop-operator-password");
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("operator: log in as operator@shop.local with password")),
+        lines.iter().any(|l| l.contains(&format!(
+            "operator: log in as operator@shop.local with the password in {}",
+            file.display()
+        ))),
         "{lines:?}"
     );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(password.len() >= 16);
+    assert!(lines.iter().all(|l| !l.contains(&password)), "{lines:?}");
+    let login = CustomerApi::new(&format!("http://{customer}"))
+        .login("operator@shop.local", &password)
+        .await;
+    assert_eq!(login.status, reqwest::StatusCode::OK, "{:?}", login.body);
 
     let killed = Command::new("kill")
         .args(["-TERM", &shop.id().to_string()])
@@ -131,4 +156,5 @@ async fn sigterm_stops_the_shop_cleanly() {
         .await
         .expect("the test's queues are deleted");
     assert!(status.success(), "a clean exit after SIGTERM, got {status}");
+    std::fs::remove_dir_all(&state).unwrap();
 }
