@@ -24,6 +24,7 @@ mod product_images;
 mod reconciliation;
 mod saga_console;
 mod saga_engine;
+mod security_headers;
 mod sessions;
 mod startup;
 mod system;

@@ -13,7 +13,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::clients::{CustomerClient, ProductOrderClient};
 use crate::config::Settings;
 use crate::session::refresh::RefreshFlights;
-use crate::{accounts, assets, cart, catalog, checkout, csrf, error, ops, orders, pages, session};
+use crate::{accounts, assets, cart, catalog, checkout, csrf, error, headers, ops, orders, pages, session};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -54,5 +54,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     pages
         .merge(assets::router())
-        .merge(catalog::images::router().with_state(state))
+        .merge(catalog::images::router().with_state(state.clone()))
+        .layer(from_fn_with_state(state, headers::security_headers))
 }

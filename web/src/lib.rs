@@ -11,6 +11,7 @@ pub mod clients;
 pub mod config;
 pub mod csrf;
 pub mod error;
+pub mod headers;
 pub mod money;
 pub mod multipart;
 pub mod ops;

@@ -339,6 +339,19 @@ pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM products").fetch_one(db).await
 }
 
+/// Active products with at most `threshold` in stock, lowest first. No index serves this: one
+/// on `stock` would cost every stock reservation its heap-only update, for a query that only
+/// the operators' board runs (a scan of the catalog).
+pub async fn low_stock(db: impl PgExecutor<'_>, threshold: i32, limit: i64) -> sqlx::Result<Vec<Product>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM products WHERE active AND stock <= $1 ORDER BY stock, name, id LIMIT $2"
+    )))
+    .bind(threshold)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::Search;
@@ -357,17 +370,4 @@ mod tests {
         );
         assert_eq!(tsquery("!!! & |"), None);
     }
-}
-
-/// Active products with at most `threshold` in stock, lowest first. No index serves this: one
-/// on `stock` would cost every stock reservation its heap-only update, for a query that only
-/// the operators' board runs (a scan of the catalog).
-pub async fn low_stock(db: impl PgExecutor<'_>, threshold: i32, limit: i64) -> sqlx::Result<Vec<Product>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM products WHERE active AND stock <= $1 ORDER BY stock, name, id LIMIT $2"
-    )))
-    .bind(threshold)
-    .bind(limit)
-    .fetch_all(db)
-    .await
 }

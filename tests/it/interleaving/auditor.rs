@@ -216,6 +216,8 @@ struct Snapshot {
 }
 
 type OrderRow = (Uuid, Option<Uuid>, Uuid, String, i64, i64, String);
+/// Customer's copy of an order: id, customer, status, version, total, currency, lines.
+type CopyRow = (Uuid, Uuid, String, i64, i64, String, Json<Value>);
 
 impl Snapshot {
     async fn read(stores: &Stores, cast: &Cast) -> Result<Self, sqlx::Error> {
@@ -314,7 +316,7 @@ impl Snapshot {
         .collect();
 
         let customer = &stores.customer;
-        let rows: Vec<(Uuid, Uuid, String, i64, i64, String, Json<Value>)> = sqlx::query_as(
+        let rows: Vec<CopyRow> = sqlx::query_as(
             "SELECT id, customer_id, status, version, total, currency::text, lines FROM orders \
              WHERE id = ANY($1) OR customer_id = ANY($2)",
         )
