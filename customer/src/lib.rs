@@ -103,6 +103,7 @@ pub async fn start(
         app::router(state),
         metrics,
         vec![Dependency::Database(db), Dependency::Broker(broker)],
+        http::RequestIds::FromCaller,
         shutdown,
         tasks,
     );

@@ -180,7 +180,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(AuthError::Missing)?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        Ok(Self(verifier.verify(token).await?))
+        let claims = verifier.verify(token).await?;
+        crate::http::record_user(&claims.sub);
+        Ok(Self(claims))
     }
 }
 

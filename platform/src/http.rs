@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::header::{self, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -69,16 +69,33 @@ const JSON_DEFAULTS: [(HeaderName, &str); 4] = [
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-/// Wraps a service's router in the shared layers: request id, access log, metrics,
-/// panic and timeout handling, a body size limit and the default security headers.
-pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
+/// Whose `X-Request-Id` a server keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestIds {
+    /// The caller's, when it sends one: the services behind web keep the id web set, so one
+    /// id follows a request through the shop.
+    FromCaller,
+    /// Always one of its own: at the edge (web) a client's id would let it forge or mix up
+    /// other requests' log lines.
+    Own,
+}
+
+/// Records the verified caller on the request's access-log line.
+pub fn record_user(user: &impl std::fmt::Display) {
+    tracing::Span::current().record("user", tracing::field::display(user));
+}
+
+/// Wraps a service's router in the shared layers: request id, access log (with the peer, what
+/// it says it forwards for, and the user once known), metrics, panic and timeout handling, a
+/// body size limit and the default security headers.
+pub fn with_common_layers(router: Router, metrics: Arc<Metrics>, request_ids: RequestIds) -> Router {
     let router = JSON_DEFAULTS.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(
             name,
             HeaderValue::from_static(value),
         ))
     });
-    router.layer(middleware::from_fn_with_state(metrics, observe)).layer(
+    let router = router.layer(middleware::from_fn_with_state(metrics, observe)).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -90,11 +107,24 @@ pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
                             .get(REQUEST_ID)
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default();
+                        let peer = req
+                            .extensions()
+                            .get::<ConnectInfo<SocketAddr>>()
+                            .map(|ConnectInfo(peer)| peer.ip().to_string())
+                            .unwrap_or_default();
+                        let forwarded_for = req
+                            .headers()
+                            .get("x-forwarded-for")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
                         tracing::info_span!(
                             "request",
                             method = %req.method(),
                             path = %req.uri().path(),
                             request_id = %request_id,
+                            peer = %peer,
+                            forwarded_for = %forwarded_for,
+                            user = tracing::field::Empty,
                         )
                     })
                     .on_request(())
@@ -117,7 +147,14 @@ pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
                 Duration::from_secs(30),
             ))
             .layer(DefaultBodyLimit::max(256 * 1024)),
-    )
+    );
+    match request_ids {
+        RequestIds::FromCaller => router,
+        RequestIds::Own => router.layer(middleware::map_request(|mut request: Request| async move {
+            request.headers_mut().remove(REQUEST_ID);
+            request
+        })),
+    }
 }
 
 /// Records the request in the metrics and makes its id visible to outgoing calls.
@@ -288,11 +325,12 @@ pub fn spawn_server(
     app: Router,
     metrics: Arc<Metrics>,
     dependencies: Vec<Dependency>,
+    request_ids: RequestIds,
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) {
     let app = app.merge(ops_router(metrics.clone(), dependencies));
-    let app = with_common_layers(app, metrics);
+    let app = with_common_layers(app, metrics, request_ids);
     let addr = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());

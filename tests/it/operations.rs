@@ -49,20 +49,28 @@ async fn every_service_reports_health_readiness_and_metrics() {
 }
 
 #[tokio::test]
-async fn request_ids_are_kept_or_made() {
+async fn request_ids_are_kept_behind_web_and_made_at_the_edge() {
     let shop = TestShop::start().await;
     let client = reqwest::Client::new();
-    for base in [&shop.customer_url, &shop.product_order_url, &shop.web_url] {
-        let kept = client
-            .get(format!("{base}/healthz"))
-            .header("x-request-id", "trace-me-42")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(kept.headers()["x-request-id"], "trace-me-42");
-        let made = client.get(format!("{base}/healthz")).send().await.unwrap();
-        let id = made.headers()["x-request-id"].to_str().unwrap();
-        assert!(uuid::Uuid::parse_str(id).is_ok(), "a generated id is a UUID: {id}");
+    let answered = |base: &str, id: Option<&'static str>| {
+        let mut request = client.get(format!("{base}/healthz"));
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers()["x-request-id"].to_str().unwrap().to_owned()
+        }
+    };
+    // The services keep the id of their caller (web), so one id follows a request.
+    for base in [&shop.customer_url, &shop.product_order_url] {
+        assert_eq!(answered(base, Some("trace-me-42")).await, "trace-me-42");
+    }
+    // Web, where requests come from outside, always makes its own: a client's id could forge
+    // or mix up other requests' log lines.
+    for id in [Some("trace-me-42"), None] {
+        let made = answered(&shop.web_url, id).await;
+        assert!(uuid::Uuid::parse_str(&made).is_ok(), "a generated id is a UUID: {made}");
     }
 }
 
@@ -173,9 +181,10 @@ async fn a_request_id_follows_the_request_from_web_to_customer() {
         .next()
         .unwrap()
         .to_owned();
-    browser
+    let answer = browser
         .post(format!("{}/login", shop.web_url))
         .header("x-request-id", "journey-4242")
+        .header("x-forwarded-for", "203.0.113.77")
         .form(&[
             ("csrf_token", token.as_str()),
             ("email", "someone@example.com"),
@@ -184,12 +193,25 @@ async fn a_request_id_follows_the_request_from_web_to_customer() {
         .send()
         .await
         .unwrap();
+    let id = answer.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, "journey-4242", "web makes its own id");
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let customer_line = text
-        .lines()
-        .find(|line| line.contains(r#""path":"/api/auth/login""#) && line.contains(r#""request_id":"journey-4242""#));
+    let with_id = |line: &&str| line.contains(&format!(r#""request_id":"{id}""#));
     assert!(
-        customer_line.is_some(),
+        text.lines()
+            .filter(with_id)
+            .any(|line| line.contains(r#""path":"/api/auth/login""#)),
         "customer logged the login call with web's request id:\n{text}"
     );
+    // The failure is a security event: logged with the shopper's address (web forwarded it)
+    // and a hash of the email, never the email or the password.
+    let failure = text
+        .lines()
+        .filter(with_id)
+        .find(|line| line.contains("login failed"))
+        .unwrap_or_else(|| panic!("a failed login is logged:\n{text}"));
+    assert!(failure.contains(r#""address":"203.0.113.77""#), "{failure}");
+    assert!(failure.contains(r#""account":""#), "{failure}");
+    assert!(!text.contains("someone@example.com"), "no email in the logs");
+    assert!(!text.contains("not the password"), "no password in the logs");
 }

@@ -82,6 +82,7 @@ pub async fn start(
         app::router(state),
         metrics,
         dependencies,
+        http::RequestIds::Own,
         shutdown,
         tasks,
     );

@@ -181,7 +181,7 @@ async fn refuse_while_undone(
 }
 
 async fn move_order(state: &AppState, change: StatusChange<'_>) -> Result<Json<StatusBody>> {
-    let (order_id, to) = (change.order_id, change.to);
+    let (order_id, to, by, customer) = (change.order_id, change.to, change.by, change.customer);
     let mut tx = state.db.begin().await?;
     refuse_while_undone(state, &mut tx, order_id, to).await?;
     let version = store::change_status(&mut tx, change).await.map_err(|e| match e {
@@ -191,6 +191,10 @@ async fn move_order(state: &AppState, change: StatusChange<'_>) -> Result<Json<S
     })?;
     tx.commit().await?;
     state.relay.wake();
+    // Who moved it: the shopper (whose order alone the change was allowed to touch) or an
+    // operator.
+    let actor = if customer.is_some() { "shopper" } else { "operator" };
+    tracing::info!(%order_id, status = %to, version, by = ?by, actor, "order moved");
     Ok(Json(StatusBody {
         order_id,
         status: to,

@@ -98,6 +98,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
     if let Some(token) = access {
         match state.verifier.verify(token).await {
             Ok(claims) => {
+                platform::http::record_user(&claims.sub);
                 return (
                     Session {
                         user: Some(claims.into()),
