@@ -98,12 +98,14 @@ pub async fn start(
         );
     }
     http::spawn_server(
-        "customer",
+        http::Service {
+            name: "customer",
+            app: app::router(state),
+            metrics,
+            dependencies: vec![Dependency::Database(db), Dependency::Broker(broker)],
+            request_ids: http::RequestIds::FromCaller,
+        },
         listener,
-        app::router(state),
-        metrics,
-        vec![Dependency::Database(db), Dependency::Broker(broker)],
-        http::RequestIds::FromCaller,
         shutdown,
         tasks,
     );

@@ -317,18 +317,31 @@ pub fn json_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Ro
         })
 }
 
+/// What a service serves over HTTP.
+pub struct Service {
+    pub name: &'static str,
+    pub app: Router,
+    pub metrics: Arc<Metrics>,
+    /// What `/readyz` checks.
+    pub dependencies: Vec<Dependency>,
+    pub request_ids: RequestIds,
+}
+
 /// Serves a service's `app` (with the shared layers and the health routes) on `listener`
 /// until `shutdown`, tracked by `tasks`. A server that fails stops the process's other work too.
 pub fn spawn_server(
-    name: &'static str,
+    service: Service,
     listener: TcpListener,
-    app: Router,
-    metrics: Arc<Metrics>,
-    dependencies: Vec<Dependency>,
-    request_ids: RequestIds,
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) {
+    let Service {
+        name,
+        app,
+        metrics,
+        dependencies,
+        request_ids,
+    } = service;
     let app = app.merge(ops_router(metrics.clone(), dependencies));
     let app = with_common_layers(app, metrics, request_ids);
     let addr = listener

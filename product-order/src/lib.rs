@@ -116,12 +116,14 @@ pub async fn start(
         reconcile::spawn(state.clone(), shutdown.clone(), tasks);
     }
     http::spawn_server(
-        "product-order",
+        http::Service {
+            name: "product-order",
+            app: app::router(state),
+            metrics,
+            dependencies: vec![Dependency::Database(db), Dependency::Broker(broker)],
+            request_ids: http::RequestIds::FromCaller,
+        },
         listener,
-        app::router(state),
-        metrics,
-        vec![Dependency::Database(db), Dependency::Broker(broker)],
-        http::RequestIds::FromCaller,
         shutdown,
         tasks,
     );

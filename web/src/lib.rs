@@ -77,12 +77,14 @@ pub async fn start(
     let listener = http::bind(state.settings.addr, "WEB_ADDR").await?;
     let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
     http::spawn_server(
-        "web",
+        http::Service {
+            name: "web",
+            app: app::router(state),
+            metrics,
+            dependencies,
+            request_ids: http::RequestIds::Own,
+        },
         listener,
-        app::router(state),
-        metrics,
-        dependencies,
-        http::RequestIds::Own,
         shutdown,
         tasks,
     );
