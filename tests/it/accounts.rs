@@ -185,3 +185,27 @@ async fn operator_account_comes_from_settings_and_its_password_is_reset_at_start
     let old_session = login.body["refresh_token"].as_str().unwrap();
     assert_eq!(api.refresh(old_session).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn common_and_guessable_passwords_are_refused_by_their_field() {
+    let shop = TestShop::start().await;
+    let api = CustomerApi::new(&shop.customer_url);
+    let address = email("guessable");
+    for (password, says) in [
+        ("12345678", "most common"),
+        ("password", "most common"),
+        ("Password1", "most common"),
+        ("        ", "one character"),
+        (address.as_str(), "email"),
+        (address.split('@').next().unwrap(), "email"),
+    ] {
+        let body = json!({"email": address, "password": password, "name": "Ada"});
+        let answer = api.post("/api/auth/register", body).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{password:?}");
+        let message = answer.field_error("password").unwrap_or_default();
+        assert!(message.contains(says), "{password:?}: {:?}", answer.body);
+    }
+    // Nothing was created: the email is still free.
+    let registered = api.register(&address, "tea at five, sharp", "Ada").await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{:?}", registered.body);
+}

@@ -1,6 +1,8 @@
 //! Validated account fields: an `Email`, `DisplayName` or `Password` exists only in valid form.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// An email address, trimmed and lower-cased (the form stored and compared).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,17 +85,42 @@ impl DisplayName {
 /// A new password: 8 to 128 characters, taken as typed (never trimmed, never logged).
 pub struct Password(String);
 
+/// The 100,000 most common passwords of SecLists' "10 million password list" (OWASP SecLists,
+/// by Daniel Miessler and Jason Haddix, CC BY-SA 3.0), those of 8 characters or more,
+/// lower-cased: 38,452 of them.
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("common-passwords.txt").lines().collect());
+
 impl Password {
     pub const MIN_CHARS: usize = 8;
     pub const MAX_CHARS: usize = 128;
 
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    /// A password of the right length (ASVS 6.2: any characters, 8 to 128 of them) that is
+    /// not among the most common ones, not one character repeated and not the account's
+    /// email (or the part of it before the @), whatever the case.
+    pub fn parse(raw: &str, email: Option<&Email>) -> Result<Self, String> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(format!("Use at least {} characters.", Self::MIN_CHARS));
         }
         if chars > Self::MAX_CHARS {
             return Err(format!("Use at most {} characters.", Self::MAX_CHARS));
+        }
+        let lowered = raw.to_lowercase();
+        let mut distinct = raw.chars();
+        let first = distinct.next();
+        if distinct.all(|c| Some(c) == first) {
+            return Err("Use more than one character, repeated.".into());
+        }
+        if let Some(email) = email {
+            let address = email.as_str();
+            let local = address.split('@').next().unwrap_or(address);
+            if lowered == address || lowered == local {
+                return Err("Use something other than your email address.".into());
+            }
+        }
+        if COMMON_PASSWORDS.contains(lowered.as_str()) {
+            return Err("This password is among the most common ones, which are tried first: choose another.".into());
         }
         Ok(Self(raw.to_owned()))
     }
@@ -154,17 +181,41 @@ mod tests {
 
     #[test]
     fn password_length_counts_characters() {
-        assert!(Password::parse("1234567").is_err());
-        assert!(Password::parse("12345678").is_ok());
-        assert!(Password::parse(&"ü".repeat(128)).is_ok());
-        assert!(Password::parse(&"ü".repeat(129)).is_err());
-        assert!(Password::parse("  spaced  ").is_ok(), "passwords are not trimmed");
+        assert!(Password::parse("1234567", None).is_err());
+        assert!(Password::parse("tea at 5 today", None).is_ok());
+        assert!(Password::parse(&"üa".repeat(64), None).is_ok());
+        assert!(Password::parse(&"üa".repeat(65), None).is_err());
+        assert!(Password::parse("  spaced  ", None).is_ok(), "passwords are not trimmed");
+    }
+
+    #[test]
+    fn common_repeated_and_email_passwords_are_refused() {
+        for common in [
+            "12345678",
+            "password",
+            "Password",
+            "iloveyou",
+            "qwertyuiop",
+            "PASSWORD1",
+        ] {
+            let refused = Password::parse(common, None).unwrap_err();
+            assert!(refused.contains("most common"), "{common}: {refused}");
+        }
+        for repeated in ["        ", "aaaaaaaa", "üüüüüüüü"] {
+            assert!(Password::parse(repeated, None).is_err(), "{repeated:?}");
+        }
+        let email = Email::parse("Grace.Hopper@example.com").unwrap();
+        for own in ["grace.hopper@example.com", "GRACE.HOPPER@EXAMPLE.COM", "grace.hopper"] {
+            let refused = Password::parse(own, Some(&email)).unwrap_err();
+            assert!(refused.contains("email"), "{own}: {refused}");
+        }
+        assert!(Password::parse("grace.hopper sails", Some(&email)).is_ok());
     }
 
     #[test]
     fn password_debug_hides_it() {
         assert_eq!(
-            format!("{:?}", Password::parse("hunter2hunter2").unwrap()),
+            format!("{:?}", Password::parse("hunter2hunter2", None).unwrap()),
             "Password(****)"
         );
     }

@@ -72,7 +72,7 @@ async fn register(
     let mut errors = FieldErrors::new();
     let email = errors.check("email", Email::parse(&request.email));
     let name = errors.check("name", DisplayName::parse(&request.name));
-    let password = errors.check("password", Password::parse(&request.password));
+    let password = errors.check("password", Password::parse(&request.password, email.as_ref()));
     let (Some(email), Some(name), Some(password)) = (email, name, password) else {
         return Err(CustomerError::Validation(errors));
     };
@@ -108,8 +108,8 @@ async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Jso
 /// earlier sessions end, since the password changed.
 pub async fn ensure_operator(state: &AppState, email: &str, password: &SecretString) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_EMAIL: {e}"))?;
-    let password =
-        Password::parse(password.expose_secret()).map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_PASSWORD: {e}"))?;
+    let password = Password::parse(password.expose_secret(), Some(&email))
+        .map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_PASSWORD: {e}"))?;
     let hash = state.hasher.hash(password.expose()).await?;
     let mut tx = state.db.begin().await?;
     let account = store::upsert_operator(&mut *tx, &email, &hash).await?;
