@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
             product_order_settings.demo_catalog = true;
         }
         product_order::start(product_order_settings, shutdown.clone(), &tasks).await?;
-        let web_addr = web::start(web::Settings::from_env()?, shutdown, &tasks).await?;
+        let web_addr = web::start(web::Settings::from_env()?, shutdown, &tasks).await?.addr;
         println!("\n  The shop is open at http://{web_addr}\n  {operator_note}\n");
         Ok(())
     })

@@ -12,6 +12,9 @@ use secrecy::SecretString;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub addr: SocketAddr,
+    /// Where `/readyz` and `/metrics` answer (`CUSTOMER_INTERNAL_ADDR`): reachable by the
+    /// platform's probes and scrapers only.
+    pub internal_addr: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
     pub amqp_url: String,
@@ -74,6 +77,7 @@ impl Settings {
         let trusted_proxies = ip_ranges("CUSTOMER_TRUSTED_PROXIES")?;
         Ok(Self {
             addr: parse_or("CUSTOMER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            internal_addr: parse_or("CUSTOMER_INTERNAL_ADDR", SocketAddr::from(([127, 0, 0, 1], 9081)))?,
             database_url: var_or(
                 "CUSTOMER_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/shop_customer",

@@ -12,7 +12,6 @@ pub mod reconcile;
 pub mod sessions;
 pub mod throttle;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use platform::StartupError;
@@ -33,22 +32,25 @@ use sessions::signing::TokenSigner;
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/customer");
 
 /// Connects to its dependencies, then serves until `shutdown` on tasks tracked by `tasks`;
-/// returns the address it listens on.
+/// answers where it listens.
 pub async fn start(
     settings: Settings,
     shutdown: CancellationToken,
     tasks: &TaskTracker,
-) -> Result<SocketAddr, StartupError> {
+) -> Result<http::Listening, StartupError> {
     let Foundation {
         db,
         broker,
         listener,
-        addr,
+        internal_listener,
+        listening,
     } = lay_foundation(
         FoundationSettings {
             service: "customer",
             addr: settings.addr,
             addr_variable: "CUSTOMER_ADDR",
+            internal_addr: settings.internal_addr,
+            internal_addr_variable: "CUSTOMER_INTERNAL_ADDR",
             database_url: &settings.database_url,
             database_max_connections: settings.database_max_connections,
             migrator: &MIGRATOR,
@@ -106,8 +108,9 @@ pub async fn start(
             request_ids: http::RequestIds::FromCaller,
         },
         listener,
+        internal_listener,
         shutdown,
         tasks,
     );
-    Ok(addr)
+    Ok(listening)
 }

@@ -230,11 +230,17 @@ struct Readiness {
     checks: std::collections::BTreeMap<&'static str, String>,
 }
 
-/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
-pub fn ops_router(metrics: Arc<Metrics>, dependencies: Vec<Dependency>) -> Router {
+/// `/healthz`: the process answers (for load balancers, on every listener).
+fn liveness_router() -> Router {
+    Router::new().route("/healthz", get(|| async { "ok" }))
+}
+
+/// The internal listener's routes: `/healthz`, `/readyz` (its dependencies answer) and
+/// `/metrics`, which say what the shop depends on and how busy it is, so they stay off the
+/// public port.
+fn internal_router(metrics: Arc<Metrics>, dependencies: Vec<Dependency>) -> Router {
     let dependencies = Arc::new(dependencies);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    liveness_router()
         .route(
             "/readyz",
             get(move || {
@@ -317,6 +323,34 @@ pub fn json_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Ro
         })
 }
 
+/// Where a service answers: its public address, and the internal one of `/readyz` and
+/// `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    pub addr: SocketAddr,
+    pub internal_addr: SocketAddr,
+}
+
+/// Binds a service's public and internal listeners, saying which variable to change when a
+/// port is taken.
+pub async fn bind_both(
+    (addr, variable): (SocketAddr, &str),
+    (internal_addr, internal_variable): (SocketAddr, &str),
+) -> Result<(TcpListener, TcpListener, Listening), crate::StartupError> {
+    let public = bind(addr, variable).await?;
+    let internal = bind(internal_addr, internal_variable).await?;
+    let local = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .map_err(|e| crate::StartupError::new(e.to_string()))
+    };
+    let listening = Listening {
+        addr: local(&public)?,
+        internal_addr: local(&internal)?,
+    };
+    Ok((public, internal, listening))
+}
+
 /// What a service serves over HTTP.
 pub struct Service {
     pub name: &'static str,
@@ -327,11 +361,13 @@ pub struct Service {
     pub request_ids: RequestIds,
 }
 
-/// Serves a service's `app` (with the shared layers and the health routes) on `listener`
-/// until `shutdown`, tracked by `tasks`. A server that fails stops the process's other work too.
+/// Serves a service's `app` (with the shared layers and `/healthz`) on `public`, and its
+/// readiness and metrics on `internal`, until `shutdown`, tracked by `tasks`. A server that
+/// fails stops the process's other work too.
 pub fn spawn_server(
     service: Service,
-    listener: TcpListener,
+    public: TcpListener,
+    internal: TcpListener,
     shutdown: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) {
@@ -342,18 +378,25 @@ pub fn spawn_server(
         dependencies,
         request_ids,
     } = service;
-    let app = app.merge(ops_router(metrics.clone(), dependencies));
-    let app = with_common_layers(app, metrics, request_ids);
-    let addr = listener
-        .local_addr()
-        .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
-    tasks.spawn(async move {
-        if let Err(e) = serve(listener, app, shutdown.clone()).await {
-            tracing::error!(error = %e, service = name, "HTTP server failed");
-            shutdown.cancel();
-        }
-    });
-    tracing::info!(service = name, %addr, "listening");
+    let internal_app = with_common_layers(
+        internal_router(metrics.clone(), dependencies),
+        metrics.clone(),
+        RequestIds::FromCaller,
+    );
+    let app = with_common_layers(app.merge(liveness_router()), metrics, request_ids);
+    for (listener, app, role) in [(public, app, "public"), (internal, internal_app, "internal")] {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = serve(listener, app, shutdown.clone()).await {
+                tracing::error!(error = %e, service = name, role, "HTTP server failed");
+                shutdown.cancel();
+            }
+        });
+        tracing::info!(service = name, role, %addr, "listening");
+    }
 }
 
 /// Binds `addr`, saying which variable to change when the port is taken.

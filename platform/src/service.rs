@@ -37,7 +37,8 @@ pub struct Foundation {
     pub db: sqlx::PgPool,
     pub broker: crate::broker::Broker,
     pub listener: tokio::net::TcpListener,
-    pub addr: std::net::SocketAddr,
+    pub internal_listener: tokio::net::TcpListener,
+    pub listening: crate::http::Listening,
 }
 
 /// Where a service's foundation is.
@@ -46,6 +47,9 @@ pub struct FoundationSettings<'a> {
     pub addr: std::net::SocketAddr,
     /// The variable that sets `addr`, named when the port is taken.
     pub addr_variable: &'static str,
+    /// Where `/readyz` and `/metrics` answer, and its variable.
+    pub internal_addr: std::net::SocketAddr,
+    pub internal_addr_variable: &'static str,
     pub database_url: &'a str,
     pub database_max_connections: u32,
     pub migrator: &'static sqlx::migrate::Migrator,
@@ -66,9 +70,12 @@ pub async fn lay_foundation(
         settings.migrator,
     )
     .await?;
-    let listener = crate::http::bind(settings.addr, settings.addr_variable).await?;
-    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
-    let connection_name = format!("{}@{addr}", settings.service);
+    let (listener, internal_listener, listening) = crate::http::bind_both(
+        (settings.addr, settings.addr_variable),
+        (settings.internal_addr, settings.internal_addr_variable),
+    )
+    .await?;
+    let connection_name = format!("{}@{}", settings.service, listening.addr);
     let broker = crate::broker::Broker::connect(
         settings.amqp_url,
         &connection_name,
@@ -81,6 +88,7 @@ pub async fn lay_foundation(
         db,
         broker,
         listener,
-        addr,
+        internal_listener,
+        listening,
     })
 }

@@ -10,6 +10,9 @@ use platform::config::{parse_or, var_or};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub addr: SocketAddr,
+    /// Where `/readyz` and `/metrics` answer (`PRODUCT_ORDER_INTERNAL_ADDR`): reachable by the
+    /// platform's probes and scrapers only.
+    pub internal_addr: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
     pub amqp_url: String,
@@ -33,6 +36,7 @@ impl Settings {
     pub fn from_env() -> Result<Self, StartupError> {
         Ok(Self {
             addr: parse_or("PRODUCT_ORDER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8082)))?,
+            internal_addr: parse_or("PRODUCT_ORDER_INTERNAL_ADDR", SocketAddr::from(([127, 0, 0, 1], 9082)))?,
             database_url: var_or(
                 "PRODUCT_ORDER_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/shop_product_order",

@@ -12,7 +12,6 @@ pub mod outbox;
 pub mod reconcile;
 pub mod sagas;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/product-order");
 
 /// A started product-order.
 pub struct Running {
-    pub addr: SocketAddr,
+    pub listening: http::Listening,
     /// The checkout saga engine (tests reach its fault injection through it).
     pub saga: saga::Engine,
 }
@@ -48,12 +47,15 @@ pub async fn start(
         db,
         broker,
         listener,
-        addr,
+        internal_listener,
+        listening,
     } = lay_foundation(
         FoundationSettings {
             service: "product-order",
             addr: settings.addr,
             addr_variable: "PRODUCT_ORDER_ADDR",
+            internal_addr: settings.internal_addr,
+            internal_addr_variable: "PRODUCT_ORDER_INTERNAL_ADDR",
             database_url: &settings.database_url,
             database_max_connections: settings.database_max_connections,
             migrator: &MIGRATOR,
@@ -81,7 +83,7 @@ pub async fn start(
         db.clone(),
         vec![checkout::steps::definition(publisher.clone(), db.clone())],
         saga::EngineSettings {
-            worker_name: format!("product-order@{addr}"),
+            worker_name: format!("product-order@{}", listening.addr),
             concurrency: settings.saga_concurrency.max(1),
             heartbeat: settings.saga_heartbeat.max(Duration::from_millis(100)),
             ..saga::EngineSettings::default()
@@ -124,10 +126,14 @@ pub async fn start(
             request_ids: http::RequestIds::FromCaller,
         },
         listener,
+        internal_listener,
         shutdown,
         tasks,
     );
-    Ok(Running { addr, saga: engine })
+    Ok(Running {
+        listening,
+        saga: engine,
+    })
 }
 
 fn register_saga_metrics(metrics: &Metrics, saga: &saga::SagaMetrics) {

@@ -25,11 +25,12 @@ impl Service {
         }
     }
 
-    fn addr_variable(self) -> &'static str {
+    /// The variables of its public and internal addresses.
+    fn addr_variables(self) -> [&'static str; 2] {
         match self {
-            Service::Customer => "CUSTOMER_ADDR",
-            Service::ProductOrder => "PRODUCT_ORDER_ADDR",
-            Service::Web => "WEB_ADDR",
+            Service::Customer => ["CUSTOMER_ADDR", "CUSTOMER_INTERNAL_ADDR"],
+            Service::ProductOrder => ["PRODUCT_ORDER_ADDR", "PRODUCT_ORDER_INTERNAL_ADDR"],
+            Service::Web => ["WEB_ADDR", "WEB_INTERNAL_ADDR"],
         }
     }
 }
@@ -42,6 +43,8 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 pub struct ServiceProcess {
     /// `http://127.0.0.1:<port>`
     pub url: String,
+    /// Where its `/readyz` and `/metrics` answer.
+    pub internal_url: String,
     /// Names it in messages and its log file (e.g. `product-order-2`).
     pub label: String,
     binary: PathBuf,
@@ -56,11 +59,14 @@ impl ServiceProcess {
     /// appending its output to `<label>.log` in `logs`, and waits until it is ready.
     pub async fn start(service: Service, label: &str, env: &[(&str, String)], logs: &LogDir) -> Self {
         let binary = service_binaries().await.join(service.binary());
-        let port = free_port();
+        let [port, internal_port] = [free_port(), free_port()];
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        env.push((service.addr_variable().to_owned(), format!("127.0.0.1:{port}")));
+        let [variable, internal_variable] = service.addr_variables();
+        env.push((variable.to_owned(), format!("127.0.0.1:{port}")));
+        env.push((internal_variable.to_owned(), format!("127.0.0.1:{internal_port}")));
         let mut process = Self {
             url: format!("http://127.0.0.1:{port}"),
+            internal_url: format!("http://127.0.0.1:{internal_port}"),
             label: label.to_owned(),
             binary,
             env,
@@ -128,7 +134,12 @@ impl ServiceProcess {
     /// `/readyz`: `Some(true)` when ready, `Some(false)` when it answers that a dependency is
     /// down, `None` when it does not answer.
     pub async fn readiness(&self) -> Option<bool> {
-        let response = self.http.get(format!("{}/readyz", self.url)).send().await.ok()?;
+        let response = self
+            .http
+            .get(format!("{}/readyz", self.internal_url))
+            .send()
+            .await
+            .ok()?;
         Some(response.status().is_success())
     }
 

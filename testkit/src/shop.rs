@@ -14,6 +14,10 @@ pub struct TestShop {
     pub customer_url: String,
     pub product_order_url: String,
     pub web_url: String,
+    /// Where each service's `/readyz` and `/metrics` answer.
+    pub customer_internal_url: String,
+    pub product_order_internal_url: String,
+    pub web_internal_url: String,
     pub customer_database_url: String,
     pub product_order_database_url: String,
     pub amqp_url: String,
@@ -56,6 +60,7 @@ impl TestShop {
         let events_exchange = format!("shop.events.test-{}", uuid::Uuid::new_v4().simple());
         let mut customer_settings = customer::Settings {
             addr: any_port(),
+            internal_addr: any_port(),
             database_url: customer_database_url.clone(),
             database_max_connections: 5,
             amqp_url: infra.amqp_url.clone(),
@@ -89,7 +94,7 @@ impl TestShop {
         let customer_addr = customer::start(customer_settings, shutdown.clone(), &tasks)
             .await
             .unwrap_or_else(|e| panic!("customer did not start: {e}"));
-        let customer_url = format!("http://{customer_addr}");
+        let customer_url = format!("http://{}", customer_addr.addr);
 
         let mut product_order_settings = product_order_test_settings(
             &product_order_database_url,
@@ -101,11 +106,12 @@ impl TestShop {
         let product_order_addr = product_order::start(product_order_settings, shutdown.clone(), &tasks)
             .await
             .unwrap_or_else(|e| panic!("product-order did not start: {e}"))
-            .addr;
-        let product_order_url = format!("http://{product_order_addr}");
+            .listening;
+        let product_order_url = format!("http://{}", product_order_addr.addr);
 
         let web_settings = web::Settings {
             addr: any_port(),
+            internal_addr: any_port(),
             customer_url: customer_url.clone(),
             product_order_url: product_order_url.clone(),
             // Tests wait for the conditions they compare, so every change counts at once.
@@ -121,7 +127,10 @@ impl TestShop {
         Self {
             customer_url,
             product_order_url,
-            web_url: format!("http://{web_addr}"),
+            web_url: format!("http://{}", web_addr.addr),
+            customer_internal_url: format!("http://{}", customer_addr.internal_addr),
+            product_order_internal_url: format!("http://{}", product_order_addr.internal_addr),
+            web_internal_url: format!("http://{}", web_addr.internal_addr),
             customer_database_url,
             product_order_database_url,
             amqp_url: infra.amqp_url.clone(),
@@ -147,6 +156,7 @@ impl TestShop {
     pub fn customer_settings(&self) -> customer::Settings {
         customer::Settings {
             addr: any_port(),
+            internal_addr: any_port(),
             ..self.customer_settings.clone()
         }
     }
@@ -169,6 +179,7 @@ fn product_order_test_settings(
 ) -> product_order::Settings {
     product_order::Settings {
         addr: any_port(),
+        internal_addr: any_port(),
         database_url: database_url.to_owned(),
         database_max_connections: 10,
         amqp_url: amqp_url.to_owned(),
@@ -186,6 +197,8 @@ fn product_order_test_settings(
 /// mid-step if it is in one, with nothing finished or cleaned up.
 pub struct Replica<T> {
     pub url: String,
+    /// Where its `/readyz` and `/metrics` answer.
+    pub internal_url: String,
     /// What the service handed back at start (product-order's saga engine).
     pub handle: T,
     runtime: Option<tokio::runtime::Runtime>,
@@ -201,7 +214,7 @@ impl Replica<saga::Engine> {
         Self::start("product-order", |shutdown, tasks| async move {
             product_order::start(settings, shutdown, &tasks)
                 .await
-                .map(|running| (running.addr, running.saga))
+                .map(|running| (running.listening, running.saga))
         })
         .await
     }
@@ -214,7 +227,9 @@ impl Replica<saga::Engine> {
 impl Replica<()> {
     pub async fn customer(settings: customer::Settings) -> Self {
         Self::start("customer", |shutdown, tasks| async move {
-            customer::start(settings, shutdown, &tasks).await.map(|addr| (addr, ()))
+            customer::start(settings, shutdown, &tasks)
+                .await
+                .map(|listening| (listening, ()))
         })
         .await
     }
@@ -224,7 +239,7 @@ impl<T: Send + 'static> Replica<T> {
     async fn start<F, Fut>(service: &str, start: F) -> Self
     where
         F: FnOnce(CancellationToken, TaskTracker) -> Fut,
-        Fut: Future<Output = Result<(SocketAddr, T), platform::StartupError>> + Send + 'static,
+        Fut: Future<Output = Result<(platform::http::Listening, T), platform::StartupError>> + Send + 'static,
     {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -234,12 +249,13 @@ impl<T: Send + 'static> Replica<T> {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let started = runtime.spawn(start(shutdown.clone(), tasks.clone()));
-        let (addr, handle) = started
+        let (listening, handle) = started
             .await
             .expect("the replica's start task")
             .unwrap_or_else(|e| panic!("{service} replica did not start: {e}"));
         Self {
-            url: format!("http://{addr}"),
+            url: format!("http://{}", listening.addr),
+            internal_url: format!("http://{}", listening.internal_addr),
             handle,
             runtime: Some(runtime),
             shutdown,

@@ -94,8 +94,6 @@ const ROUTES: &[Route] = &[
     route(Customer, Method::POST, "/api/ops/dead-letters/{dead_letter}/discard", Operator, &[], Some(|_| json!({"reason": "a test event"}))),
     route(Customer, Method::GET, "/api/ops/health", Operator, &[("window_minutes", "15")], None),
     route(Customer, Method::GET, "/healthz", Public, &[], None),
-    route(Customer, Method::GET, "/readyz", Public, &[], None),
-    route(Customer, Method::GET, "/metrics", Public, &[], None),
     // product-order
     route(ProductOrder, Method::GET, "/api/products", Public, &[("q", "tea"), ("sort", "name"), ("limit", "20"), ("cursor", ""), ("include_inactive", "false")], None),
     route(ProductOrder, Method::POST, "/api/products", Operator, &[], Some(|_| {
@@ -127,7 +125,6 @@ const ROUTES: &[Route] = &[
     route(ProductOrder, Method::POST, "/api/ops/sagas/{checkout}/mark-compensated", Operator, &[], Some(|_| json!({"reason": "stock put back by hand"}))),
     route(ProductOrder, Method::GET, "/api/ops/health", Operator, &[("window_minutes", "15"), ("stuck_minutes", "5")], None),
     route(ProductOrder, Method::GET, "/healthz", Public, &[], None),
-    route(ProductOrder, Method::GET, "/readyz", Public, &[], None),
 ];
 
 pub struct Account {
@@ -241,9 +238,9 @@ impl Fixture {
     /// Both services still answer `/readyz`.
     pub async fn assert_ready(&self) {
         for base in [
-            &self.ops.shop.customer_url,
-            &self.ops.shop.product_order_url,
-            &self.ops.shop.web_url,
+            &self.ops.shop.customer_internal_url,
+            &self.ops.shop.product_order_internal_url,
+            &self.ops.shop.web_internal_url,
         ] {
             let ready = reqwest::get(format!("{base}/readyz"))
                 .await

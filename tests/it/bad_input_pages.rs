@@ -439,9 +439,9 @@ async fn every_form_and_page_answers_hostile_input_with_a_friendly_page() {
     }
 
     for base in [
-        &fixture.ops.shop.web_url,
-        &fixture.ops.shop.customer_url,
-        &fixture.ops.shop.product_order_url,
+        &fixture.ops.shop.web_internal_url,
+        &fixture.ops.shop.customer_internal_url,
+        &fixture.ops.shop.product_order_internal_url,
     ] {
         let ready = reqwest::get(format!("{base}/readyz")).await.expect("an answer");
         assert_eq!(ready.status(), StatusCode::OK, "{base} is ready after the sweep");

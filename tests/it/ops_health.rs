@@ -124,11 +124,12 @@ async fn the_health_page_says_which_service_does_not_answer_and_shows_the_other(
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
     let settings = web::Settings {
         addr: "127.0.0.1:0".parse().unwrap(),
+        internal_addr: "127.0.0.1:0".parse().unwrap(),
         customer_url: ops.shop.customer_url.clone(),
         product_order_url: format!("http://{gone}"),
         ..web::Settings::from_env().unwrap()
     };
-    let web_addr = web::start(settings, shutdown.clone(), &tasks).await.unwrap();
+    let web_addr = web::start(settings, shutdown.clone(), &tasks).await.unwrap().addr;
     let mut browser = operator_browser(&ops, &format!("http://{web_addr}")).await;
     let page = browser.get("/ops/health").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);

@@ -189,13 +189,13 @@ async fn a_healthy_shop_after_a_few_checkouts_shows_no_mismatches() {
         "event_not_published",
     ] {
         assert_eq!(
-            metric(&ops.shop.product_order_url, "reconciliation_mismatches", kind).await,
+            metric(&ops.shop.product_order_internal_url, "reconciliation_mismatches", kind).await,
             0.0
         );
     }
     for kind in ["order_missing_at_customer", "customer_behind", "customer_differs"] {
         assert_eq!(
-            metric(&ops.shop.web_url, "web_reconciliation_mismatches", kind).await,
+            metric(&ops.shop.web_internal_url, "web_reconciliation_mismatches", kind).await,
             0.0
         );
     }
@@ -260,7 +260,7 @@ async fn stock_held_without_a_live_saga_shows_with_its_cause_and_is_released_fro
         "stock agrees with what is held"
     );
     let gauge = metric(
-        &ops.shop.product_order_url,
+        &ops.shop.product_order_internal_url,
         "reconciliation_mismatches",
         "reservation_without_live_saga",
     );
@@ -416,7 +416,7 @@ async fn sagas_and_orders_that_disagree_and_stock_that_drifted_show_with_their_c
             .starts_with("Bancha has 3 in stock, but its initial stock and operator changes (2) less its held and committed reservations (2) make 0."),
         "{drift:?}"
     );
-    let base = &ops.shop.product_order_url;
+    let base = &ops.shop.product_order_internal_url;
     assert_eq!(
         metric(base, "reconciliation_mismatches", "saga_and_order_disagree").await,
         2.0
@@ -473,7 +473,7 @@ async fn an_event_left_unpublished_shows_and_sending_the_order_again_changes_not
         cause.starts_with(&format!("order.status_changed {event} was written 1")),
         "{cause}"
     );
-    let base = &ops.shop.product_order_url;
+    let base = &ops.shop.product_order_internal_url;
     assert_eq!(
         metric(base, "reconciliation_mismatches", "event_not_published").await,
         1.0
@@ -540,7 +540,7 @@ async fn customer_lacking_an_order_or_lagging_shows_on_the_page_until_it_catches
         html.contains("Customer has no copy of this order; product-order has it placed at version 1."),
         "{html}"
     );
-    let web = &ops.shop.web_url;
+    let web = &ops.shop.web_internal_url;
     assert_eq!(
         metric(web, "web_reconciliation_mismatches", "order_missing_at_customer").await,
         1.0

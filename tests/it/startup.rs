@@ -11,6 +11,9 @@ fn run_shop(envs: &[(&str, &str)]) -> (bool, String) {
         .env("CUSTOMER_ADDR", "127.0.0.1:0")
         .env("PRODUCT_ORDER_ADDR", "127.0.0.1:0")
         .env("WEB_ADDR", "127.0.0.1:0")
+        .env("CUSTOMER_INTERNAL_ADDR", "127.0.0.1:0")
+        .env("PRODUCT_ORDER_INTERNAL_ADDR", "127.0.0.1:0")
+        .env("WEB_INTERNAL_ADDR", "127.0.0.1:0")
         .output()
         .expect("the shop binary runs");
     (
@@ -87,6 +90,9 @@ async fn sigterm_stops_the_shop_cleanly() {
         .env("SHOP_CUSTOMER_URL", format!("http://{customer}"))
         .env("PRODUCT_ORDER_ADDR", "127.0.0.1:0")
         .env("WEB_ADDR", "127.0.0.1:0")
+        .env("CUSTOMER_INTERNAL_ADDR", "127.0.0.1:0")
+        .env("PRODUCT_ORDER_INTERNAL_ADDR", "127.0.0.1:0")
+        .env("WEB_INTERNAL_ADDR", "127.0.0.1:0")
         .env("CUSTOMER_DATABASE_URL", testkit::fresh_database_url(infra, "sigterm"))
         .env(
             "PRODUCT_ORDER_DATABASE_URL",

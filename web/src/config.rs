@@ -14,6 +14,9 @@ use platform::http::IpRange;
 pub struct Settings {
     /// Where the pages are served (`WEB_ADDR`).
     pub addr: SocketAddr,
+    /// Where `/readyz` and `/metrics` answer (`WEB_INTERNAL_ADDR`): reachable by the
+    /// platform's probes and scrapers only.
+    pub internal_addr: SocketAddr,
     /// Base URL of the customer service (`SHOP_CUSTOMER_URL`), without a trailing slash.
     pub customer_url: String,
     /// Base URL of the product-order service (`SHOP_PRODUCT_ORDER_URL`), without a trailing slash.
@@ -71,6 +74,7 @@ impl Settings {
     pub fn from_env() -> Result<Self, StartupError> {
         Ok(Self {
             addr: parse_or("WEB_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            internal_addr: parse_or("WEB_INTERNAL_ADDR", SocketAddr::from(([127, 0, 0, 1], 9080)))?,
             customer_url: base_url("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081")?,
             product_order_url: base_url("SHOP_PRODUCT_ORDER_URL", "http://127.0.0.1:8082")?,
             secure_cookies: parse_or("WEB_SECURE_COOKIES", SecureCookies::Auto)?,

@@ -20,7 +20,6 @@ pub mod pages;
 pub mod render;
 pub mod session;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,13 +34,13 @@ use app::AppState;
 use clients::{CustomerClient, ProductOrderClient};
 pub use config::Settings;
 
-/// Serves the pages until `shutdown` on tasks tracked by `tasks`; returns the address it
-/// listens on. The services need not be up yet: pages say so until they are.
+/// Serves the pages until `shutdown` on tasks tracked by `tasks`; answers where it
+/// listens. The services need not be up yet: pages say so until they are.
 pub async fn start(
     settings: Settings,
     shutdown: CancellationToken,
     tasks: &TaskTracker,
-) -> Result<SocketAddr, StartupError> {
+) -> Result<http::Listening, StartupError> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
@@ -74,8 +73,11 @@ pub async fn start(
         mismatches,
         settings: Arc::new(settings),
     };
-    let listener = http::bind(state.settings.addr, "WEB_ADDR").await?;
-    let addr = listener.local_addr().map_err(|e| StartupError::new(e.to_string()))?;
+    let (listener, internal_listener, listening) = http::bind_both(
+        (state.settings.addr, "WEB_ADDR"),
+        (state.settings.internal_addr, "WEB_INTERNAL_ADDR"),
+    )
+    .await?;
     http::spawn_server(
         http::Service {
             name: "web",
@@ -85,8 +87,9 @@ pub async fn start(
             request_ids: http::RequestIds::Own,
         },
         listener,
+        internal_listener,
         shutdown,
         tasks,
     );
-    Ok(addr)
+    Ok(listening)
 }
