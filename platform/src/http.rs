@@ -754,15 +754,4 @@ mod tests {
         let error = parse_json::<Body>(b"{\"quantity\": ").expect_err("truncated");
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
     }
-
-    #[test]
-    fn forwarded_for_counts_only_from_trusted_peers() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
-        let trusted = ["127.0.0.1".parse().unwrap()];
-        let from_proxy = client_ip("127.0.0.1:5000".parse().unwrap(), &headers, &trusted);
-        assert_eq!(from_proxy, "203.0.113.7".parse::<IpAddr>().unwrap());
-        let from_elsewhere = client_ip("198.51.100.2:5000".parse().unwrap(), &headers, &trusted);
-        assert_eq!(from_elsewhere, "198.51.100.2".parse::<IpAddr>().unwrap());
-    }
 }
