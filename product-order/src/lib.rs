@@ -164,4 +164,9 @@ fn register_saga_metrics(metrics: &Metrics, saga: &saga::SagaMetrics) {
         "Instances found with nobody driving them (lease lapsed or worker stopped) and queued again",
         saga.rescued.clone(),
     );
+    metrics.register(
+        "saga_attempts_fenced_out",
+        "Attempts a worker gave up because the instance moved on without it (lease lapsed, operator acted)",
+        saga.fenced_out.clone(),
+    );
 }

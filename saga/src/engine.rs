@@ -778,6 +778,7 @@ impl Engine {
         .fetch_optional(&mut *tx)
         .await?;
         if holds.is_none() {
+            self.inner.metrics.fenced_out.inc();
             tracing::info!(instance = %claim.id, "instance moved on without this worker; leaving it");
         }
         Ok(holds.is_some())

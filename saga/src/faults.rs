@@ -1,10 +1,10 @@
 //! Fault injection for tests: stop this process's worker at a chosen point of a step, as if
-//! its process died there, make a step fail until the fault is cleared, or make hand-overs of
-//! new instances fail as a transient database error would. Nothing is armed unless a test
-//! arms it.
+//! its process died there (or stalled, until thawed), make a step fail until the fault is
+//! cleared, or make hand-overs of new instances fail as a transient database error would.
+//! Nothing is armed unless a test arms it.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -39,20 +39,29 @@ struct Failing {
     error: StepError,
 }
 
-/// Points at which the worker freezes for good, and a signal that one was reached; steps that
-/// fail until cleared.
+/// Points at which the worker freezes until thawed, and a signal that one was reached; steps
+/// that fail until cleared.
 #[derive(Debug, Default)]
 pub struct FaultInjection {
     armed: Mutex<Option<Armed>>,
     reached: Notify,
+    thawed: AtomicBool,
+    thaw: Notify,
     failing: Mutex<Vec<Failing>>,
     lost_hand_overs: AtomicUsize,
 }
 
 impl FaultInjection {
-    /// The next worker to reach `point` of `step` freezes there forever.
+    /// The next worker to reach `point` of `step` freezes there, alive (its heartbeats go
+    /// on), until `thaw`; forever if nobody thaws it.
     pub fn freeze_at(&self, step: &'static str, phase: Phase, point: FaultPoint) {
         *self.armed.lock().expect("fault lock poisoned") = Some(Armed { step, phase, point });
+    }
+
+    /// Lets a frozen worker go on from where it froze, as a stalled process would.
+    pub fn thaw(&self) {
+        self.thawed.store(true, Ordering::SeqCst);
+        self.thaw.notify_waiters();
     }
 
     /// Waits until a worker froze at the armed point.
@@ -108,8 +117,11 @@ impl FaultInjection {
         };
         if hit {
             tracing::warn!(step, ?point, "fault injection: this worker freezes here");
+            let thawed = self.thaw.notified();
             self.reached.notify_one();
-            std::future::pending::<()>().await;
+            if !self.thawed.load(Ordering::SeqCst) {
+                thawed.await;
+            }
         }
     }
 }

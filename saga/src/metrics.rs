@@ -60,6 +60,9 @@ pub struct SagaMetrics {
     pub queue_age_seconds: Gauge<f64, AtomicU64>,
     /// Instances the sweep found with nobody driving them and queued again.
     pub rescued: Counter,
+    /// Attempts a worker gave up because the instance had moved on without it (its lease
+    /// lapsed and another worker took over, or an operator acted): the fence held.
+    pub fenced_out: Counter,
 }
 
 impl Default for SagaMetrics {
@@ -72,6 +75,7 @@ impl Default for SagaMetrics {
             instances: Family::default(),
             queue_age_seconds: Gauge::default(),
             rescued: Counter::default(),
+            fenced_out: Counter::default(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The saga engine on a definition of its own (not the checkout), against a real PostgreSQL:
-//! claims shared by two workers, a lease lapsed under a live worker, a chain rolled back, a
-//! hand-over lost after its commit, a starter dropped after its commit, operator guards, and
-//! sequences of operator actions (cancel then retry, retry during compensation).
+//! claims shared by two workers, a lease lapsed under a live worker (and that worker fenced out
+//! when it wakes), a chain rolled back, a hand-over lost after its commit, a starter dropped
+//! after its commit, operator guards, and sequences of operator actions (cancel then retry,
+//! retry during compensation).
 //!
 //! The saga ships a parcel: `pack` and `label` (transactional, each undone by its
 //! compensation), then `ship` (in a transaction of its own, as a broker publish would be).
@@ -321,6 +322,38 @@ async fn a_lease_that_lapses_under_a_live_worker_goes_to_a_worker_that_drives_it
     assert_eq!(bench.ledger(id).await, shipped_once());
     // The stalled task never ends, so the engines are not waited for: they go with the test.
     bench.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_worker_that_wakes_after_losing_its_lease_is_fenced_out_and_changes_nothing() {
+    let bench = Bench::new().await;
+    let stalled = bench.engine(true).await;
+    stalled
+        .faults()
+        .freeze_at("ship", Phase::Forward, FaultPoint::BeforeStep);
+    let id = bench.ship(&stalled).await;
+    stalled.faults().frozen().await;
+    let rescuer = bench.engine(true).await;
+    bench.settled_in(&rescuer, id, InstanceState::Completed).await;
+
+    // The stalled worker goes on as if nothing happened: its claim is gone, so it leaves the
+    // parcel as the rescuer left it.
+    stalled.faults().thaw();
+    wait_until("the stalled worker to find its claim gone", SETTLES_WITHIN, || async {
+        stalled.metrics().fenced_out.get() >= 1
+    })
+    .await;
+    assert_eq!(bench.ledger(id).await, shipped_once());
+    assert_eq!(bench.state(&rescuer, id).await, InstanceState::Completed);
+    let ship: Vec<String> = bench
+        .attempts(&rescuer, id)
+        .await
+        .into_iter()
+        .filter(|(step, ..)| step == "ship")
+        .map(|(.., outcome)| outcome)
+        .collect();
+    assert_eq!(ship, ["abandoned", "succeeded"], "the stalled attempt stays abandoned");
+    bench.stop().await;
 }
 
 #[tokio::test]
