@@ -194,6 +194,16 @@ impl Bench {
             .collect()
     }
 
+    /// The outcome of each attempt of `step` so far, in order.
+    async fn outcomes_of(&self, engine: &Engine, id: Uuid, step: &str) -> Vec<String> {
+        self.attempts(engine, id)
+            .await
+            .into_iter()
+            .filter(|(s, ..)| s == step)
+            .map(|(.., outcome)| outcome)
+            .collect()
+    }
+
     /// Waits until an attempt of `step` in `phase` has failed.
     async fn failed_once(&self, engine: &Engine, id: Uuid, step: &str, phase: Phase) {
         wait_until(&format!("{step} ({phase:?}) to fail once"), SETTLES_WITHIN, || async {
@@ -297,37 +307,15 @@ async fn a_hand_over_lost_on_a_transient_error_is_rescued_while_its_worker_lives
     let id = bench.ship(&engine).await;
     bench.settled_in(&engine, id, InstanceState::Completed).await;
     assert_eq!(bench.ledger(id).await, shipped_once());
-    let attempts = bench.attempts(&engine, id).await;
-    let ship: Vec<&str> = attempts
-        .iter()
-        .filter(|(step, ..)| step == "ship")
-        .map(|(.., outcome)| outcome.as_str())
-        .collect();
-    assert_eq!(ship, ["abandoned", "succeeded"], "{attempts:?}");
+    assert_eq!(bench.outcomes_of(&engine, id, "ship").await, ["abandoned", "succeeded"]);
     bench.stop().await;
 }
 
 #[tokio::test]
-async fn a_lease_that_lapses_under_a_live_worker_goes_to_a_worker_that_drives_it() {
+async fn a_lease_that_lapses_under_a_live_worker_goes_to_another_and_the_stalled_one_is_fenced_out() {
     let bench = Bench::new().await;
     let stalled = bench.engine(true).await;
     // The worker driving the parcel stalls before shipping, alive (heartbeats go on).
-    stalled
-        .faults()
-        .freeze_at("ship", Phase::Forward, FaultPoint::BeforeStep);
-    let id = bench.ship(&stalled).await;
-    stalled.faults().frozen().await;
-    let rescuer = bench.engine(true).await;
-    bench.settled_in(&rescuer, id, InstanceState::Completed).await;
-    assert_eq!(bench.ledger(id).await, shipped_once());
-    // The stalled task never ends, so the engines are not waited for: they go with the test.
-    bench.shutdown.cancel();
-}
-
-#[tokio::test]
-async fn a_worker_that_wakes_after_losing_its_lease_is_fenced_out_and_changes_nothing() {
-    let bench = Bench::new().await;
-    let stalled = bench.engine(true).await;
     stalled
         .faults()
         .freeze_at("ship", Phase::Forward, FaultPoint::BeforeStep);
@@ -345,14 +333,11 @@ async fn a_worker_that_wakes_after_losing_its_lease_is_fenced_out_and_changes_no
     .await;
     assert_eq!(bench.ledger(id).await, shipped_once());
     assert_eq!(bench.state(&rescuer, id).await, InstanceState::Completed);
-    let ship: Vec<String> = bench
-        .attempts(&rescuer, id)
-        .await
-        .into_iter()
-        .filter(|(step, ..)| step == "ship")
-        .map(|(.., outcome)| outcome)
-        .collect();
-    assert_eq!(ship, ["abandoned", "succeeded"], "the stalled attempt stays abandoned");
+    assert_eq!(
+        bench.outcomes_of(&rescuer, id, "ship").await,
+        ["abandoned", "succeeded"],
+        "the stalled attempt stays abandoned"
+    );
     bench.stop().await;
 }
 
