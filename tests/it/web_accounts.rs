@@ -233,6 +233,51 @@ async fn an_expired_access_cookie_is_renewed_from_the_refresh_cookie() {
 }
 
 #[tokio::test]
+async fn a_spent_refresh_cookie_replayed_later_ends_the_session_instead_of_sharing_it() {
+    let shop = TestShop::start().await;
+    let login = CustomerApi::new(&shop.customer_url).signed_up(&email("replayed")).await;
+    let spent = login["refresh_token"].as_str().unwrap().to_owned();
+    let with_refresh = |token: String| {
+        let url = format!("{}/", shop.web_url);
+        async move {
+            Client::new()
+                .get(url)
+                .header("cookie", format!("shop_refresh={token}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refreshed_token = |response: &reqwest::Response| {
+        set_cookies(response)
+            .iter()
+            .find_map(|c| {
+                c.strip_prefix("shop_refresh=")
+                    .map(|v| v.split(';').next().unwrap().to_owned())
+            })
+            .filter(|v| !v.is_empty())
+    };
+    // The owner's page load: two requests with the same expired session, one refresh, shared.
+    let (first, second) = tokio::join!(with_refresh(spent.clone()), with_refresh(spent.clone()));
+    let owners = refreshed_token(&first).expect("a rotated refresh cookie");
+    assert_eq!(
+        refreshed_token(&second).as_deref(),
+        Some(owners.as_str()),
+        "one refresh, shared"
+    );
+
+    // Later, someone shows the spent cookie again: not the owner's new tokens, but the end of
+    // the session, for the owner too.
+    tokio::time::sleep(web::session::refresh::SHARE_WINDOW).await;
+    let replayed = with_refresh(spent).await;
+    assert_eq!(refreshed_token(&replayed), None, "no tokens for a replayed cookie");
+    assert!(!replayed.text().await.unwrap().contains("Signed in as"));
+    let owner = with_refresh(owners).await;
+    assert_eq!(refreshed_token(&owner), None, "the whole session ended");
+    assert!(!owner.text().await.unwrap().contains("Signed in as"));
+}
+
+#[tokio::test]
 async fn htmx_is_served_by_the_web_front() {
     let shop = TestShop::start().await;
     let response = reqwest::get(format!("{}/static/htmx.min.js", shop.web_url))

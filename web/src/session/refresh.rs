@@ -1,7 +1,10 @@
 //! One refresh per refresh token. Customer rotates refresh tokens and treats a spent one
 //! shown again as theft (it revokes the whole session), so when a browser sends several
-//! requests with the same expired access token, only the first refreshes; the others,
-//! within a short window, reuse its outcome.
+//! requests with the same expired access token, only the first refreshes; the others, sent
+//! before its new cookies arrived, reuse its outcome. The window is only as long as such a
+//! burst: a spent token shown later is a replay (a stolen cookie), so it goes to customer,
+//! whose reuse detection ends the session everywhere instead of handing the replayer the
+//! owner's new tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,8 +15,9 @@ use tokio::sync::OnceCell;
 use crate::clients::CustomerClient;
 use crate::clients::customer::{CustomerCallError, Tokens};
 
-/// How long the outcome of a refresh is shared with later requests carrying the same token.
-const SHARE_WINDOW: Duration = Duration::from_secs(30);
+/// How long the outcome of a refresh is shared with later requests carrying the same token:
+/// the requests of one page load (htmx polls, a form sent meanwhile), not a replay.
+pub const SHARE_WINDOW: Duration = Duration::from_secs(5);
 
 type Outcome = Result<Tokens, CustomerCallError>;
 
