@@ -16,7 +16,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap()
 }
 
-/// The headers every page answer carries, over plain HTTP.
+/// The headers every page answer carries.
 fn assert_page_policy(path: &str, headers: &HeaderMap) {
     let policy = header(headers, "content-security-policy");
     for directive in [
@@ -34,10 +34,10 @@ fn assert_page_policy(path: &str, headers: &HeaderMap) {
     assert_eq!(header(headers, "x-frame-options"), "DENY", "{path}");
     assert_eq!(header(headers, "referrer-policy"), "same-origin", "{path}");
     assert_eq!(header(headers, "x-content-type-options"), "nosniff", "{path}");
-    assert!(
-        headers.get("strict-transport-security").is_none(),
-        "{path}: no HSTS over plain HTTP"
-    );
+    // Secure cookies (the default) mean the shop is reached over HTTPS or on localhost:
+    // browsers keep to HTTPS (they ignore HSTS over plain HTTP, localhost's included).
+    let hsts = header(headers, "strict-transport-security");
+    assert!(hsts.starts_with("max-age=31536000"), "{path}: {hsts}");
 }
 
 /// No script or style the policy would block: no inline script, no style attribute or
@@ -85,15 +85,26 @@ async fn pages_forbid_framing_and_any_script_but_their_own() {
         assert_nothing_inline(path, &response.text().await.unwrap());
     }
 
-    // Served over HTTPS (the proxy in front says so), browsers are told to keep to it.
-    let secure = reqwest::Client::new()
-        .get(format!("{web}/"))
-        .header("x-forwarded-proto", "https")
+    // No request header changes what the shop sends: a client saying it came over plain HTTP
+    // still gets secure cookies and HSTS.
+    let plain = reqwest::Client::new()
+        .get(format!("{web}/login"))
+        .header("x-forwarded-proto", "http")
         .send()
         .await
         .unwrap();
-    let hsts = header(secure.headers(), "strict-transport-security");
-    assert!(hsts.starts_with("max-age=31536000"), "{hsts}");
+    assert_page_policy("/login", plain.headers());
+    let csrf = plain
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.contains("shop_csrf="))
+        .expect("a CSRF cookie for a new visitor");
+    assert!(
+        csrf.starts_with("__Host-shop_csrf=") && csrf.contains("; Secure"),
+        "{csrf}"
+    );
 }
 
 #[tokio::test]

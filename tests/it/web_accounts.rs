@@ -63,16 +63,26 @@ async fn register_log_out_and_log_in_through_the_pages() {
     let cookies = set_cookies(&registered);
     let access = cookies
         .iter()
-        .find(|c| c.starts_with("shop_access="))
+        .find(|c| c.starts_with("__Host-shop_access="))
         .expect("access cookie");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+    // Host-only and Secure by default (browsers treat localhost as secure): no subdomain or
+    // plain-HTTP page can plant or overwrite them.
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
         assert!(access.contains(attribute), "{attribute} missing in {access}");
     }
-    assert!(!access.contains("Secure"), "plain HTTP gets no Secure flag: {access}");
+    assert!(!access.contains("Domain"), "{access}");
+    // The session starts with a new CSRF token: the one of the form before it is spent.
+    let csrf_before = csrf_token(&html);
+    let rotated = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("__Host-shop_csrf="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a new CSRF cookie at login");
+    assert_ne!(rotated, csrf_before);
     assert!(
         cookies
             .iter()
-            .any(|c| c.starts_with("shop_refresh=") && c.contains("HttpOnly")),
+            .any(|c| c.starts_with("__Host-shop_refresh=") && c.contains("HttpOnly")),
         "{cookies:?}"
     );
 
@@ -214,18 +224,18 @@ async fn an_expired_access_cookie_is_renewed_from_the_refresh_cookie() {
     let client = Client::new();
     let response = client
         .get(format!("{}/", shop.web_url))
-        .header("cookie", format!("shop_refresh={refresh}"))
+        .header("cookie", format!("__Host-shop_refresh={refresh}"))
         .send()
         .await
         .unwrap();
     let cookies = set_cookies(&response);
     assert!(
-        cookies.iter().any(|c| c.starts_with("shop_access=ey")),
+        cookies.iter().any(|c| c.starts_with("__Host-shop_access=ey")),
         "a new access cookie: {cookies:?}"
     );
     let rotated = cookies
         .iter()
-        .find(|c| c.starts_with("shop_refresh="))
+        .find(|c| c.starts_with("__Host-shop_refresh="))
         .expect("a rotated refresh cookie");
     assert!(!rotated.contains(refresh), "the refresh token rotated");
     let html = response.text().await.unwrap();
@@ -242,7 +252,7 @@ async fn a_spent_refresh_cookie_replayed_later_ends_the_session_instead_of_shari
         async move {
             Client::new()
                 .get(url)
-                .header("cookie", format!("shop_refresh={token}"))
+                .header("cookie", format!("__Host-shop_refresh={token}"))
                 .send()
                 .await
                 .unwrap()
@@ -252,7 +262,7 @@ async fn a_spent_refresh_cookie_replayed_later_ends_the_session_instead_of_shari
         set_cookies(response)
             .iter()
             .find_map(|c| {
-                c.strip_prefix("shop_refresh=")
+                c.strip_prefix("__Host-shop_refresh=")
                     .map(|v| v.split(';').next().unwrap().to_owned())
             })
             .filter(|v| !v.is_empty())

@@ -98,7 +98,7 @@ async fn a_guest_adds_with_htmx_and_the_cart_joins_the_account() {
             .headers()
             .get_all("set-cookie")
             .iter()
-            .any(|c| c.to_str().unwrap().starts_with("shop_cart=")),
+            .any(|c| c.to_str().unwrap().starts_with("__Host-shop_cart=")),
         "a guest cart cookie"
     );
     let fragment = added.text().await.unwrap();

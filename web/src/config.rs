@@ -1,10 +1,8 @@
 //! Web's settings, from the environment.
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use platform::StartupError;
 use platform::config::{ip_ranges, parse_or, var_or};
 use platform::http::IpRange;
@@ -21,8 +19,10 @@ pub struct Settings {
     pub customer_url: String,
     /// Base URL of the product-order service (`SHOP_PRODUCT_ORDER_URL`), without a trailing slash.
     pub product_order_url: String,
-    /// When cookies get the `Secure` attribute (`WEB_SECURE_COOKIES`).
-    pub secure_cookies: SecureCookies,
+    /// Whether cookies are `Secure` with the `__Host-` prefix and browsers are told HSTS
+    /// (`WEB_SECURE_COOKIES`, default true): the shop is reached over HTTPS, or on localhost,
+    /// which browsers treat as secure. Never decided by a request header, which anyone sends.
+    pub secure_cookies: bool,
     /// How long an order's change may take to reach customer before the health page counts
     /// it as a mismatch (`WEB_RECONCILE_GRACE_SECONDS`, default 30): events in flight are not.
     pub reconcile_grace: Duration,
@@ -32,44 +32,6 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpRange>,
 }
 
-/// When cookies are marked `Secure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SecureCookies {
-    /// When the request arrived through a proxy that says `X-Forwarded-Proto: https`.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl SecureCookies {
-    /// Whether cookies set in answer to a request with these headers are `Secure`.
-    pub fn for_request(self, headers: &HeaderMap) -> bool {
-        match self {
-            SecureCookies::Always => true,
-            SecureCookies::Never => false,
-            SecureCookies::Auto => headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")),
-        }
-    }
-}
-
-impl FromStr for SecureCookies {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(SecureCookies::Auto),
-            "always" => Ok(SecureCookies::Always),
-            "never" => Ok(SecureCookies::Never),
-            _ => Err("expected auto, always or never".to_owned()),
-        }
-    }
-}
-
 impl Settings {
     pub fn from_env() -> Result<Self, StartupError> {
         Ok(Self {
@@ -77,7 +39,7 @@ impl Settings {
             internal_addr: parse_or("WEB_INTERNAL_ADDR", SocketAddr::from(([127, 0, 0, 1], 9080)))?,
             customer_url: base_url("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081")?,
             product_order_url: base_url("SHOP_PRODUCT_ORDER_URL", "http://127.0.0.1:8082")?,
-            secure_cookies: parse_or("WEB_SECURE_COOKIES", SecureCookies::Auto)?,
+            secure_cookies: parse_or("WEB_SECURE_COOKIES", true)?,
             reconcile_grace: Duration::from_secs(parse_or("WEB_RECONCILE_GRACE_SECONDS", 30)?),
             trusted_proxies: ip_ranges("WEB_TRUSTED_PROXIES")?,
         })
@@ -89,22 +51,5 @@ fn base_url(name: &str, default: &str) -> Result<String, StartupError> {
     match url::Url::parse(&raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(raw.trim_end_matches('/').to_owned()),
         _ => Err(StartupError::new(format!("{name}={raw:?} is not an http(s) URL"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auto_follows_the_forwarded_proto() {
-        let mut headers = HeaderMap::new();
-        assert!(!SecureCookies::Auto.for_request(&headers));
-        headers.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert!(SecureCookies::Auto.for_request(&headers));
-        assert!(!SecureCookies::Never.for_request(&headers));
-        headers.insert("x-forwarded-proto", "http".parse().unwrap());
-        assert!(!SecureCookies::Auto.for_request(&headers));
-        assert!(SecureCookies::Always.for_request(&headers));
     }
 }

@@ -39,7 +39,7 @@ pub struct CsrfToken {
 /// Makes sure every visitor has a token cookie and every handler sees the token.
 pub async fn issue_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let existing = CookieJar::from_headers(request.headers())
-        .get(cookies::CSRF)
+        .get(cookies::CSRF.get(state.settings.secure_cookies))
         .map(|c| c.value().to_owned())
         .filter(|v| is_well_formed(v));
     let token = match existing {
@@ -49,7 +49,7 @@ pub async fn issue_token(State(state): State<AppState>, mut request: Request, ne
             Err(e) => return WebError::Internal(format!("no randomness for a CSRF token: {e}")).into_response(),
         },
     };
-    let secure = state.settings.secure_cookies.for_request(request.headers());
+    let secure = state.settings.secure_cookies;
     request.extensions_mut().insert(token.clone());
     let response = next.run(request).await;
     if token.fresh {

@@ -2,7 +2,8 @@
 //! forms from this site only (no inline script or style anywhere, so an injected one does not
 //! run), pictures from this site or any HTTPS address (products may show an image hosted
 //! elsewhere), no framing (clickjacking of the operator's confirmation pages), no referrer
-//! beyond the site, no content sniffing, and HSTS when the shop is served over HTTPS. An
+//! beyond the site, no content sniffing, and HSTS with secure cookies (the shop is reached over
+//! HTTPS; browsers ignore HSTS over plain HTTP, localhost's included). An
 //! answer that brings its own policy (an uploaded picture's `default-src 'none'`) keeps it.
 
 use axum::extract::{Request, State};
@@ -22,7 +23,7 @@ pub const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let secure = state.settings.secure_cookies.for_request(request.headers());
+    let secure = state.settings.secure_cookies;
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if !headers.contains_key(CONTENT_SECURITY_POLICY) {

@@ -42,26 +42,30 @@ impl CartHolder {
         }
     }
 
-    fn of(headers: &HeaderMap, extensions: &Extensions) -> Self {
+    fn of(headers: &HeaderMap, extensions: &Extensions, secure: bool) -> Self {
         if let Some(token) = extensions.get::<Session>().and_then(|s| s.access_token.clone()) {
             return CartHolder::Shopper(token);
         }
-        guest_token(headers).map_or(CartHolder::Nobody, CartHolder::Guest)
+        guest_token(headers, secure).map_or(CartHolder::Nobody, CartHolder::Guest)
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for CartHolder {
+impl FromRequestParts<AppState> for CartHolder {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::of(&parts.headers, &parts.extensions))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(
+            &parts.headers,
+            &parts.extensions,
+            state.settings.secure_cookies,
+        ))
     }
 }
 
-/// The guest cart token in the request's `shop_cart` cookie, when well formed.
-pub fn guest_token(headers: &HeaderMap) -> Option<String> {
+/// The guest cart token in the request's cart cookie, when well formed.
+pub fn guest_token(headers: &HeaderMap, secure: bool) -> Option<String> {
     CookieJar::from_headers(headers)
-        .get(cookies::CART)
+        .get(cookies::CART.get(secure))
         .map(|c| c.value().to_owned())
         .filter(|token| is_cart_token(token))
 }
@@ -88,8 +92,8 @@ pub fn guest_cookie(token: &str, secure: bool) -> SetCookies {
 /// access token is `access_token`; answers the removal of the guest cookie once it is done.
 /// When product-order cannot be reached the cookie stays, and a later page tries again.
 pub async fn join_guest_cart(state: &AppState, access_token: &str, headers: &HeaderMap) -> Option<SetCookies> {
-    let token = guest_token(headers)?;
-    let secure = state.settings.secure_cookies.for_request(headers);
+    let secure = state.settings.secure_cookies;
+    let token = guest_token(headers, secure)?;
     match state.product_order.merge_cart(access_token, &token).await {
         Ok(cart) => tracing::info!(item_count = cart.item_count, "guest cart joined the shopper's"),
         // A token product-order refuses will never merge: forget it.
@@ -115,10 +119,11 @@ pub async fn load_header_cart(State(state): State<AppState>, mut request: Reques
     if request.method() != Method::GET || PageContext::of(&request).partial {
         return next.run(request).await;
     }
-    let holder = CartHolder::of(request.headers(), request.extensions());
+    let secure = state.settings.secure_cookies;
+    let holder = CartHolder::of(request.headers(), request.extensions(), secure);
     let mut joined = None;
     if let CartHolder::Shopper(token) = &holder
-        && guest_token(request.headers()).is_some()
+        && guest_token(request.headers(), secure).is_some()
     {
         joined = join_guest_cart(&state, token, request.headers()).await;
     }
@@ -161,14 +166,22 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("cookie", format!("shop_cart={guest}").parse().unwrap());
         let mut extensions = Extensions::new();
-        assert_eq!(CartHolder::of(&headers, &extensions), CartHolder::Guest(guest));
+        assert_eq!(CartHolder::of(&headers, &extensions, false), CartHolder::Guest(guest));
+        assert_eq!(
+            CartHolder::of(&headers, &extensions, true),
+            CartHolder::Nobody,
+            "with secure cookies only the __Host- cookie counts"
+        );
         extensions.insert(Session {
             access_token: Some("jwt".into()),
             ..Session::default()
         });
-        assert_eq!(CartHolder::of(&headers, &extensions), CartHolder::Shopper("jwt".into()));
         assert_eq!(
-            CartHolder::of(&HeaderMap::new(), &Extensions::new()),
+            CartHolder::of(&headers, &extensions, false),
+            CartHolder::Shopper("jwt".into())
+        );
+        assert_eq!(
+            CartHolder::of(&HeaderMap::new(), &Extensions::new(), false),
             CartHolder::Nobody
         );
     }

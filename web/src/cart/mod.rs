@@ -9,7 +9,7 @@ pub mod views;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -102,7 +102,6 @@ async fn add_to_cart(
     State(state): State<AppState>,
     mut ctx: PageContext,
     holder: CartHolder,
-    headers: HeaderMap,
     AppForm(form): AppForm<AddForm>,
 ) -> Result<Response, WebError> {
     let product_id = parse_id(&form.product_id)?;
@@ -121,7 +120,7 @@ async fn add_to_cart(
         .ok_or_else(|| WebError::Internal("a cart without a holder".into()))?;
     match add(&state, caller, &product, &form.quantity).await? {
         Ok((quantity, cart)) => {
-            let secure = state.settings.secure_cookies.for_request(&headers);
+            let secure = state.settings.secure_cookies;
             let cookie = new_guest.map(|token| holder::guest_cookie(&token, secure));
             let answer = if ctx.partial {
                 fragment(StatusCode::OK, &AddToCartView::added(&ctx, &product, quantity, &cart))

@@ -1,5 +1,7 @@
-//! The cookies web sets, written as `Set-Cookie` values: all HttpOnly, SameSite=Lax, Path=/,
-//! Secure per the settings.
+//! The cookies web sets, written as `Set-Cookie` values: all HttpOnly, SameSite=Lax, Path=/;
+//! with `WEB_SECURE_COOKIES` (the default) also `Secure` and named with the `__Host-` prefix,
+//! which browsers keep to this host over HTTPS (or localhost): no subdomain and no plain-HTTP
+//! page can plant or overwrite them.
 
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
@@ -7,19 +9,32 @@ use axum::response::{IntoResponseParts, ResponseParts};
 
 use crate::clients::customer::Tokens;
 
+/// A cookie's name, with the `__Host-` prefix when cookies are secure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieName(&'static str);
+
+impl CookieName {
+    const PREFIX: &'static str = "__Host-";
+
+    pub fn get(self, secure: bool) -> &'static str {
+        if secure { self.0 } else { &self.0[Self::PREFIX.len()..] }
+    }
+}
+
 /// The access token (a JWT).
-pub const ACCESS: &str = "shop_access";
+pub const ACCESS: CookieName = CookieName("__Host-shop_access");
 /// The refresh token.
-pub const REFRESH: &str = "shop_refresh";
+pub const REFRESH: CookieName = CookieName("__Host-shop_refresh");
 /// The CSRF double-submit token.
-pub const CSRF: &str = "shop_csrf";
+pub const CSRF: CookieName = CookieName("__Host-shop_csrf");
 /// A guest's cart token, until they log in and the cart joins their account's.
-pub const CART: &str = "shop_cart";
+pub const CART: CookieName = CookieName("__Host-shop_cart");
 /// How long a guest cart is remembered: 90 days.
 pub const CART_MAX_AGE: u64 = 90 * 24 * 60 * 60;
 
 /// A `Set-Cookie` value; `max_age` None makes a browser-session cookie.
-pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {
+pub fn set_cookie(name: CookieName, value: &str, max_age: Option<u64>, secure: bool) -> String {
+    let name = name.get(secure);
     debug_assert!(is_cookie_value(value), "cookie {name} has an unsafe value");
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(secs) = max_age {
@@ -32,7 +47,7 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -
 }
 
 /// A `Set-Cookie` value that makes the browser forget the cookie.
-pub fn removal(name: &str, secure: bool) -> String {
+pub fn removal(name: CookieName, secure: bool) -> String {
     let mut cookie = set_cookie(name, "", Some(0), secure);
     cookie.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
     cookie
@@ -104,21 +119,23 @@ mod tests {
     }
 
     #[test]
-    fn secure_is_added_only_when_asked() {
+    fn secure_cookies_are_host_only_and_secure() {
         for cookie in session(&tokens(), true) {
+            assert!(cookie.starts_with("__Host-shop_"), "{cookie}");
             assert!(cookie.ends_with("; Secure"), "{cookie}");
+            assert!(!cookie.contains("Domain"), "{cookie}");
         }
         assert!(!set_cookie(CSRF, "abc", None, false).contains("Secure"));
         assert_eq!(
             set_cookie(CSRF, "abc", None, true),
-            "shop_csrf=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+            "__Host-shop_csrf=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
         );
     }
 
     #[test]
     fn removal_expires_at_once_with_the_same_path() {
         let cookie = removal(ACCESS, true);
-        assert!(cookie.starts_with("shop_access=; Path=/;"), "{cookie}");
+        assert!(cookie.starts_with("__Host-shop_access=; Path=/;"), "{cookie}");
         assert!(cookie.contains("Max-Age=0"));
         assert!(cookie.contains("Secure"));
         assert!(cookie.contains("Expires=Thu, 01 Jan 1970"));

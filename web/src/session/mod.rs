@@ -75,14 +75,23 @@ impl IntoResponseParts for SessionChange {
 /// Resolves the session before the handler runs, and sets or clears the session cookies
 /// after it (the handler's [`SessionChange`] wins over a refresh done here).
 pub async fn resolve_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let secure = state.settings.secure_cookies.for_request(request.headers());
+    let secure = state.settings.secure_cookies;
     let jar = CookieJar::from_headers(request.headers());
     let (session, refreshed) = resolve(&state, &jar).await;
     request.extensions_mut().insert(session);
     let mut response = next.run(request).await;
     let change = response.extensions_mut().remove::<SessionChange>().or(refreshed);
     let cookies = match change {
-        Some(SessionChange::Start(tokens)) => cookies::session(&tokens, secure),
+        Some(SessionChange::Start(tokens)) => {
+            let mut set = cookies::session(&tokens, secure);
+            // A new session, a new CSRF token: one planted or seen before the login is worth
+            // nothing after it.
+            match crate::csrf::new_token() {
+                Ok(token) => set.push(cookies::set_cookie(cookies::CSRF, &token, None, secure)),
+                Err(e) => tracing::error!(error = %e, "no randomness for a CSRF token; the old one stays"),
+            }
+            set
+        }
         Some(SessionChange::End) => cookies::cleared_session(secure),
         None => return response,
     };
@@ -90,9 +99,13 @@ pub async fn resolve_session(State(state): State<AppState>, mut request: Request
 }
 
 async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionChange>) {
-    let access = jar.get(cookies::ACCESS).map(|c| c.value()).filter(|v| !v.is_empty());
+    let secure = state.settings.secure_cookies;
+    let access = jar
+        .get(cookies::ACCESS.get(secure))
+        .map(|c| c.value())
+        .filter(|v| !v.is_empty());
     let refresh = jar
-        .get(cookies::REFRESH)
+        .get(cookies::REFRESH.get(secure))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty());
     if let Some(token) = access {
