@@ -7,8 +7,7 @@ use std::pin::Pin;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::machine::{Position, Shape, StepShape};
-use crate::policy::RetryPolicy;
+use saga_core::{Edge, OperatorMove, Position, RetryPolicy, Shape, StepShape};
 
 /// What an action returns.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
@@ -100,15 +99,6 @@ impl From<sqlx::Error> for StepError {
             Self::retryable(message)
         }
     }
-}
-
-/// An operator's move that a saga's guard is asked about before the engine makes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorMove {
-    /// Run the current step (or compensation) again, or a failed saga from its start.
-    Retry,
-    /// Stop a running saga: its compensations run.
-    Cancel,
 }
 
 /// What a guard knows of the instance an operator acts on.
@@ -226,6 +216,7 @@ impl Definition {
     pub fn step(mut self, step: Step) -> Self {
         self.shapes.push(StepShape {
             compensable: step.compensation.is_some(),
+            transactional: step.transactional,
             retry: step.retry,
         });
         self.steps.push(step);
@@ -253,6 +244,11 @@ impl Definition {
         keys.sort();
         keys.dedup();
         keys
+    }
+
+    /// Every edge the state machine can take between this definition's steps, for drawing.
+    pub fn edges(&self) -> Vec<Edge> {
+        saga_core::edges(self.shape())
     }
 
     pub(crate) fn shape(&self) -> Shape<'_> {

@@ -18,32 +18,11 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::definition::{Definition, Step, StepAction, StepContext, StepError};
+use crate::error::Error;
 use crate::faults::{FaultInjection, FaultPoint};
-use crate::machine::{Action, Event, InstanceState, Phase, Position, transition};
 use crate::metrics::SagaMetrics;
 use crate::queue;
-
-/// What can go wrong outside a step.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("saga instance not found")]
-    NotFound,
-    #[error("{0}")]
-    Refused(String),
-    #[error("no saga is defined with the name {0:?}")]
-    UnknownSaga(String),
-    #[error("the instance's record is damaged: {0}")]
-    Corrupt(String),
-    #[error("step queue: {0}")]
-    Queue(String),
-    /// The process is stopping and dropped the task that was committing a new instance:
-    /// whether it committed is unknown (the same request again, under its idempotency key,
-    /// finds out).
-    #[error("the process is stopping; whether the instance was started is unknown")]
-    Stopping,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
+use saga_core::{Action, Event, InstanceState, Phase, Position, transition};
 
 /// How the engine's workers run.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
-use crate::machine::{InstanceState, Phase};
+use saga_core::{InstanceState, Phase};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SagaLabel {

@@ -11,9 +11,11 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::definition::{GuardContext, OperatorMove};
-use crate::engine::{Engine, Error, position_of, random_unit};
-use crate::machine::{Action, Event, InstanceState, Phase, Position, transition};
+use crate::definition::GuardContext;
+use crate::engine::{Engine, position_of, random_unit};
+use crate::error::Error;
+use saga_core::OperatorMove;
+use saga_core::{Action, Event, InstanceState, Phase, Position, transition};
 
 /// Who acts, and why.
 #[derive(Debug, Clone, Copy)]

@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::engine::{AtStart, Engine, Error, Inner};
+use crate::engine::{AtStart, Engine, Inner};
+use crate::error::Error;
 
 /// The apalis queue the engine's jobs live in.
 pub const QUEUE: &str = "saga-steps";

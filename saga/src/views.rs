@@ -9,9 +9,9 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use crate::engine::{Engine, Error, position_of};
-use crate::graph::Edge;
-use crate::machine::{InstanceState, Phase};
+use crate::engine::{Engine, position_of};
+use crate::error::Error;
+use saga_core::{Edge, InstanceState, Phase, Position, StepState};
 
 /// An instance in a list.
 #[derive(Debug, Clone, Serialize)]
@@ -32,18 +32,6 @@ pub struct InstanceSummary {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
-}
-
-/// How a step (or its compensation) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepState {
-    Pending,
-    Running,
-    /// Failed, and another attempt is scheduled.
-    Retrying,
-    Succeeded,
-    Failed,
 }
 
 /// A step of the definition with how it went in this instance.
@@ -176,16 +164,7 @@ impl Engine {
         )
         .fetch_all(self.pool())
         .await?;
-        let mut counts: Vec<(InstanceState, i64)> = [
-            InstanceState::Running,
-            InstanceState::Compensating,
-            InstanceState::Completed,
-            InstanceState::Failed,
-            InstanceState::Stuck,
-        ]
-        .into_iter()
-        .map(|s| (s, 0))
-        .collect();
+        let mut counts: Vec<(InstanceState, i64)> = InstanceState::ALL.into_iter().map(|s| (s, 0)).collect();
         for row in rows {
             let state: String = row.get("state");
             if let Some(slot) = counts.iter_mut().find(|(s, _)| s.as_str() == state) {
@@ -265,12 +244,7 @@ impl Engine {
     }
 
     /// Each step of the definition with the state its attempts give it.
-    fn step_views(
-        &self,
-        saga: &str,
-        position: &crate::machine::Position,
-        attempts: &[AttemptView],
-    ) -> Result<Vec<StepView>, Error> {
+    fn step_views(&self, saga: &str, position: &Position, attempts: &[AttemptView]) -> Result<Vec<StepView>, Error> {
         let definition = self.definition(saga)?;
         let waiting = !position.state.is_final();
         let state_of = |index: usize, name: &str, phase: Phase| {
