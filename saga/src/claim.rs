@@ -1,6 +1,8 @@
 //! Claiming an instance: its lease taken by this worker, the attempts a stopped worker left
 //! open decided, and the attempt about to run recorded as running when it commits apart.
 
+use std::time::Duration;
+
 use saga_core::recovery::{self, Check};
 use saga_core::{AttemptOutcome, Event, transition};
 use sqlx::PgConnection;
@@ -49,7 +51,7 @@ impl Engine {
             // Finished or not due yet: nothing to do (a job waits for the due time). Held by a
             // worker that still looks alive: look again once it would count as dead, since this
             // job may be the one its death handed over.
-            let after = settings.orphaned_after() + std::time::Duration::from_secs(1);
+            let after = settings.orphaned_after() + Duration::from_secs(1);
             if let Some(look_again_at) = store::held_elsewhere_until(tx, id, after).await? {
                 queue::enqueue(tx, id, Some(look_again_at)).await?;
             }
@@ -70,8 +72,7 @@ impl Engine {
         let step_name = definition.step_name(claim.position.step);
         (self.inner.metrics).attempt(claim.saga, step_name, claim.position.phase, AttemptOutcome::Abandoned);
         let event = self.decide_abandoned(tx, definition, &claim, abandoned).await?;
-        let (after, action) =
-            transition(definition.shape(), &claim.position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
+        let (after, action) = transition(definition.shape(), &claim.position, event, random_unit())?;
         let next = self
             .apply(
                 tx,

@@ -261,3 +261,51 @@ impl Definition {
         self.steps.get(step).map_or("(unknown step)", |s| s.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl StepAction for Nothing {
+        fn run<'a>(&'a self, _context: &'a StepContext, _tx: &'a mut PgConnection) -> StepFuture<'a> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn a_definition_tells_the_machine_which_steps_compensate_and_which_chain() {
+        let definition = Definition::new("parcel")
+            .step(Step::new("pack", Nothing).compensate_with(Nothing).transactional())
+            .step(Step::new("ship", Nothing));
+        let shape = definition.shape();
+        assert!(shape.steps[0].compensable && shape.chains(0));
+        assert!(!shape.steps[1].compensable && !shape.chains(1));
+        assert_eq!(definition.step_name(1), "ship");
+        assert_eq!(
+            definition.step_name(2),
+            "(unknown step)",
+            "recorded by a newer definition"
+        );
+        assert_eq!(
+            definition.edges().len(),
+            2 * 2 + 1,
+            "two forward steps, one compensation"
+        );
+    }
+
+    #[test]
+    fn search_keys_are_trimmed_lower_case_and_unique() {
+        let definition = Definition::new("parcel").searchable_by(|input| {
+            (input["emails"].as_array().into_iter().flatten())
+                .filter_map(|e| e.as_str().map(str::to_owned))
+                .collect()
+        });
+        let input = serde_json::json!({"emails": [" Ada@Example.org", "ada@example.org", "", "bob@example.org"]});
+        assert_eq!(
+            definition.search_keys_of(&input),
+            ["ada@example.org", "bob@example.org"]
+        );
+    }
+}

@@ -21,3 +21,10 @@ pub enum Error {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
+
+impl From<saga_core::Refused> for Error {
+    /// The machine or the engine's own rules refuse what was asked.
+    fn from(refused: saga_core::Refused) -> Self {
+        Self::Refused(refused.0)
+    }
+}

@@ -185,8 +185,7 @@ impl Engine {
         )
         .await?;
         let operator_move = OperatorMove::of(&operation.event);
-        let (after, next) = transition(definition.shape(), before, operation.event, random_unit())
-            .map_err(|refused| Error::Refused(refused.0))?;
+        let (after, next) = transition(definition.shape(), before, operation.event, random_unit())?;
         if let (Some(guard), Some(operator_move)) = (&definition.guard, operator_move) {
             let context = GuardContext {
                 instance_id: id,
@@ -267,5 +266,5 @@ async fn check(
             operator::check_failed_at(at, last, step, standing.input == **expected)
         }
     };
-    checked.map_err(|refused| Error::Refused(refused.0))
+    checked.map_err(Error::from)
 }

@@ -53,8 +53,7 @@ impl Engine {
             },
             ended_ago: Duration::ZERO,
         };
-        let (after, action) =
-            transition(definition.shape(), &claim.position, event, random_unit()).map_err(|r| Error::Refused(r.0))?;
+        let (after, action) = transition(definition.shape(), &claim.position, event, random_unit())?;
         let change = Move {
             instance: claim.id,
             definition,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use saga_core::{Event, Phase, Position, transition};
+use saga_core::{AttemptOutcome, Event, Phase, Position, transition};
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
@@ -158,8 +158,7 @@ impl Engine {
                 started,
                 ended: Instant::now(),
             });
-            let (following, action) = transition(definition.shape(), &position, Event::Succeeded, random_unit())
-                .map_err(|r| Error::Refused(r.0))?;
+            let (following, action) = transition(definition.shape(), &position, Event::Succeeded, random_unit())?;
             if definition.shape().chain_continues(&action) {
                 faults.reach(step.name, phase, FaultPoint::AfterStep).await;
                 position = following;
@@ -182,7 +181,7 @@ impl Engine {
         let metrics = &self.inner.metrics;
         for attempt in succeeded {
             let name = definition.step_name(attempt.position.step);
-            metrics.attempt(saga, name, attempt.position.phase, saga_core::AttemptOutcome::Succeeded);
+            metrics.attempt(saga, name, attempt.position.phase, AttemptOutcome::Succeeded);
             metrics.duration(saga, name, attempt.ended.duration_since(attempt.started));
         }
         if let Some(last) = succeeded.last() {
