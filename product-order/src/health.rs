@@ -2,10 +2,11 @@
 //! failed and why, the saga queue's age, sagas stuck or idle in a step, the outbox backlog.
 //!
 //! The queue age comes from the engine's sampled metric (where this instance runs saga
-//! workers). The rest is read from the database: the engine's counters count since this
-//! process started and in this process only, so they cannot say "the last 15 minutes" for a
-//! shop of several instances. (The saga queries read the engine's tables, read-only; they
-//! belong in `saga::views` once that grows aggregate views.)
+//! workers). The rest is read from the database (the sagas' figures through the engine's own
+//! views, `saga::views`): the engine's counters count since this process started and in this
+//! process only, so they cannot say "the last 15 minutes" for a shop of several instances.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -14,8 +15,9 @@ use chrono::{DateTime, Utc};
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::AppQuery;
+use saga::views::{FailureReason, WaitingAt};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
@@ -27,7 +29,7 @@ pub fn router() -> Router<AppState> {
 /// The checkout saga's name in the engine.
 const CHECKOUT: &str = "checkout";
 /// How many failure reasons are shown.
-const TOP_REASONS: i64 = 5;
+const TOP_REASONS: usize = 5;
 
 #[derive(Debug, Deserialize)]
 struct HealthQuery {
@@ -62,12 +64,6 @@ struct Checkouts {
     failure_reasons: Vec<FailureReason>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct FailureReason {
-    reason: String,
-    count: i64,
-}
-
 #[derive(Debug, Serialize)]
 struct Sagas {
     /// How long the oldest due saga job has waited for a worker (sampled every few seconds);
@@ -78,15 +74,7 @@ struct Sagas {
     /// Running or compensating sagas that have not moved for `stuck_minutes`.
     idle: i64,
     /// Where those stuck and idle sagas stand.
-    steps: Vec<StepCount>,
-}
-
-#[derive(Debug, Serialize)]
-struct StepCount {
-    saga: String,
-    step: String,
-    phase: String,
-    count: i64,
+    steps: Vec<WaitingAt>,
 }
 
 /// Events written but not yet published.
@@ -116,7 +104,7 @@ async fn health(
         return Err(ProductOrderError::Validation(errors));
     }
     let (checkouts, sagas, outbox) = tokio::try_join!(
-        checkouts(&state.db, window),
+        checkouts(&state.saga, window),
         sagas(&state, stuck_minutes),
         outbox(&state.db),
     )?;
@@ -131,104 +119,40 @@ async fn health(
     }))
 }
 
-async fn checkouts(db: &PgPool, window: i32) -> sqlx::Result<Checkouts> {
-    let row = sqlx::query(
-        "SELECT count(*) AS started, \
-                count(*) FILTER (WHERE state = 'completed') AS completed, \
-                count(*) FILTER (WHERE state = 'failed') AS failed, \
-                count(*) FILTER (WHERE state = 'stuck') AS stuck \
-         FROM saga.instances WHERE saga = $1 AND created_at >= now() - make_interval(mins => $2)",
-    )
-    .bind(CHECKOUT)
-    .bind(window)
-    .fetch_one(db)
-    .await?;
-    let failure_reasons = sqlx::query_as::<_, FailureReason>(
-        "SELECT coalesce(failure, 'no reason recorded') AS reason, count(*) AS count FROM saga.instances \
-         WHERE saga = $1 AND state IN ('failed', 'stuck') AND created_at >= now() - make_interval(mins => $2) \
-         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $3",
-    )
-    .bind(CHECKOUT)
-    .bind(window)
-    .bind(TOP_REASONS)
-    .fetch_all(db)
-    .await?;
-    let (started, completed, failed, stuck): (i64, i64, i64, i64) = (
-        row.get("started"),
-        row.get("completed"),
-        row.get("failed"),
-        row.get("stuck"),
-    );
-    let ended = completed + failed + stuck;
+fn duration_of(minutes: i32) -> Duration {
+    Duration::from_secs(60 * u64::from(minutes.unsigned_abs()))
+}
+
+async fn checkouts(engine: &saga::Engine, window: i32) -> Result<Checkouts> {
+    let recent = engine.recent(CHECKOUT, duration_of(window), TOP_REASONS).await?;
+    let ended = recent.completed + recent.failed + recent.stuck;
     Ok(Checkouts {
-        started,
-        per_minute: started as f64 / f64::from(window),
-        completed,
-        failed,
-        stuck,
-        in_progress: started - ended,
-        failed_share: (ended > 0).then(|| (failed + stuck) as f64 / ended as f64),
-        failure_reasons,
+        started: recent.started,
+        per_minute: recent.started as f64 / f64::from(window),
+        completed: recent.completed,
+        failed: recent.failed,
+        stuck: recent.stuck,
+        in_progress: recent.started - ended,
+        failed_share: (ended > 0).then(|| (recent.failed + recent.stuck) as f64 / ended as f64),
+        failure_reasons: recent.failure_reasons,
     })
 }
 
-async fn sagas(state: &AppState, stuck_minutes: i32) -> sqlx::Result<Sagas> {
-    let rows = sqlx::query(
-        "SELECT saga, step, phase, state = 'stuck' AS stuck, count(*) AS count FROM saga.instances \
-         WHERE state = 'stuck' \
-            OR (state IN ('running', 'compensating') AND updated_at < now() - make_interval(mins => $1)) \
-         GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC",
-    )
-    .bind(stuck_minutes)
-    .fetch_all(&state.db)
-    .await?;
-    let (mut stuck, mut idle) = (0, 0);
-    let mut steps: Vec<StepCount> = Vec::new();
-    for row in rows {
-        let (saga, index, phase, count): (String, i32, String, i64) =
-            (row.get("saga"), row.get("step"), row.get("phase"), row.get("count"));
-        if row.get::<bool, _>("stuck") {
-            stuck += count;
-        } else {
-            idle += count;
-        }
-        let step = state
-            .saga
-            .definition(&saga)
-            .ok()
-            .and_then(|definition| {
-                definition
-                    .steps()
-                    .get(usize::try_from(index).ok()?)
-                    .map(|s| s.name().to_owned())
-            })
-            .unwrap_or_else(|| format!("step {index}"));
-        match steps
-            .iter_mut()
-            .find(|s| s.saga == saga && s.step == step && s.phase == phase)
-        {
-            Some(same) => same.count += count,
-            None => steps.push(StepCount {
-                saga,
-                step,
-                phase,
-                count,
-            }),
-        }
-    }
+async fn sagas(state: &AppState, stuck_minutes: i32) -> Result<Sagas> {
+    let waiting = state.saga.waiting(duration_of(stuck_minutes)).await?;
     Ok(Sagas {
         queue_age_seconds: state.saga_workers.then(|| state.saga.metrics().queue_age_seconds.get()),
-        stuck,
-        idle,
-        steps,
+        stuck: waiting.stuck,
+        idle: waiting.idle,
+        steps: waiting.steps,
     })
 }
 
-async fn outbox(db: &PgPool) -> sqlx::Result<Outbox> {
-    sqlx::query_as(
+async fn outbox(db: &PgPool) -> Result<Outbox> {
+    Ok(sqlx::query_as(
         "SELECT count(*) AS unpublished, extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_seconds \
          FROM outbox WHERE published_at IS NULL",
     )
     .fetch_one(db)
-    .await
+    .await?)
 }

@@ -7,8 +7,7 @@ use std::pin::Pin;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::machine::{Position, Shape, StepShape};
-use crate::policy::RetryPolicy;
+use saga_core::{Edge, OperatorMove, Position, RetryPolicy, Shape, StepShape};
 
 /// What an action returns.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
@@ -100,15 +99,6 @@ impl From<sqlx::Error> for StepError {
             Self::retryable(message)
         }
     }
-}
-
-/// An operator's move that a saga's guard is asked about before the engine makes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorMove {
-    /// Run the current step (or compensation) again, or a failed saga from its start.
-    Retry,
-    /// Stop a running saga: its compensations run.
-    Cancel,
 }
 
 /// What a guard knows of the instance an operator acts on.
@@ -226,6 +216,7 @@ impl Definition {
     pub fn step(mut self, step: Step) -> Self {
         self.shapes.push(StepShape {
             compensable: step.compensation.is_some(),
+            transactional: step.transactional,
             retry: step.retry,
         });
         self.steps.push(step);
@@ -255,6 +246,11 @@ impl Definition {
         keys
     }
 
+    /// Every edge the state machine can take between this definition's steps, for drawing.
+    pub fn edges(&self) -> Vec<Edge> {
+        saga_core::edges(self.shape())
+    }
+
     pub(crate) fn shape(&self) -> Shape<'_> {
         Shape { steps: &self.shapes }
     }
@@ -263,5 +259,53 @@ impl Definition {
     /// recorded by a newer version of the code).
     pub(crate) fn step_name(&self, step: usize) -> &'static str {
         self.steps.get(step).map_or("(unknown step)", |s| s.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl StepAction for Nothing {
+        fn run<'a>(&'a self, _context: &'a StepContext, _tx: &'a mut PgConnection) -> StepFuture<'a> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn a_definition_tells_the_machine_which_steps_compensate_and_which_chain() {
+        let definition = Definition::new("parcel")
+            .step(Step::new("pack", Nothing).compensate_with(Nothing).transactional())
+            .step(Step::new("ship", Nothing));
+        let shape = definition.shape();
+        assert!(shape.steps[0].compensable && shape.chains(0));
+        assert!(!shape.steps[1].compensable && !shape.chains(1));
+        assert_eq!(definition.step_name(1), "ship");
+        assert_eq!(
+            definition.step_name(2),
+            "(unknown step)",
+            "recorded by a newer definition"
+        );
+        assert_eq!(
+            definition.edges().len(),
+            2 * 2 + 1,
+            "two forward steps, one compensation"
+        );
+    }
+
+    #[test]
+    fn search_keys_are_trimmed_lower_case_and_unique() {
+        let definition = Definition::new("parcel").searchable_by(|input| {
+            (input["emails"].as_array().into_iter().flatten())
+                .filter_map(|e| e.as_str().map(str::to_owned))
+                .collect()
+        });
+        let input = serde_json::json!({"emails": [" Ada@Example.org", "ada@example.org", "", "bob@example.org"]});
+        assert_eq!(
+            definition.search_keys_of(&input),
+            ["ada@example.org", "bob@example.org"]
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 use crate::definition::StepError;
-use crate::machine::Phase;
+use saga_core::Phase;
 
 /// Where in a step the worker stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

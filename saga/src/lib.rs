@@ -2,33 +2,47 @@
 //! each with an action and an optional compensation; when a step fails for good, the
 //! compensations of the steps before it run in reverse.
 //!
-//! - `machine`: the pure transition function (where an instance goes after an event).
+//! - `machine`, `policy`, `graph`: the pure core, from `saga-core` (where an instance goes
+//!   after an event, how a step is retried, the edges drawn for operators).
 //! - `definition`: how a saga is declared.
-//! - `engine`: instances and attempts in PostgreSQL, driven by leased workers.
+//! - `engine`: instances and attempts in PostgreSQL, driven by leased workers: `start`,
+//!   `claim`, `run` and `record` what it does, `worker` what runs in the background.
+//! - `store`: every statement the engine sends to PostgreSQL.
 //! - `queue`: step execution carried by apalis's PostgreSQL queue.
-//! - `views`, `operator`, `graph`: what operators read, do, and see drawn.
+//! - `views`, `operator`: what operators read and do.
 
+mod claim;
 pub mod definition;
 pub mod engine;
+mod error;
 pub mod faults;
-pub mod graph;
-pub mod machine;
 pub mod metrics;
 pub mod operator;
-pub mod policy;
 pub mod queue;
+mod record;
+mod run;
 mod schema;
+mod settings;
+mod start;
+mod store;
 pub mod views;
+mod worker;
+
+pub use saga_core::{graph, machine, policy};
 
 pub use definition::{
-    CheckFuture, Definition, GuardContext, GuardFuture, OperatorGuard, OperatorMove, SearchKeys, Step, StepAction,
-    StepContext, StepError, StepFuture,
+    CheckFuture, Definition, GuardContext, GuardFuture, OperatorGuard, SearchKeys, Step, StepAction, StepContext,
+    StepError, StepFuture,
 };
-pub use engine::{Engine, EngineSettings, Error, NewInstance, Started};
+pub use engine::Engine;
+pub use error::Error;
 pub use faults::{FaultInjection, FaultPoint};
 pub use graph::{Edge, EdgeKind, Node};
 pub use machine::{Action, Event, InstanceState, Phase, Position, Refused, Shape, StepShape, transition};
 pub use metrics::SagaMetrics;
 pub use operator::Actor;
 pub use policy::RetryPolicy;
-pub use views::{AttemptView, InstanceSummary, InstanceView, ListFilter, Search, StepState, StepView};
+pub use saga_core::{OperatorMove, StepState};
+pub use settings::EngineSettings;
+pub use start::{NewInstance, Started};
+pub use views::{AttemptView, InstanceSummary, InstanceView, ListFilter, Search, StepView};

@@ -8,10 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use tokio_util::sync::CancellationToken;
-
-use crate::engine::Engine;
-use crate::machine::{InstanceState, Phase};
+use saga_core::{AttemptOutcome, InstanceState, Phase};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SagaLabel {
@@ -94,13 +91,13 @@ impl SagaMetrics {
             .inc();
     }
 
-    pub(crate) fn attempt(&self, saga: &str, step: &str, phase: Phase, outcome: &str) {
+    pub(crate) fn attempt(&self, saga: &str, step: &str, phase: Phase, outcome: AttemptOutcome) {
         self.attempts
             .get_or_create(&AttemptLabels {
                 saga: saga.into(),
                 step: step.into(),
                 phase: phase.as_str().into(),
-                outcome: outcome.into(),
+                outcome: outcome.as_str().into(),
             })
             .inc();
     }
@@ -116,29 +113,5 @@ impl SagaMetrics {
                 step: step.into(),
             })
             .observe(elapsed.as_secs_f64());
-    }
-}
-
-/// Samples queue age and instances per state every few seconds until `shutdown`.
-pub(crate) async fn sample(engine: Engine, shutdown: CancellationToken) {
-    loop {
-        if let Ok(age) = crate::queue::oldest_due_age(engine.pool()).await {
-            engine.metrics().queue_age_seconds.set(age.as_secs_f64());
-        }
-        if let Ok(counts) = engine.count_by_state().await {
-            for (state, count) in counts {
-                engine
-                    .metrics()
-                    .instances
-                    .get_or_create(&StateLabel {
-                        state: state.as_str().into(),
-                    })
-                    .set(count);
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
     }
 }

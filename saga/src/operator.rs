@@ -7,13 +7,16 @@
 
 use std::time::Duration;
 
+use saga_core::{Event, InstanceState, OperatorMove, operator, transition};
 use serde_json::Value;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::definition::{GuardContext, OperatorMove};
-use crate::engine::{Engine, Error, position_of, random_unit};
-use crate::machine::{Action, Event, InstanceState, Phase, Position, transition};
+use crate::definition::GuardContext;
+use crate::engine::{Engine, random_unit};
+use crate::error::Error;
+use crate::record::Move;
+use crate::store;
 
 /// Who acts, and why.
 #[derive(Debug, Clone, Copy)]
@@ -132,27 +135,17 @@ impl Engine {
         actor: Actor<'_>,
         details: Option<Value>,
     ) -> Result<InstanceState, Error> {
-        let state: String = sqlx::query_scalar("SELECT state FROM saga.instances WHERE id = $1 FOR SHARE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound)?;
-        insert_action(tx, id, action, actor, &state, &state, details.as_ref()).await?;
+        let state = store::share_lock_state(tx, id).await?.ok_or(Error::NotFound)?;
+        store::insert_action(tx, &actor.record(id, action, (state, state), details.as_ref())).await?;
         tracing::info!(instance = %id, operator = actor.operator, action, reason = actor.reason, "operator action");
-        InstanceState::parse(&state).ok_or_else(|| Error::Corrupt(format!("unknown state {state:?}")))
+        Ok(state)
     }
 
     /// The instance's state, share-locked until the caller's transaction ends: an action on
     /// what the instance made (an order moved by hand) and an operator's move of the instance
     /// then never cross.
     pub async fn lock_state(&self, tx: &mut PgConnection, id: Uuid) -> Result<Option<InstanceState>, Error> {
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM saga.instances WHERE id = $1 FOR SHARE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        state
-            .map(|s| InstanceState::parse(&s).ok_or_else(|| Error::Corrupt(format!("unknown state {s:?}"))))
-            .transpose()
+        store::share_lock_state(tx, id).await
     }
 
     /// The moves (retry, cancel) the saga's guard refuses where the instance stands now, with
@@ -160,25 +153,16 @@ impl Engine {
     /// under the instance's lock when a move is made.
     pub async fn refused_moves(&self, id: Uuid) -> Result<Vec<(OperatorMove, String)>, Error> {
         let mut connection = self.pool().acquire().await?;
-        let row = sqlx::query(
-            "SELECT saga, state, step, phase, attempts, failure, public_failure, input FROM saga.instances \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?
-        .ok_or(Error::NotFound)?;
-        let Some(guard) = &self.definition(row.get("saga"))?.guard else {
+        let standing = store::standing_of(&mut connection, id).await?;
+        let Some(guard) = &self.definition(&standing.saga)?.guard else {
             return Ok(Vec::new());
         };
-        let position = position_of(&row)?;
-        let input: Value = row.get("input");
         let mut refused = Vec::new();
         for operator_move in [OperatorMove::Retry, OperatorMove::Cancel] {
             let context = GuardContext {
                 instance_id: id,
-                position: &position,
-                input: &input,
+                position: &standing.position,
+                input: &standing.input,
             };
             if let Some(reason) = guard.refusal(operator_move, context, &mut connection).await? {
                 refused.push((operator_move, reason));
@@ -189,102 +173,78 @@ impl Engine {
 
     async fn operate(&self, id: Uuid, actor: Actor<'_>, operation: Operation<'_>) -> Result<(), Error> {
         let mut tx = self.pool().begin().await?;
-        // Waits for a step transaction in flight on this instance, so the action applies to
-        // where the instance really stands.
-        let row = sqlx::query(
-            "SELECT saga, state, step, phase, attempts, failure, public_failure, input FROM saga.instances \
-             WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound)?;
-        let definition = self.definition(row.get("saga"))?;
-        let before = position_of(&row)?;
+        let standing = store::lock_standing(&mut tx, id).await?;
+        let definition = self.definition(&standing.saga)?;
+        let before = &standing.position;
         check(
             &mut tx,
             id,
-            &before,
-            &row.get("input"),
+            &standing,
             definition.step_name(before.step),
             &operation.guard,
         )
         .await?;
-        let operator_move = match &operation.event {
-            Event::OperatorRetry => Some(OperatorMove::Retry),
-            Event::OperatorCancel { .. } => Some(OperatorMove::Cancel),
-            _ => None,
-        };
-        let (after, next) = transition(definition.shape(), &before, operation.event, random_unit())
-            .map_err(|refused| Error::Refused(refused.0))?;
+        let operator_move = OperatorMove::of(&operation.event);
+        let (after, next) = transition(definition.shape(), before, operation.event, random_unit())?;
         if let (Some(guard), Some(operator_move)) = (&definition.guard, operator_move) {
-            let input: Value = row.get("input");
             let context = GuardContext {
                 instance_id: id,
-                position: &before,
-                input: operation.new_input.as_ref().unwrap_or(&input),
+                position: before,
+                input: operation.new_input.as_ref().unwrap_or(&standing.input),
             };
             if let Some(reason) = guard.refusal(operator_move, context, &mut tx).await? {
                 return Err(Error::Refused(reason));
             }
         }
-        let next = match (next, operation.delay) {
-            (Action::Run { step, phase, attempt }, Some(delay)) => Action::RunAfter {
-                step,
-                phase,
-                attempt,
-                delay,
-            },
-            (next, _) => next,
+        let next = match operation.delay {
+            Some(delay) => next.postponed(delay),
+            None => next,
         };
         if let Some(input) = &operation.new_input {
-            sqlx::query("UPDATE saga.instances SET input = $2, search_keys = $3 WHERE id = $1")
-                .bind(id)
-                .bind(input)
-                .bind(definition.search_keys_of(input))
-                .execute(&mut *tx)
-                .await?;
+            store::replace_input(&mut tx, id, input, definition.search_keys_of(input)).await?;
         }
         // A worker still marked as running this instance loses it: its fence fails.
-        sqlx::query(
-            "UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
-                    error = 'superseded by an operator''s ' || $2 \
-             WHERE instance_id = $1 AND outcome = 'running'",
-        )
-        .bind(id)
-        .bind(operation.action)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE saga.instances SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        self.apply(
-            &mut tx,
-            id,
+        store::take_from_workers(&mut tx, id, operation.action).await?;
+        let states = (before.state, after.state);
+        let change = Move {
+            instance: id,
             definition,
-            &before,
-            &after,
-            next,
-            None,
-            None,
-            crate::engine::ChainRecords::default(),
-        )
-        .await?;
-        let (from, to) = (before.state.as_str(), after.state.as_str());
-        insert_action(
-            &mut tx,
-            id,
-            operation.action,
-            actor,
-            from,
-            to,
-            operation.details.as_ref(),
-        )
-        .await?;
+            before,
+            after,
+            action: next,
+            driven: None,
+            closed: None,
+            chained: Vec::new(),
+        };
+        self.apply(&mut tx, change).await?;
+        let record = actor.record(id, operation.action, states, operation.details.as_ref());
+        store::insert_action(&mut tx, &record).await?;
         tx.commit().await?;
+        let (from, to) = (states.0.as_str(), states.1.as_str());
         tracing::info!(instance = %id, operator = actor.operator, action = operation.action, reason = actor.reason, from, to, "operator action");
         Ok(())
+    }
+}
+
+impl<'a> Actor<'a> {
+    /// The record of `action`, done by this actor, that took the instance from one state to
+    /// another (or left it where it was).
+    fn record(
+        self,
+        instance: Uuid,
+        action: &'a str,
+        (state_before, state_after): (InstanceState, InstanceState),
+        details: Option<&'a Value>,
+    ) -> store::ActionRecord<'a> {
+        store::ActionRecord {
+            instance,
+            operator: self.operator,
+            action,
+            reason: self.reason,
+            state_before,
+            state_after,
+            details,
+        }
     }
 }
 
@@ -292,70 +252,19 @@ impl Engine {
 async fn check(
     tx: &mut PgConnection,
     id: Uuid,
-    at: &Position,
-    input: &Value,
+    standing: &store::Standing,
     step_name: &str,
     guard: &Guard<'_>,
 ) -> Result<(), Error> {
-    match guard {
+    let at = &standing.position;
+    let checked = match guard {
         Guard::Any => Ok(()),
-        Guard::AtStep(step) => {
-            if at.state == InstanceState::Running && at.phase == Phase::Forward && step_name == *step {
-                Ok(())
-            } else {
-                Err(Error::Refused(format!(
-                    "the saga is {} at {step_name}, not running at {step}",
-                    at.state.as_str()
-                )))
-            }
-        }
+        Guard::AtStep(step) => operator::check_running_at(at, step_name, step),
         Guard::FailedAt { step, input: expected } => {
-            // The last forward attempt is the one whose failure ended the saga.
-            let last: Option<(String, String)> = sqlx::query_as(
-                "SELECT step_name, outcome FROM saga.attempts \
-                 WHERE instance_id = $1 AND phase = 'forward' ORDER BY id DESC LIMIT 1",
-            )
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let failed_there = matches!(&last, Some((name, outcome)) if name == step && outcome != "succeeded");
-            if at.state != InstanceState::Failed || !failed_there {
-                return Err(Error::Refused(format!(
-                    "only a saga that failed at {step} can be corrected and run again; this one is {}",
-                    at.state.as_str()
-                )));
-            }
-            if input != *expected {
-                return Err(Error::Refused(
-                    "the saga's input changed meanwhile; look at it again".into(),
-                ));
-            }
-            Ok(())
+            let last = store::last_forward_attempt(tx, id).await?;
+            let last = last.as_ref().map(|(name, outcome)| (name.as_str(), *outcome));
+            operator::check_failed_at(at, last, step, standing.input == **expected)
         }
-    }
-}
-
-async fn insert_action(
-    tx: &mut PgConnection,
-    id: Uuid,
-    action: &str,
-    actor: Actor<'_>,
-    state_before: &str,
-    state_after: &str,
-    details: Option<&Value>,
-) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO saga.operator_actions (instance_id, operator, action, reason, state_before, state_after, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(actor.operator)
-    .bind(action)
-    .bind(actor.reason)
-    .bind(state_before)
-    .bind(state_after)
-    .bind(details)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    };
+    checked.map_err(Error::from)
 }

@@ -5,7 +5,7 @@ use apalis_postgres::PostgresStorage;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-use crate::engine::Error;
+use crate::error::Error;
 
 pub(crate) async fn migrate(pool: &PgPool) -> Result<(), Error> {
     let mut apalis = PostgresStorage::migrations();

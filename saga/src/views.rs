@@ -1,17 +1,18 @@
-//! Reading instances: lists for operators, one instance with its steps and every attempt.
+//! Reading instances: lists for operators, one instance with its steps and every attempt, and
+//! the figures of a health page (how recent instances stand, which ones wait and where).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use saga_core::{AttemptOutcome, Edge, InstanceState, Phase, Position, StepState};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use crate::engine::{Engine, Error, position_of};
-use crate::graph::Edge;
-use crate::machine::{InstanceState, Phase};
+use crate::definition::Definition;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::store;
 
 /// An instance in a list.
 #[derive(Debug, Clone, Serialize)]
@@ -32,18 +33,6 @@ pub struct InstanceSummary {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
-}
-
-/// How a step (or its compensation) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepState {
-    Pending,
-    Running,
-    /// Failed, and another attempt is scheduled.
-    Retrying,
-    Succeeded,
-    Failed,
 }
 
 /// A step of the definition with how it went in this instance.
@@ -130,230 +119,181 @@ pub struct Search {
     pub key: Option<String>,
 }
 
-const SUMMARY_COLUMNS: &str =
-    "id, saga, state, step, phase, attempts, failure, public_failure, owner, created_at, updated_at, ended_at";
+/// How the instances of one saga started within a window stand now.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentInstances {
+    pub started: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub stuck: i64,
+    /// The commonest reasons those that failed (or are stuck) give, commonest first.
+    pub failure_reasons: Vec<FailureReason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureReason {
+    pub reason: String,
+    pub count: i64,
+}
+
+/// Instances waiting: stuck for an operator, or idle (running or compensating without a move
+/// for a while), and where they wait.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingInstances {
+    pub stuck: i64,
+    pub idle: i64,
+    /// Stuck and idle together, by saga, step and phase, the largest counts first.
+    pub steps: Vec<WaitingAt>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingAt {
+    pub saga: String,
+    pub step: String,
+    pub phase: Phase,
+    pub count: i64,
+}
 
 impl Engine {
     /// Instances matching `filter`, newest first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<InstanceSummary>, Error> {
-        let rows = bind_filter(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {SUMMARY_COLUMNS} FROM saga.instances WHERE {FILTER} \
-                   AND ($8::uuid IS NULL OR (created_at, id) < \
-                        (SELECT created_at, id FROM saga.instances WHERE id = $8)) \
-                 ORDER BY created_at DESC, id DESC LIMIT $9"
-            ))),
-            filter,
-        )
-        .bind(filter.before)
-        .bind(filter.limit.clamp(1, 1000) as i64)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|row| self.summary(row)).collect()
+        let rows = store::list(self.pool(), filter).await?;
+        Ok(rows.into_iter().map(|row| self.summary(row)).collect())
     }
 
     /// How many instances match `filter` (its cursor and limit aside).
     pub async fn count_matching(&self, filter: &ListFilter) -> Result<i64, Error> {
-        let count = bind_filter(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT count(*) AS n FROM saga.instances WHERE {FILTER}"
-            ))),
-            filter,
-        )
-        .fetch_one(self.pool())
-        .await?;
-        Ok(count.get("n"))
+        store::count_matching(self.pool(), filter).await
     }
 
-    /// How many instances are in each state: the ended ones from the counters a trigger keeps
-    /// (a few dozen rows read, however many have ended), the few at work from the state index.
+    /// How many instances are in each state, every state listed.
     pub async fn count_by_state(&self) -> Result<Vec<(InstanceState, i64)>, Error> {
-        let rows = sqlx::query(
-            "SELECT state, sum(n)::bigint AS n FROM saga.state_counts GROUP BY state \
-             UNION ALL \
-             SELECT state, count(*) FROM saga.instances \
-             WHERE state IN ('running', 'compensating', 'stuck') GROUP BY state",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut counts: Vec<(InstanceState, i64)> = [
-            InstanceState::Running,
-            InstanceState::Compensating,
-            InstanceState::Completed,
-            InstanceState::Failed,
-            InstanceState::Stuck,
-        ]
-        .into_iter()
-        .map(|s| (s, 0))
-        .collect();
-        for row in rows {
-            let state: String = row.get("state");
-            if let Some(slot) = counts.iter_mut().find(|(s, _)| s.as_str() == state) {
-                slot.1 = row.get("n");
-            }
-        }
-        Ok(counts)
+        store::count_by_state(self.pool()).await
     }
 
     /// One instance with its steps, attempts and operator actions.
     pub async fn instance(&self, id: Uuid) -> Result<Option<InstanceView>, Error> {
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS}, input, lease_owner, \
-                    CASE WHEN run_after > now() AND state IN ('running', 'compensating') THEN run_after END AS due \
-             FROM saga.instances WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        else {
+        let Some(detail) = store::instance(self.pool(), id).await? else {
             return Ok(None);
         };
-        let summary = self.summary(&row)?;
-        let attempts: Vec<AttemptView> = sqlx::query(
-            "SELECT id, step_name, phase, attempt, worker, started_at, ended_at, outcome, error \
-             FROM saga.attempts WHERE instance_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|a| {
-            Ok(AttemptView {
-                id: a.get("id"),
-                step: a.get("step_name"),
-                phase: parse_phase(a.get("phase"))?,
-                attempt: a.get::<i32, _>("attempt").max(0) as u32,
-                worker: a.get("worker"),
-                started_at: a.get("started_at"),
-                ended_at: a.get("ended_at"),
-                outcome: a.get("outcome"),
-                error: a.get("error"),
-            })
-        })
-        .collect::<Result<_, Error>>()?;
-        let operator_actions = sqlx::query(
-            "SELECT operator, action, reason, state_before, state_after, details, at \
-             FROM saga.operator_actions WHERE instance_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|a| OperatorActionView {
-            operator: a.get("operator"),
-            action: a.get("action"),
-            reason: a.get("reason"),
-            state_before: a.get("state_before"),
-            state_after: a.get("state_after"),
-            details: a.get("details"),
-            at: a.get("at"),
-        })
-        .collect();
-        let position = position_of(&row)?;
-        let steps = self.step_views(&summary.saga, &position, &attempts)?;
-        let edges = self.definition(&summary.saga)?.edges();
+        let attempts = store::attempts(self.pool(), id).await?;
+        let operator_actions = store::operator_actions(self.pool(), id).await?;
+        let definition = self.definition(&detail.row.saga)?;
+        let steps = step_views(definition, &detail.row.position, &attempts)?;
         Ok(Some(InstanceView {
-            summary,
-            input: row.get("input"),
-            run_after: row.get("due"),
-            lease_owner: row.get("lease_owner"),
+            summary: self.summary(detail.row),
+            input: detail.input,
+            run_after: detail.due,
+            lease_owner: detail.lease_owner,
             steps,
-            edges,
+            edges: definition.edges(),
             attempts_log: attempts,
             operator_actions,
         }))
     }
 
-    /// Each step of the definition with the state its attempts give it.
-    fn step_views(
-        &self,
-        saga: &str,
-        position: &crate::machine::Position,
-        attempts: &[AttemptView],
-    ) -> Result<Vec<StepView>, Error> {
-        let definition = self.definition(saga)?;
-        let waiting = !position.state.is_final();
-        let state_of = |index: usize, name: &str, phase: Phase| {
-            let mine: Vec<&AttemptView> = attempts.iter().filter(|a| a.step == name && a.phase == phase).collect();
-            let last = mine.last();
-            let is_current = position.step == index && position.phase == phase;
-            let state = match last.map(|a| a.outcome.as_str()) {
-                None => StepState::Pending,
-                Some("succeeded") => StepState::Succeeded,
-                Some("running") => StepState::Running,
-                Some(_) if is_current && waiting => StepState::Retrying,
-                Some(_) => StepState::Failed,
-            };
-            let error = last.and_then(|a| a.error.clone());
-            (state, mine.len() as u32, error)
-        };
-        Ok(definition
-            .steps()
-            .iter()
-            .enumerate()
-            .map(|(index, step)| {
-                let (state, attempts, error) = state_of(index, step.name(), Phase::Forward);
-                StepView {
-                    index,
-                    name: step.name().to_owned(),
-                    state,
-                    attempts,
-                    error,
-                    compensation: step.has_compensation().then(|| {
-                        let (state, attempts, error) = state_of(index, step.name(), Phase::Compensation);
-                        CompensationView { state, attempts, error }
-                    }),
-                }
-            })
-            .collect())
+    /// How the instances of `saga` started within `window` stand now, with the `top` commonest
+    /// failure reasons: counted across every process, unlike the metrics.
+    pub async fn recent(&self, saga: &str, window: Duration, top: usize) -> Result<RecentInstances, Error> {
+        let [started, completed, failed, stuck] = store::recent_counts(self.pool(), saga, window).await?;
+        let reasons = store::failure_reasons(self.pool(), saga, window, top).await?;
+        Ok(RecentInstances {
+            started,
+            completed,
+            failed,
+            stuck,
+            failure_reasons: (reasons.into_iter())
+                .map(|(reason, count)| FailureReason { reason, count })
+                .collect(),
+        })
     }
 
-    fn summary(&self, row: &PgRow) -> Result<InstanceSummary, Error> {
-        let position = position_of(row)?;
-        let saga: String = row.get("saga");
-        let step = self
-            .definition(&saga)
-            .map(|d| d.step_name(position.step))
-            .unwrap_or("(unknown step)");
-        Ok(InstanceSummary {
-            id: row.get("id"),
-            step: step.to_owned(),
-            saga,
+    /// Instances stuck, or running and compensating without a move for `idle_for`.
+    pub async fn waiting(&self, idle_for: Duration) -> Result<WaitingInstances, Error> {
+        let mut waiting = WaitingInstances {
+            stuck: 0,
+            idle: 0,
+            steps: Vec::new(),
+        };
+        for row in store::waiting_by_step(self.pool(), idle_for).await? {
+            *(if row.stuck {
+                &mut waiting.stuck
+            } else {
+                &mut waiting.idle
+            }) += row.count;
+            let step = self.step_name(&row.saga, row.step);
+            match (waiting.steps.iter_mut()).find(|s| s.saga == row.saga && s.step == step && s.phase == row.phase) {
+                Some(same) => same.count += row.count,
+                None => waiting.steps.push(WaitingAt {
+                    saga: row.saga,
+                    step: step.to_owned(),
+                    phase: row.phase,
+                    count: row.count,
+                }),
+            }
+        }
+        Ok(waiting)
+    }
+
+    /// The name of step `index` of `saga`, or a placeholder when the saga or the step is not
+    /// (or no longer) defined here.
+    fn step_name(&self, saga: &str, index: usize) -> &'static str {
+        self.definition(saga).map_or("(unknown step)", |d| d.step_name(index))
+    }
+
+    fn summary(&self, row: store::InstanceRow) -> InstanceSummary {
+        let position = row.position;
+        InstanceSummary {
+            id: row.id,
+            step: self.step_name(&row.saga, position.step).to_owned(),
+            saga: row.saga,
             state: position.state,
             phase: position.phase,
             attempts: position.attempts,
             failure: position.failure,
             public_failure: position.public_failure,
-            owner: row.get("owner"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-            ended_at: row.get("ended_at"),
-        })
+            owner: row.owner,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            ended_at: row.ended_at,
+        }
     }
 }
 
-/// The conditions of a `ListFilter`, bound as $1 to $7.
-const FILTER: &str = "($1::text IS NULL OR saga = $1) \
-       AND ($2::text IS NULL OR state = $2) \
-       AND ($3::text IS NULL OR owner = $3) \
-       AND ($4::float8 IS NULL OR updated_at < now() - make_interval(secs => $4)) \
-       AND (NOT $5 OR id = ANY($6) OR search_keys @> ARRAY[$7]::text[])";
-
-fn bind_filter<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    filter: &'q ListFilter,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let search = filter.search.as_ref();
-    query
-        .bind(&filter.saga)
-        .bind(filter.state.map(InstanceState::as_str))
-        .bind(&filter.owner)
-        .bind(filter.idle_for.map(|d| d.as_secs_f64()))
-        .bind(search.is_some())
-        .bind(search.map(|s| s.ids.clone()).unwrap_or_default())
-        .bind(search.and_then(|s| s.key.as_ref()).map(|k| k.trim().to_lowercase()))
-}
-
-fn parse_phase(text: String) -> Result<Phase, Error> {
-    Phase::parse(&text).ok_or_else(|| Error::Corrupt(format!("unknown phase {text:?}")))
+/// Each step of the definition with the state its attempts give it.
+fn step_views(definition: &Definition, position: &Position, attempts: &[AttemptView]) -> Result<Vec<StepView>, Error> {
+    let waiting = !position.state.is_final();
+    let state_of = |index: usize, name: &str, phase: Phase| -> Result<(StepState, u32, Option<String>), Error> {
+        let mine: Vec<&AttemptView> = attempts.iter().filter(|a| a.step == name && a.phase == phase).collect();
+        let last = mine.last();
+        let outcome = last
+            .map(|a| {
+                AttemptOutcome::parse(&a.outcome)
+                    .ok_or_else(|| Error::Corrupt(format!("unknown attempt outcome {:?}", a.outcome)))
+            })
+            .transpose()?;
+        let retried = position.step == index && position.phase == phase && waiting;
+        let error = last.and_then(|a| a.error.clone());
+        Ok((StepState::after(outcome, retried), mine.len() as u32, error))
+    };
+    (definition.steps().iter().enumerate())
+        .map(|(index, step)| {
+            let (state, attempts, error) = state_of(index, step.name(), Phase::Forward)?;
+            let compensation = match step.has_compensation() {
+                true => {
+                    let (state, attempts, error) = state_of(index, step.name(), Phase::Compensation)?;
+                    Some(CompensationView { state, attempts, error })
+                }
+                false => None,
+            };
+            Ok(StepView {
+                index,
+                name: step.name().to_owned(),
+                state,
+                attempts,
+                error,
+                compensation,
+            })
+        })
+        .collect()
 }

@@ -1,13 +1,12 @@
 //! A definition as a graph for drawing: each step and its compensation as nodes, and the edges
 //! the state machine can take between them (on success, on failing for good, after undoing).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::definition::Definition;
 use crate::machine::{Phase, Shape, newest_compensable_below};
 
 /// A place an instance can be at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Node {
     /// A step's action (`forward`) or its compensation.
@@ -20,7 +19,7 @@ pub enum Node {
 }
 
 /// Why the machine moves along an edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// The step succeeded.
@@ -31,23 +30,17 @@ pub enum EdgeKind {
     Undone,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Edge {
     pub from: Node,
     pub to: Node,
     pub kind: EdgeKind,
 }
 
-impl Definition {
-    /// Every edge the state machine can take between this definition's steps, forward steps
-    /// first, then compensations, in step order. (An operator's cancel also undoes the
-    /// current step; an operator's retry runs a node again.)
-    pub fn edges(&self) -> Vec<Edge> {
-        edges(self.shape())
-    }
-}
-
-fn edges(shape: Shape<'_>) -> Vec<Edge> {
+/// Every edge the state machine can take between the steps of `shape`, forward steps first,
+/// then compensations, in step order. (An operator's cancel also undoes the current step; an
+/// operator's retry runs a node again.)
+pub fn edges(shape: Shape<'_>) -> Vec<Edge> {
     let step = |index, phase| Node::Step { index, phase };
     let undo_below =
         |below| newest_compensable_below(shape, below).map_or(Node::Failed, |j| step(j, Phase::Compensation));
@@ -90,6 +83,7 @@ mod tests {
             .iter()
             .map(|&compensable| StepShape {
                 compensable,
+                transactional: false,
                 retry: RetryPolicy::default(),
             })
             .collect()

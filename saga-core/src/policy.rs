@@ -1,4 +1,5 @@
-//! How a step is retried: attempts, exponential backoff with jitter, and a timeout.
+//! How a step is retried: attempts, exponential backoff with jitter, and a timeout; and how
+//! long a worker's lease on an instance runs.
 
 use std::time::Duration;
 
@@ -44,6 +45,13 @@ impl RetryPolicy {
     }
 }
 
+/// How long a worker's lease on an instance runs: the timeout of the step it is about to run
+/// (the longest timeout of any step, `longest`, while that step is not known yet) and `margin`
+/// on top, so a live worker never loses its lease mid-attempt.
+pub fn lease(step_timeout: Option<Duration>, longest: Option<Duration>, margin: Duration) -> Duration {
+    step_timeout.or(longest).unwrap_or(RetryPolicy::default().timeout) + margin
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +93,23 @@ mod tests {
             policy.backoff(200, 1.0),
             Duration::from_secs(1),
             "huge attempt counts do not overflow"
+        );
+    }
+
+    #[test]
+    fn a_lease_outlives_the_step_s_timeout_by_the_margin() {
+        let margin = Duration::from_secs(10);
+        let (step, longest) = (Duration::from_secs(2), Duration::from_secs(60));
+        assert_eq!(lease(Some(step), Some(longest), margin), Duration::from_secs(12));
+        assert_eq!(
+            lease(None, Some(longest), margin),
+            Duration::from_secs(70),
+            "an unknown step may be the slowest"
+        );
+        assert_eq!(
+            lease(None, None, margin),
+            Duration::from_secs(40),
+            "no steps at all: the default timeout"
         );
     }
 }

@@ -10,11 +10,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::RetryPolicy;
+use crate::progress::AttemptOutcome;
 
 /// What the machine needs to know of a saga definition.
 #[derive(Debug, Clone, Copy)]
 pub struct StepShape {
     pub compensable: bool,
+    /// The step has no effect outside the transaction it is given, so it may share one with
+    /// its transactional neighbours (a chain).
+    pub transactional: bool,
     pub retry: RetryPolicy,
 }
 
@@ -22,6 +26,21 @@ pub struct StepShape {
 #[derive(Debug, Clone, Copy)]
 pub struct Shape<'a> {
     pub steps: &'a [StepShape],
+}
+
+impl Shape<'_> {
+    /// Whether `step` may run in a chain (a transaction shared with the claim and with the
+    /// transactional steps around it); false for a step past the definition.
+    pub fn chains(&self, step: usize) -> bool {
+        self.steps.get(step).is_some_and(|s| s.transactional)
+    }
+
+    /// Whether a chain goes on after a step succeeded and the machine said `next`: only into
+    /// a step to run now that may share the chain's transaction. Otherwise the chain commits
+    /// and the next step (if any) runs in a transaction of its own.
+    pub fn chain_continues(&self, next: &Action) -> bool {
+        matches!(next, Action::Run { step, .. } if self.chains(*step))
+    }
 }
 
 /// The life of an instance: running -> completed, or running -> compensating -> failed, or
@@ -37,6 +56,16 @@ pub enum InstanceState {
 }
 
 impl InstanceState {
+    /// Every state, in the order of an instance's life.
+    pub const ALL: [Self; 5] = [
+        Self::Running,
+        Self::Compensating,
+        Self::Completed,
+        Self::Failed,
+        Self::Stuck,
+    ];
+
+    /// The state's name as stored and as sent on the wire (serde uses the same).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
@@ -48,15 +77,7 @@ impl InstanceState {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Running,
-            Self::Compensating,
-            Self::Completed,
-            Self::Failed,
-            Self::Stuck,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// No step will run again without an operator.
@@ -74,6 +95,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name as stored and as sent on the wire (serde uses the same).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Forward => "forward",
@@ -141,6 +163,16 @@ pub enum Event {
     OperatorMarkCompensated { reason: String },
 }
 
+impl Event {
+    /// How the attempt this event reports is recorded.
+    pub fn outcome(&self) -> AttemptOutcome {
+        match self {
+            Self::Failed { .. } => AttemptOutcome::Failed,
+            _ => AttemptOutcome::Succeeded,
+        }
+    }
+}
+
 /// What to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -159,6 +191,36 @@ pub enum Action {
     Fail { reason: String },
     /// A compensation failed for good: an operator must look.
     AwaitOperator { reason: String },
+}
+
+impl Action {
+    /// How long until the next attempt is due: zero unless it runs after a backoff.
+    pub fn delay(&self) -> Duration {
+        match self {
+            Self::RunAfter { delay, .. } => *delay,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The saga is over (completed, or failed with everything undone); a stuck one is not,
+    /// since an operator may move it on.
+    pub fn ends_saga(&self) -> bool {
+        matches!(self, Self::Complete | Self::Fail { .. })
+    }
+
+    /// The same action, but a step to run now runs after `delay` instead (an operator's
+    /// retry spread over time).
+    pub fn postponed(self, delay: Duration) -> Self {
+        match self {
+            Self::Run { step, phase, attempt } => Self::RunAfter {
+                step,
+                phase,
+                attempt,
+                delay,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Why an event does not apply.
@@ -345,22 +407,27 @@ mod tests {
         timeout: Duration::from_secs(5),
     };
 
-    /// validate (no compensation) -> reserve (compensable) -> place (compensable) -> publish.
+    /// validate (no compensation) -> reserve (compensable) -> place (compensable) -> publish
+    /// (the only one with effects outside the database).
     const STEPS: [StepShape; 4] = [
         StepShape {
             compensable: false,
+            transactional: true,
             retry: RETRY_TWICE,
         },
         StepShape {
             compensable: true,
+            transactional: true,
             retry: RETRY_TWICE,
         },
         StepShape {
             compensable: true,
+            transactional: true,
             retry: RETRY_TWICE,
         },
         StepShape {
             compensable: false,
+            transactional: false,
             retry: RETRY_TWICE,
         },
     ];
@@ -690,6 +757,96 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_chain_goes_on_only_into_a_transactional_step_to_run_now() {
+        let run = |step| Action::Run {
+            step,
+            phase: Phase::Forward,
+            attempt: 1,
+        };
+        assert!(SHAPE.chain_continues(&run(1)));
+        assert!(SHAPE.chain_continues(&run(2)));
+        assert!(
+            !SHAPE.chain_continues(&run(3)),
+            "publish runs in a transaction of its own"
+        );
+        assert!(
+            !SHAPE.chain_continues(&run(9)),
+            "a step past the definition never chains"
+        );
+        let later = Action::RunAfter {
+            step: 1,
+            phase: Phase::Forward,
+            attempt: 2,
+            delay: Duration::from_millis(100),
+        };
+        assert!(!SHAPE.chain_continues(&later), "a backoff ends the chain");
+        assert!(!SHAPE.chain_continues(&Action::Complete));
+        assert!(SHAPE.chains(0) && !SHAPE.chains(3));
+    }
+
+    #[test]
+    fn a_move_is_due_after_its_backoff_and_ends_the_saga_only_when_it_is_over() {
+        let (_, retry) = go(&at(InstanceState::Running, 1, Phase::Forward, 1), failed(false));
+        assert_eq!(retry.delay(), Duration::from_millis(100));
+        assert!(!retry.ends_saga());
+        let (_, next) = go(&at(InstanceState::Running, 1, Phase::Forward, 1), Event::Succeeded);
+        assert_eq!(next.delay(), Duration::ZERO);
+        let (_, complete) = go(&at(InstanceState::Running, 3, Phase::Forward, 1), Event::Succeeded);
+        assert!(complete.ends_saga());
+        let (_, fail) = go(&at(InstanceState::Running, 1, Phase::Forward, 1), failed(true));
+        assert!(fail.ends_saga());
+        let (_, stuck) = go(
+            &at(InstanceState::Compensating, 1, Phase::Compensation, 3),
+            failed(true),
+        );
+        assert!(!stuck.ends_saga(), "an operator can still move a stuck saga on");
+    }
+
+    #[test]
+    fn a_postponed_run_waits_and_other_actions_stay_as_they_are() {
+        let delay = Duration::from_secs(7);
+        let run = Action::Run {
+            step: 2,
+            phase: Phase::Compensation,
+            attempt: 1,
+        };
+        assert_eq!(
+            run.postponed(delay),
+            Action::RunAfter {
+                step: 2,
+                phase: Phase::Compensation,
+                attempt: 1,
+                delay
+            }
+        );
+        assert_eq!(Action::Complete.postponed(delay), Action::Complete);
+    }
+
+    #[test]
+    fn an_event_records_its_attempt_as_failed_or_succeeded() {
+        assert_eq!(failed(false).outcome(), AttemptOutcome::Failed);
+        assert_eq!(Event::Succeeded.outcome(), AttemptOutcome::Succeeded);
+    }
+
+    #[test]
+    fn states_and_phases_travel_as_the_names_they_are_stored_under() {
+        for state in InstanceState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(
+                serde_json::from_value::<InstanceState>(state.as_str().into()).unwrap(),
+                state
+            );
+            assert_eq!(InstanceState::parse(state.as_str()), Some(state));
+        }
+        for phase in [Phase::Forward, Phase::Compensation] {
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
+            assert_eq!(serde_json::from_value::<Phase>(phase.as_str().into()).unwrap(), phase);
+            assert_eq!(Phase::parse(phase.as_str()), Some(phase));
+        }
+        assert_eq!(InstanceState::parse("Running"), None, "names are lower case");
     }
 
     #[test]
