@@ -27,6 +27,9 @@ pub struct Settings {
     pub signing_key_file: Option<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// No session lasts longer than this after its login, however often it is refreshed
+    /// (`CUSTOMER_SESSION_MAX_AGE_SECS`, default 30 days).
+    pub session_max_age: Duration,
     pub login_limits: LoginLimits,
     pub registration_limits: RegistrationLimits,
     /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: web only
@@ -57,6 +60,14 @@ pub struct RegistrationLimits {
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
 impl Settings {
+    /// How long sessions and their refresh tokens live.
+    pub fn session_lifetime(&self) -> crate::sessions::refresh::Lifetime {
+        crate::sessions::refresh::Lifetime {
+            idle: self.refresh_token_ttl,
+            max_age: self.session_max_age,
+        }
+    }
+
     pub fn from_env() -> Result<Self, StartupError> {
         let access_secs: u64 = parse_or("CUSTOMER_ACCESS_TOKEN_TTL_SECS", 900)?;
         if access_secs == 0 || access_secs > MAX_ACCESS_TOKEN_TTL.as_secs() {
@@ -89,6 +100,7 @@ impl Settings {
             signing_key_file: var_opt("SHOP_JWT_SIGNING_KEY_FILE"),
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(parse_or("CUSTOMER_REFRESH_TOKEN_TTL_SECS", 14 * 24 * 3600)?),
+            session_max_age: Duration::from_secs(parse_or("CUSTOMER_SESSION_MAX_AGE_SECS", 30 * 24 * 3600)?),
             login_limits: LoginLimits {
                 failures_before_delay: parse_or("CUSTOMER_LOGIN_FAILURES_BEFORE_DELAY", 5)?,
                 per_address: parse_or("CUSTOMER_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)?,

@@ -69,6 +69,7 @@ impl TestShop {
             signing_key_file: None,
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            session_max_age: Duration::from_secs(30 * 24 * 3600),
             login_limits: customer::config::LoginLimits {
                 failures_before_delay: 5,
                 per_address: 20,

@@ -1,5 +1,7 @@
 //! Login failures, rate limiting, refresh-token rotation and logout.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::json;
 use testkit::TestShop;
@@ -162,6 +164,31 @@ async fn registrations_are_limited_per_address() {
         register("203.0.113.41", email("elsewhere")).await.unwrap().status(),
         StatusCode::CREATED
     );
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_age_however_often_it_is_refreshed() {
+    let shop = TestShop::start_with(|s| s.session_max_age = Duration::from_secs(3600)).await;
+    let api = CustomerApi::new(&shop.customer_url);
+    let login = api.signed_up(&email("aging")).await;
+    let first = login["refresh_expires_in"].as_u64().unwrap();
+    assert!((3500..=3600).contains(&first), "no token outlives its session: {first}");
+    let renewed = api.refresh(login["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    let second = renewed.body["refresh_expires_in"].as_u64().unwrap();
+    assert!(
+        second <= first,
+        "refreshing does not extend the session: {second} after {first}"
+    );
+
+    // The session began an hour ago: its live token is refused, as a login past its age.
+    let db = sqlx::PgPool::connect(&shop.customer_database_url).await.unwrap();
+    sqlx::query("UPDATE refresh_tokens SET session_started_at = now() - interval '1 hour 1 second'")
+        .execute(&db)
+        .await
+        .unwrap();
+    let aged = api.refresh(renewed.body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(aged.status, StatusCode::UNAUTHORIZED, "{:?}", aged.body);
 }
 
 #[tokio::test]

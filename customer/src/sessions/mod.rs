@@ -13,7 +13,6 @@ use axum::{Json, Router};
 use platform::http::{AppJson, client_ip};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::accounts::store::{self, Account};
 use crate::app::AppState;
@@ -83,7 +82,7 @@ async fn login(
     // This address knows the password now; its own failures on the account are forgotten.
     throttle::clear(&state.db, &rules[0]).await?;
     let mut conn = state.db.acquire().await?;
-    let refresh = refresh::issue(&mut conn, account.id, Uuid::now_v7(), state.settings.refresh_token_ttl).await?;
+    let refresh = refresh::start(&mut conn, account.id, state.settings.session_lifetime()).await?;
     state.login_outcome("succeeded");
     tracing::info!(customer_id = %account.id, "logged in");
     Ok(Json(tokens(&state, &account, refresh)?))
@@ -93,7 +92,7 @@ async fn refresh_session(
     State(state): State<AppState>,
     AppJson(request): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenBody>> {
-    match refresh::rotate(&state.db, &request.refresh_token, state.settings.refresh_token_ttl).await? {
+    match refresh::rotate(&state.db, &request.refresh_token, state.settings.session_lifetime()).await? {
         Rotation::Rotated { customer_id, next } => {
             let account = store::find_by_id(&state.db, customer_id)
                 .await?

@@ -1,14 +1,27 @@
 //! Refresh tokens: opaque, stored only as SHA-256 hashes, rotated on every use. A login
-//! starts a family; presenting a token that was already used revokes its whole family,
-//! since one of the two holders must be a thief.
+//! starts a family (a session); presenting a token that was already used revokes its whole
+//! family, since one of the two holders must be a thief. Each token lives `idle` after its
+//! issue, and none past the session's absolute lifetime: refreshing never extends a session
+//! beyond `max_age` after its login.
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+/// How long a session's refresh tokens live.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime {
+    /// Each token, after its issue (`CUSTOMER_REFRESH_TOKEN_TTL_SECS`).
+    pub idle: Duration,
+    /// The whole session, after its login (`CUSTOMER_SESSION_MAX_AGE_SECS`).
+    pub max_age: Duration,
+}
 
 /// A refresh token just issued; `token` is shown to its holder once and never stored.
 pub struct IssuedRefreshToken {
@@ -39,42 +52,58 @@ fn new_token() -> anyhow::Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Issues a token in `family_id` (a new family at login).
-pub async fn issue(
+/// Starts a session for `customer_id` (at login) with its first token.
+pub async fn start(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    lifetime: Lifetime,
+) -> anyhow::Result<IssuedRefreshToken> {
+    issue(conn, customer_id, Uuid::now_v7(), None, lifetime).await
+}
+
+/// Issues a token in `family_id`, whose session began at `started` (now when None).
+async fn issue(
     conn: &mut PgConnection,
     customer_id: Uuid,
     family_id: Uuid,
-    ttl: Duration,
+    started: Option<DateTime<Utc>>,
+    lifetime: Lifetime,
 ) -> anyhow::Result<IssuedRefreshToken> {
     let token = new_token()?;
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, family_id, customer_id, token_hash, expires_at)
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+    let expires_in: f64 = sqlx::query_scalar(
+        "INSERT INTO refresh_tokens (id, family_id, customer_id, token_hash, session_started_at, expires_at)
+         VALUES ($1, $2, $3, $4, COALESCE($5, now()),
+                 LEAST(now() + make_interval(secs => $6), COALESCE($5, now()) + make_interval(secs => $7)))
+         RETURNING EXTRACT(EPOCH FROM expires_at - now())::float8",
     )
     .bind(Uuid::now_v7())
     .bind(family_id)
     .bind(customer_id)
     .bind(hash(&token))
-    .bind(ttl.as_secs_f64())
-    .execute(conn)
+    .bind(started)
+    .bind(lifetime.idle.as_secs_f64())
+    .bind(lifetime.max_age.as_secs_f64())
+    .fetch_one(conn)
     .await?;
     Ok(IssuedRefreshToken {
         token,
-        expires_in: ttl.as_secs(),
+        expires_in: expires_in.max(0.0) as u64,
     })
 }
 
 /// Uses `token` once, issuing its successor in the same family.
-pub async fn rotate(db: &PgPool, token: &str, ttl: Duration) -> anyhow::Result<Rotation> {
+pub async fn rotate(db: &PgPool, token: &str, lifetime: Lifetime) -> anyhow::Result<Rotation> {
     let mut tx = db.begin().await?;
-    let row: Option<(Uuid, Uuid, bool, bool, bool)> = sqlx::query_as(
-        "SELECT family_id, customer_id, used_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= now()
+    let row: Option<(Uuid, Uuid, DateTime<Utc>, bool, bool, bool)> = sqlx::query_as(
+        "SELECT family_id, customer_id, session_started_at, used_at IS NOT NULL, revoked_at IS NOT NULL,
+                expires_at <= now() OR session_started_at + make_interval(secs => $2) <= now()
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(hash(token))
+    .bind(lifetime.max_age.as_secs_f64())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((family_id, customer_id, used, revoked, expired)) = row else {
+    let Some((family_id, customer_id, started, used, revoked, expired)) = row else {
         return Ok(Rotation::Invalid);
     };
     if revoked || expired {
@@ -89,7 +118,7 @@ pub async fn rotate(db: &PgPool, token: &str, ttl: Duration) -> anyhow::Result<R
         .bind(hash(token))
         .execute(&mut *tx)
         .await?;
-    let next = issue(&mut tx, customer_id, family_id, ttl).await?;
+    let next = issue(&mut tx, customer_id, family_id, Some(started), lifetime).await?;
     tx.commit().await?;
     Ok(Rotation::Rotated { customer_id, next })
 }
