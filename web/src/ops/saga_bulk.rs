@@ -6,13 +6,15 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use saga_core::InstanceState;
 use serde::Deserialize;
 
 use super::OperatorSession;
 use super::saga_views::{ConfirmView, SagaFilter};
 use super::sagas::ListParams;
+
 use crate::app::AppState;
-use crate::clients::product_order::{BulkRetried, BulkRetry, ProductOrderCallError, SagaState};
+use crate::clients::product_order::{BulkRetried, BulkRetry, ProductOrderCallError};
 use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page};
 
@@ -178,7 +180,7 @@ async fn call(
     per_second: u32,
 ) -> Result<Result<BulkRetried, (StatusCode, String)>, WebError> {
     let bulk = BulkRetry {
-        state: filter.state.unwrap_or(SagaState::Failed),
+        state: filter.state.unwrap_or(InstanceState::Failed),
         idle_minutes: filter.idle_minutes,
         q: filter.q.as_deref(),
         dry_run,

@@ -4,8 +4,9 @@
 //! SVG's title and description says the same for screen readers.
 
 use askama::Template;
+use saga_core::InstanceState;
 
-use crate::clients::product_order::{EdgeKind, NodePhase, SagaDetail, SagaNode, SagaState};
+use crate::clients::product_order::{EdgeKind, NodePhase, SagaDetail, SagaNode};
 
 const COLUMN: i32 = 170;
 const WIDTH: i32 = 140;
@@ -51,8 +52,8 @@ impl SagaDrawing {
         let steps = &detail.steps;
         let summary = &detail.summary;
         let current = match summary.state {
-            SagaState::Completed => SagaNode::Completed,
-            SagaState::Failed => SagaNode::Failed,
+            InstanceState::Completed => SagaNode::Completed,
+            InstanceState::Failed => SagaNode::Failed,
             _ => SagaNode::Step {
                 index: steps.iter().position(|s| s.name == summary.step).unwrap_or(0),
                 phase: if summary.phase == "compensation" {

@@ -4,14 +4,15 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use saga_core::InstanceState;
 use uuid::Uuid;
 
 use super::saga_drawing::SagaDrawing;
+
 use crate::catalog::views::LoadMore;
 use crate::checkout::form::{CheckoutForm, FieldErrors};
 use crate::clients::product_order::{
-    OutboxEvent, SagaAction, SagaAttempt, SagaContactDetails, SagaDetail, SagaPage, SagaState, SagaSummary,
-    ShippingCountry,
+    OutboxEvent, SagaAction, SagaAttempt, SagaContactDetails, SagaDetail, SagaPage, SagaSummary, ShippingCountry,
 };
 use crate::orders::views::short_id;
 use crate::render::PageContext;
@@ -24,7 +25,7 @@ pub const STATUS_PART: &str = "saga-status";
 /// `idle_minutes`, matching `q` (a checkout id, an order id or an email address).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SagaFilter {
-    pub state: Option<SagaState>,
+    pub state: Option<InstanceState>,
     pub idle_minutes: Option<u32>,
     pub q: Option<String>,
 }
@@ -63,7 +64,7 @@ impl SagaFilter {
     }
 
     /// The same filter with another state.
-    fn with_state(&self, state: Option<SagaState>) -> Self {
+    fn with_state(&self, state: Option<InstanceState>) -> Self {
         Self { state, ..self.clone() }
     }
 
@@ -79,7 +80,7 @@ impl SagaFilter {
 
     /// A bulk retry applies to sagas of a state that can be retried.
     pub fn can_bulk_retry(&self) -> bool {
-        self.state.is_some_and(|s| s != SagaState::Completed)
+        self.state.is_some_and(|s| s != InstanceState::Completed)
     }
 }
 
@@ -106,7 +107,7 @@ pub struct OpsSagasView<'a> {
 
 impl<'a> OpsSagasView<'a> {
     pub fn new(filter: SagaFilter, listing: &'a SagaPage, continued: bool, load_more: LoadMore) -> Self {
-        let count_of = |s: SagaState| {
+        let count_of = |s: InstanceState| {
             listing
                 .counts
                 .iter()
@@ -114,7 +115,7 @@ impl<'a> OpsSagasView<'a> {
                 .map(|c| c.count)
                 .sum::<i64>()
         };
-        let filters = SagaState::ALL
+        let filters = InstanceState::ALL
             .into_iter()
             .map(|s| StateFilter {
                 label: state_label(&s),
@@ -365,7 +366,7 @@ impl<'a> SagaStatusView<'a> {
 
     /// The saga moves on its own: the part keeps polling.
     pub fn polls(&self) -> bool {
-        self.detail.summary.state.is_moving()
+        !self.detail.summary.state.is_final()
     }
 
     /// The saga page's address (what htmx polls).
@@ -474,13 +475,13 @@ pub fn what_it_does(action: &str) -> &'static str {
 }
 
 /// A saga state in words.
-pub fn state_label(state: &SagaState) -> &'static str {
+pub fn state_label(state: &InstanceState) -> &'static str {
     match state {
-        SagaState::Running => "Running",
-        SagaState::Compensating => "Compensating",
-        SagaState::Completed => "Completed",
-        SagaState::Failed => "Failed",
-        SagaState::Stuck => "Stuck",
+        InstanceState::Running => "Running",
+        InstanceState::Compensating => "Compensating",
+        InstanceState::Completed => "Completed",
+        InstanceState::Failed => "Failed",
+        InstanceState::Stuck => "Stuck",
     }
 }
 
@@ -625,7 +626,7 @@ mod tests {
     fn the_list_address_keeps_its_filters() {
         assert_eq!(SagaFilter::default().url(None), "/ops/sagas");
         let filter = SagaFilter {
-            state: Some(SagaState::Stuck),
+            state: Some(InstanceState::Stuck),
             idle_minutes: Some(5),
             q: Some("ada@example.com".into()),
         };

@@ -10,12 +10,14 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use saga_core::InstanceState;
 use serde::Deserialize;
 
 use super::OperatorSession;
 use super::saga_views::{
     ConfirmView, EditDetailsForm, OpsMoreSagasView, OpsSagaView, OpsSagasView, STATUS_PART, SagaFilter, what_it_does,
 };
+
 use crate::app::AppState;
 use crate::catalog::views::LoadMore;
 use crate::checkout::form::{CheckoutForm, field_errors};
@@ -57,7 +59,7 @@ impl ListParams {
     /// idle time filters nothing.
     pub(super) fn filter(&self) -> SagaFilter {
         SagaFilter {
-            state: self.state.trim().parse().ok(),
+            state: InstanceState::parse(self.state.trim()),
             idle_minutes: self.idle_minutes.trim().parse().ok().filter(|m| *m > 0),
             q: Some(self.q.trim().to_owned()).filter(|q| !q.is_empty()),
         }

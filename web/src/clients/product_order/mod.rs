@@ -30,7 +30,7 @@ pub use orders::{CheckoutSummary, OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrd
 pub use sagas::{
     BulkItem, BulkRefusal, BulkRetried, BulkRetry, EdgeKind, NodePhase, OutboxEvent, SagaAction, SagaAttempt,
     SagaCompensation, SagaContactDetails, SagaCount, SagaDetail, SagaEdge, SagaNode, SagaOperatorAction, SagaPage,
-    SagaQuery, SagaRefusal, SagaState, SagaStep, SagaSummary,
+    SagaQuery, SagaRefusal, SagaStep, SagaSummary,
 };
 use shapes::StockChanges;
 pub use shapes::{

@@ -4,61 +4,18 @@
 use chrono::{DateTime, Utc};
 use contracts::events::{Contact, Delivery};
 use reqwest::Method;
+use saga_core::InstanceState;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Caller, CheckoutDetails, ProductOrderClient, Result, answer, send};
-
-/// Where a saga stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SagaState {
-    Running,
-    Compensating,
-    Completed,
-    Failed,
-    Stuck,
-}
-
-impl SagaState {
-    pub const ALL: [Self; 5] = [
-        Self::Running,
-        Self::Compensating,
-        Self::Completed,
-        Self::Failed,
-        Self::Stuck,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Compensating => "compensating",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Stuck => "stuck",
-        }
-    }
-
-    /// Completed, failed and stuck sagas do not move on their own.
-    pub fn is_moving(&self) -> bool {
-        matches!(self, Self::Running | Self::Compensating)
-    }
-}
-
-impl std::str::FromStr for SagaState {
-    type Err = ();
-
-    fn from_str(s: &str) -> std::result::Result<Self, ()> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s).ok_or(())
-    }
-}
 
 /// A saga as listed.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SagaSummary {
     pub id: Uuid,
     pub saga: String,
-    pub state: SagaState,
+    pub state: InstanceState,
     /// The step it is at (or ended at).
     pub step: String,
     /// forward or compensation.
@@ -74,7 +31,7 @@ pub struct SagaSummary {
 /// How many sagas are in `state`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SagaCount {
-    pub state: SagaState,
+    pub state: InstanceState,
     pub count: i64,
 }
 
@@ -253,7 +210,7 @@ impl SagaDetail {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct SagaQuery<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<SagaState>,
+    pub state: Option<InstanceState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_minutes: Option<u32>,
     /// A checkout id, an order id or an email address.
@@ -301,7 +258,7 @@ impl std::str::FromStr for SagaAction {
 /// Which sagas a bulk retry takes, and how fast it goes.
 #[derive(Debug, Clone, Serialize)]
 pub struct BulkRetry<'a> {
-    pub state: SagaState,
+    pub state: InstanceState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_minutes: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -429,10 +386,10 @@ mod tests {
             "operator_actions": []
         }))
         .unwrap();
-        assert_eq!(detail.summary.state, SagaState::Failed);
+        assert_eq!(detail.summary.state, InstanceState::Failed);
         assert_eq!(detail.contact_details().unwrap().contact.name, "Ada Lovelace");
         let query = SagaQuery {
-            state: Some(SagaState::Stuck),
+            state: Some(InstanceState::Stuck),
             ..SagaQuery::default()
         };
         assert_eq!(
