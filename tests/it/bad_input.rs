@@ -78,6 +78,7 @@ const ROUTES: &[Route] = &[
     })),
     route(Customer, Method::POST, "/api/auth/refresh", Public, &[], Some(|_| json!({"refresh_token": "x".repeat(43)}))),
     route(Customer, Method::POST, "/api/auth/logout", Public, &[], Some(|_| json!({"refresh_token": "x".repeat(43)}))),
+    route(Customer, Method::POST, "/api/auth/logout-everywhere", Shopper, &[], None),
     route(Customer, Method::GET, "/.well-known/jwks.json", Public, &[], None),
     route(Customer, Method::GET, "/api/me", Shopper, &[], None),
     route(Customer, Method::GET, "/api/orders", Shopper, &[("cursor", ""), ("limit", "20")], None),

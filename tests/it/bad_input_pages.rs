@@ -59,6 +59,7 @@ const FORMS: &[Form] = &[
     form("/register", "/register", Who::Visitor, &[("email", "new-web@example.com"), ("name", "New Shopper"), ("password", PASSWORD)]),
     form("/login", "/login", Who::Visitor, &[("email", "nobody@example.com"), ("password", "wrong password"), ("next", "/orders")]),
     form("/logout", "/", Who::Visitor, &[]),
+    form("/logout-everywhere", "/", Who::Visitor, &[]),
     form("/cart/items", "/products/{product}", Who::Shopper, &[("product_id", "{product}"), ("quantity", "1")]),
     form("/cart/items/{product}", "/cart", Who::Shopper, &[("quantity", "2")]),
     form("/cart/items/{product}/remove", "/cart", Who::Shopper, &[]),

@@ -354,3 +354,30 @@ async fn too_many_registrations_from_one_visitor_are_refused_kindly() {
     assert!(html.contains("Too many new accounts from your network"), "{html}");
     assert!(html.contains("Second"), "what was typed is kept: {html}");
 }
+
+#[tokio::test]
+async fn logging_out_everywhere_ends_the_sessions_of_every_device() {
+    let shop = TestShop::start().await;
+    let address = email("everywhere");
+    let api = CustomerApi::new(&shop.customer_url);
+    // The shopper's phone signed in elsewhere; their laptop uses the pages.
+    let phone = api.signed_up(&address).await;
+    let mut laptop = Browser::open(&shop.web_url).await;
+    laptop.log_in(&address, PASSWORD).await;
+    assert!(laptop.get("/").await.html.contains(r#"id="logout-everywhere""#));
+
+    let answer = laptop.post("/logout-everywhere", &[]).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert!(
+        !laptop.get("/").await.html.contains("Signed in as"),
+        "this browser is signed out"
+    );
+    let renewed = api.refresh(phone["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        renewed.status,
+        StatusCode::UNAUTHORIZED,
+        "the phone's session ended too"
+    );
+    // Logging in again works as before.
+    laptop.log_in(&address, PASSWORD).await;
+}

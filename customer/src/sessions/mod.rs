@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use platform::auth::Caller;
 use platform::http::{AppJson, client_ip};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh_session))
         .route("/api/auth/logout", post(logout))
+        .route("/api/auth/logout-everywhere", post(logout_everywhere))
         .route(platform::auth::JWKS_PATH, get(jwks))
 }
 
@@ -109,6 +111,15 @@ async fn refresh_session(
 
 async fn logout(State(state): State<AppState>, AppJson(request): AppJson<RefreshRequest>) -> Result<StatusCode> {
     refresh::revoke(&state.db, &request.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the caller, on every device (their refresh tokens stop working;
+/// access tokens already handed out run out within their 15 minutes).
+async fn logout_everywhere(State(state): State<AppState>, Caller(claims): Caller) -> Result<StatusCode> {
+    let mut conn = state.db.acquire().await?;
+    refresh::revoke_all(&mut conn, claims.sub).await?;
+    tracing::info!(customer_id = %claims.sub, "logged out everywhere");
     Ok(StatusCode::NO_CONTENT)
 }
 

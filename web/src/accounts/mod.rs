@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/register", get(register_page).post(register))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/logout-everywhere", post(logout_everywhere))
 }
 
 /// The shopper's address as web tells customer (whose login and registration limits count
@@ -181,6 +182,22 @@ async fn logout(State(state): State<AppState>, ctx: PageContext, session: Option
         tracing::warn!(error = %e, "ending the session at customer failed");
     }
     (SessionChange::End, see_other(&ctx, "/")).into_response()
+}
+
+/// Ends the shopper's sessions on every device, then this one's cookies; a visitor without a
+/// session is simply sent home.
+async fn logout_everywhere(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    session: Option<Extension<Session>>,
+) -> Result<Response, WebError> {
+    if let Some(token) = session.and_then(|Extension(s)| s.access_token) {
+        match state.customer.logout_everywhere(&token).await {
+            Ok(()) | Err(CustomerCallError::SessionEnded) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((SessionChange::End, see_other(&ctx, "/")).into_response())
 }
 
 /// `next` when it is a path on this site, `/` otherwise (no open redirects).

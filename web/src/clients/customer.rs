@@ -177,6 +177,16 @@ impl CustomerClient {
         }
     }
 
+    /// Ends every session of the shopper whose access token is `token`.
+    pub async fn logout_everywhere(&self, token: &str) -> Result<()> {
+        let response = self.post_as("/api/auth/logout-everywhere", token, &()).await?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
+            _ => Err(unexpected(response).await),
+        }
+    }
+
     /// A GET of `path` on behalf of the shopper whose access token is `token`.
     fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http
