@@ -52,8 +52,9 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state.clone());
-    pages
+    let secure_cookies = state.settings.secure_cookies;
+    let site = pages
         .merge(assets::router())
-        .merge(catalog::images::router().with_state(state.clone()))
-        .layer(from_fn_with_state(state, headers::security_headers))
+        .merge(catalog::images::router().with_state(state));
+    headers::layered(site, secure_cookies)
 }

@@ -6,15 +6,10 @@
 //! HTTPS; browsers ignore HSTS over plain HTTP, localhost's included). An
 //! answer that brings its own policy (an uploaded picture's `default-src 'none'`) keeps it.
 
-use axum::extract::{Request, State};
+use axum::Router;
 use axum::http::HeaderValue;
-use axum::http::header::{
-    CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
-};
-use axum::middleware::Next;
-use axum::response::Response;
-
-use crate::app::AppState;
+use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -22,18 +17,25 @@ pub const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 
 /// A year, subdomains included: once a browser saw the shop over HTTPS it never tries HTTP.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let secure = state.settings.secure_cookies;
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    if !headers.contains_key(CONTENT_SECURITY_POLICY) {
-        headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
+/// Web's own policy on top of the defaults every service sends (`platform::http`: framing
+/// denied, no sniffing, which stay as they are): the pages' content policy where an answer
+/// brings none, the referrer kept to the site, and HSTS with secure cookies.
+pub fn layered(router: Router, secure_cookies: bool) -> Router {
+    let router = router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ));
+    if secure_cookies {
+        router.layer(SetResponseHeaderLayer::overriding(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        router
     }
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if secure {
-        headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
-    }
-    response
 }
