@@ -27,15 +27,27 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     assert_eq!(wrong_password.body["error"]["code"], "invalid_credentials");
 }
 
-/// A login attempt as sent by a client at `address` through the proxy customer trusts.
-async fn log_in_from(shop: &TestShop, address: &str, who: &str, password: &str) -> reqwest::Response {
+/// A POST of `body` to customer's `path` as sent by a client at `address` through the proxy
+/// customer trusts.
+async fn post_from(shop: &TestShop, address: &str, path: &str, body: serde_json::Value) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}/api/auth/login", shop.customer_url))
+        .post(format!("{}{path}", shop.customer_url))
         .header("x-forwarded-for", address)
-        .json(&json!({"email": who, "password": password}))
+        .json(&body)
         .send()
         .await
         .unwrap()
+}
+
+/// A login attempt from a client at `address`.
+async fn log_in_from(shop: &TestShop, address: &str, who: &str, password: &str) -> reqwest::Response {
+    post_from(
+        shop,
+        address,
+        "/api/auth/login",
+        json!({"email": who, "password": password}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -140,28 +152,26 @@ async fn a_client_cannot_choose_the_address_it_is_limited_by() {
 async fn registrations_are_limited_per_address() {
     let shop = TestShop::start_with(|s| s.registration_limits.per_address = 2).await;
     let register = |address: &'static str, who: String| {
-        reqwest::Client::new()
-            .post(format!("{}/api/auth/register", shop.customer_url))
-            .header("x-forwarded-for", address)
-            .json(&json!({"email": who, "password": PASSWORD, "name": "Sam"}))
-            .send()
+        post_from(
+            &shop,
+            address,
+            "/api/auth/register",
+            json!({"email": who, "password": PASSWORD, "name": "Sam"}),
+        )
     };
     let taken = email("taken");
     assert_eq!(
-        register("203.0.113.40", taken.clone()).await.unwrap().status(),
+        register("203.0.113.40", taken.clone()).await.status(),
         StatusCode::CREATED
     );
     // A taken email counts too: emails cannot be tried at speed.
-    assert_eq!(
-        register("203.0.113.40", taken).await.unwrap().status(),
-        StatusCode::CONFLICT
-    );
-    let refused = register("203.0.113.40", email("third")).await.unwrap();
+    assert_eq!(register("203.0.113.40", taken).await.status(), StatusCode::CONFLICT);
+    let refused = register("203.0.113.40", email("third")).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().contains_key("retry-after"));
     // Another address registers as before.
     assert_eq!(
-        register("203.0.113.41", email("elsewhere")).await.unwrap().status(),
+        register("203.0.113.41", email("elsewhere")).await.status(),
         StatusCode::CREATED
     );
 }
