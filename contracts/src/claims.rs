@@ -7,6 +7,10 @@ use uuid::Uuid;
 pub const ISSUER: &str = "shop-customer";
 /// `aud` of every access token: the shop's own services.
 pub const AUDIENCE: &str = "shop";
+/// No access token lives longer than this (seconds); verifiers refuse one that claims to.
+pub const MAX_LIFETIME_SECS: u64 = 15 * 60;
+/// How long past its expiry a token is still accepted, for clocks that differ (seconds).
+pub const LEEWAY_SECS: u64 = 5;
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +45,8 @@ impl std::str::FromStr for Role {
 pub struct Claims {
     /// The customer id.
     pub sub: Uuid,
+    /// The session (login) the token belongs to: ending it refuses the token everywhere.
+    pub sid: Uuid,
     pub role: Role,
     /// Display name, so pages can greet without a round trip.
     pub name: String,

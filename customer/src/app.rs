@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
+use crate::sessions::announce::Announcements;
 use crate::sessions::signing::TokenSigner;
 use crate::{accounts, dead_letters, health, orders, reconcile, sessions};
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub hasher: PasswordHasher,
     pub logins: Family<OutcomeLabels, Counter>,
+    /// Wakes the announcer of ended sessions after a commit that ended some.
+    pub announcements: Announcements,
 }
 
 impl AppState {

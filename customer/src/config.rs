@@ -56,13 +56,14 @@ pub struct RegistrationLimits {
     pub window: Duration,
 }
 
-/// Access tokens never live longer than this.
-pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Access tokens never live longer than this (every verifier refuses longer ones).
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(contracts::claims::MAX_LIFETIME_SECS);
 
 impl Settings {
-    /// How long sessions and their refresh tokens live.
+    /// How long sessions and their tokens live.
     pub fn session_lifetime(&self) -> crate::sessions::refresh::Lifetime {
         crate::sessions::refresh::Lifetime {
+            access: self.access_token_ttl,
             idle: self.refresh_token_ttl,
             max_age: self.session_max_age,
         }

@@ -70,12 +70,23 @@ pub async fn start(
     let metrics = Arc::new(Metrics::new());
     let logins = Family::default();
     metrics.register("customer_logins", "Login attempts by outcome", logins.clone());
+    let verifier = Arc::new(TokenVerifier::with_keys(signer.jwks()));
+    platform::auth::ended::follow(broker.clone(), verifier.ended_sessions(), shutdown.clone(), tasks);
+    let announcements = sessions::announce::Announcements::default();
+    sessions::announce::spawn(
+        db.clone(),
+        broker.clone(),
+        announcements.clone(),
+        shutdown.clone(),
+        tasks,
+    );
     let state = AppState {
         db: db.clone(),
-        verifier: Arc::new(TokenVerifier::with_keys(signer.jwks())),
+        verifier,
         signer: Arc::new(signer),
         hasher: accounts::password::PasswordHasher::new(),
         logins,
+        announcements,
         settings: Arc::new(settings),
     };
     if let Some((email, password)) = &state.settings.operator {

@@ -1,15 +1,20 @@
 //! RabbitMQ: one connection per service, kept alive by a supervisor that reconnects with
-//! backoff when the broker drops, and the durable `shop.events` topic exchange.
+//! backoff when the broker drops, the durable `shop.events` topic exchange, and publishing to
+//! it with confirms.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::ExchangeDeclareOptions;
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::sync::{RwLock, watch};
+use chrono::Utc;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use serde::Serialize;
+use tokio::sync::{Mutex, RwLock, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use uuid::Uuid;
 
 use crate::StartupError;
 use crate::config::redact_url;
@@ -116,6 +121,104 @@ impl Broker {
         let connection = self.inner.connection.read().await;
         if connection.status().connected() {
             let _ = connection.close(200, "shutting down".into()).await;
+        }
+    }
+}
+
+/// Why a publish did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("RabbitMQ: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("RabbitMQ refused the event (nack)")]
+    Nacked,
+    #[error("RabbitMQ did not confirm the event: {0}")]
+    ConfirmLost(lapin::Error),
+    #[error("publisher confirms are off on the channel")]
+    Unconfirmed,
+}
+
+impl PublishError {
+    /// The event reached the broker's connection before this went wrong: it may have been
+    /// published, just not confirmed.
+    pub fn sent(&self) -> bool {
+        matches!(self, Self::Nacked | Self::ConfirmLost(_) | Self::Unconfirmed)
+    }
+}
+
+/// Whether the broker could hand a confirmed event to at least one queue.
+pub type Routed = bool;
+
+/// Publishes JSON messages to the events exchange with confirms, on one channel reopened when
+/// the connection comes back.
+#[derive(Clone)]
+pub struct Publisher {
+    broker: Broker,
+    channel: Arc<Mutex<Option<(u64, Channel)>>>,
+}
+
+impl Publisher {
+    pub fn new(broker: Broker) -> Self {
+        Self {
+            broker,
+            channel: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A channel in confirm mode on the current connection.
+    async fn channel(&self) -> Result<Channel, lapin::Error> {
+        let generation = *self.broker.reconnections().borrow();
+        let mut slot = self.channel.lock().await;
+        if let Some((opened_at, channel)) = slot.as_ref()
+            && *opened_at == generation
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let channel = self.broker.channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        *slot = Some((generation, channel.clone()));
+        Ok(channel)
+    }
+
+    /// Publishes one event and waits until the broker has confirmed it.
+    pub async fn publish(&self, id: Uuid, routing_key: &str, payload: &impl Serialize) -> Result<Routed, PublishError> {
+        let body = serde_json::to_vec(payload).expect("wire types serialise");
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "schema_version".into(),
+            AMQPValue::LongUInt(contracts::events::SCHEMA_VERSION),
+        );
+        let properties = BasicProperties::default()
+            .with_message_id(id.to_string().into())
+            .with_type(routing_key.into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(Utc::now().timestamp().max(0) as u64)
+            .with_headers(headers);
+        let channel = self.channel().await?;
+        let confirm = channel
+            .basic_publish(
+                self.broker.events_exchange().into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &body,
+                properties,
+            )
+            .await?;
+        match confirm.await.map_err(PublishError::ConfirmLost)? {
+            Confirmation::Ack(None) => Ok(true),
+            // Unroutable: no consumer has bound a queue for this kind of event. The broker
+            // accepted and dropped it; nobody subscribed, so nobody misses it.
+            Confirmation::Ack(Some(_returned)) => {
+                tracing::warn!(%id, routing_key, "no queue is bound for this event; RabbitMQ dropped it");
+                Ok(false)
+            }
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            Confirmation::NotRequested => Err(PublishError::Unconfirmed),
         }
     }
 }

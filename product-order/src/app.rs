@@ -5,11 +5,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
+use platform::broker::Publisher;
 use platform::metrics::GaugeByKind;
 use sqlx::PgPool;
 
 use crate::catalog::word_stats::WordStats;
-use crate::outbox::{Publisher, RelayWaker};
+use crate::outbox::RelayWaker;
 use crate::{cart, catalog, checkout, health, orders, reconcile, sagas};
 
 /// What every handler can reach.

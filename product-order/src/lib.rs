@@ -78,7 +78,7 @@ pub async fn start(
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| StartupError::new(format!("cannot build the HTTP client: {e}")))?;
-    let publisher = outbox::Publisher::new(broker.clone());
+    let publisher = platform::broker::Publisher::new(broker.clone());
     let engine = saga::Engine::new(
         db.clone(),
         vec![checkout::steps::definition(publisher.clone(), db.clone())],
@@ -104,9 +104,11 @@ pub async fn start(
         "Mismatches the last reconciliation check found, by kind",
         &mismatches,
     );
+    let verifier = Arc::new(TokenVerifier::from_customer(&settings.customer_url, client));
+    platform::auth::ended::follow(broker.clone(), verifier.ended_sessions(), shutdown.clone(), tasks);
     let state = AppState {
         db: db.clone(),
-        verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
+        verifier,
         saga: engine.clone(),
         relay,
         saga_workers: settings.saga_workers,

@@ -10,15 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lapin::Confirmation;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
-use platform::broker::Broker;
+use platform::broker::{self, Publisher};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -50,103 +46,13 @@ pub async fn write<T: Serialize>(tx: &mut PgConnection, event: NewEvent<'_, T>) 
     Ok(())
 }
 
-/// Why a publish did not go through.
+/// Why an event of the outbox did not go out.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("RabbitMQ: {0}")]
-    Broker(#[from] lapin::Error),
-    #[error("RabbitMQ refused the event (nack)")]
-    Nacked,
-    #[error("RabbitMQ did not confirm the event: {0}")]
-    ConfirmLost(lapin::Error),
-    #[error("publisher confirms are off on the channel")]
-    Unconfirmed,
+    #[error(transparent)]
+    Send(#[from] broker::PublishError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-impl PublishError {
-    /// The event reached the broker's connection before this went wrong: it may have been
-    /// published, just not confirmed.
-    fn sent(&self) -> bool {
-        matches!(self, Self::Nacked | Self::ConfirmLost(_) | Self::Unconfirmed)
-    }
-}
-
-/// Whether the broker could hand a confirmed event to at least one queue.
-pub type Routed = bool;
-
-/// Publishes events with confirms on one channel, reopened when the connection comes back.
-#[derive(Clone)]
-pub struct Publisher {
-    broker: Broker,
-    channel: Arc<Mutex<Option<(u64, Channel)>>>,
-}
-
-impl Publisher {
-    pub fn new(broker: Broker) -> Self {
-        Self {
-            broker,
-            channel: Arc::new(Mutex::new(None)),
-        }
-    }
-
-    /// A channel in confirm mode on the current connection.
-    async fn channel(&self) -> Result<Channel, lapin::Error> {
-        let generation = *self.broker.reconnections().borrow();
-        let mut slot = self.channel.lock().await;
-        if let Some((opened_at, channel)) = slot.as_ref()
-            && *opened_at == generation
-            && channel.status().connected()
-        {
-            return Ok(channel.clone());
-        }
-        let channel = self.broker.channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        *slot = Some((generation, channel.clone()));
-        Ok(channel)
-    }
-
-    /// Publishes one event and waits until the broker has confirmed it.
-    pub async fn publish(&self, id: Uuid, routing_key: &str, payload: &Value) -> Result<Routed, PublishError> {
-        let body = serde_json::to_vec(payload).expect("a JSON value serialises");
-        let mut headers = FieldTable::default();
-        headers.insert(
-            "schema_version".into(),
-            AMQPValue::LongUInt(contracts::events::SCHEMA_VERSION),
-        );
-        let properties = BasicProperties::default()
-            .with_message_id(id.to_string().into())
-            .with_type(routing_key.into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_timestamp(Utc::now().timestamp().max(0) as u64)
-            .with_headers(headers);
-        let channel = self.channel().await?;
-        let confirm = channel
-            .basic_publish(
-                self.broker.events_exchange().into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &body,
-                properties,
-            )
-            .await?;
-        match confirm.await.map_err(PublishError::ConfirmLost)? {
-            Confirmation::Ack(None) => Ok(true),
-            // Unroutable: no consumer has bound a queue for this kind of event. The broker
-            // accepted and dropped it; nobody subscribed, so nobody misses it.
-            Confirmation::Ack(Some(_returned)) => {
-                tracing::warn!(%id, routing_key, "no queue is bound for this event; RabbitMQ dropped it");
-                Ok(false)
-            }
-            Confirmation::Nack(_) => Err(PublishError::Nacked),
-            Confirmation::NotRequested => Err(PublishError::Unconfirmed),
-        }
-    }
 }
 
 /// An event of the outbox as read by the transaction that publishes it, its row locked
@@ -234,7 +140,7 @@ async fn send_stored(
                     tracing::warn!(%id, error = %e, "could not record a failed publish on the outbox row");
                 }
             });
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -445,7 +351,7 @@ async fn relay_batch(db: &PgPool, publisher: &Publisher) -> Result<usize, Publis
                     .await?;
                     // The order's later events wait for this one.
                     pending[order] = Vec::new().into_iter();
-                    failure.get_or_insert(e);
+                    failure.get_or_insert(e.into());
                 }
             }
         }

@@ -113,6 +113,8 @@ impl TestShop {
         let web_settings = web::Settings {
             addr: any_port(),
             internal_addr: any_port(),
+            amqp_url: infra.amqp_url.clone(),
+            events_exchange: events_exchange.clone(),
             customer_url: customer_url.clone(),
             product_order_url: product_order_url.clone(),
             // Tests wait for the conditions they compare, so every change counts at once.
@@ -345,9 +347,16 @@ fn delete_routes(amqp_url: &str, queue: &str, exchange: &str) {
     }
 }
 
+/// Deletes the events exchange `exchange` and the sessions-ended stream bound to it.
 async fn delete_exchange(amqp_url: &str, exchange: &str) -> Result<(), lapin::Error> {
     let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
+    channel
+        .queue_delete(
+            contracts::sessions::stream(exchange).as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await?;
     channel
         .exchange_delete(exchange.into(), lapin::options::ExchangeDeleteOptions::default())
         .await?;

@@ -30,6 +30,9 @@ enum Auth {
     Shopper,
     /// A shopper's bearer token or a guest's `X-Cart-Token`.
     CartHolder,
+    /// A shopper's bearer token of a session made for this one call, since the call ends
+    /// every session of its account (log out everywhere): the attacker's lives on.
+    FreshSession,
     Operator,
 }
 
@@ -63,7 +66,7 @@ const fn route(
     }
 }
 
-use Auth::{CartHolder, Operator, Public, Shopper};
+use Auth::{CartHolder, FreshSession, Operator, Public, Shopper};
 use Service::{Customer, ProductOrder};
 
 /// Every route of the JSON APIs. A new route goes here, and the sweep covers it.
@@ -78,9 +81,13 @@ const ROUTES: &[Route] = &[
     })),
     route(Customer, Method::POST, "/api/auth/refresh", Public, &[], Some(|_| json!({"refresh_token": "x".repeat(43)}))),
     route(Customer, Method::POST, "/api/auth/logout", Public, &[], Some(|_| json!({"refresh_token": "x".repeat(43)}))),
-    route(Customer, Method::POST, "/api/auth/logout-everywhere", Shopper, &[], None),
+    route(Customer, Method::POST, "/api/auth/logout-everywhere", FreshSession, &[], None),
     route(Customer, Method::GET, "/.well-known/jwks.json", Public, &[], None),
     route(Customer, Method::GET, "/api/me", Shopper, &[], None),
+    // A wrong current password: the change never happens, so the attacker's session lives on.
+    route(Customer, Method::POST, "/api/me/password", Shopper, &[], Some(|_| {
+        json!({"current_password": "not the password", "new_password": "a brand new passphrase"})
+    })),
     route(Customer, Method::GET, "/api/orders", Shopper, &[("cursor", ""), ("limit", "20")], None),
     route(Customer, Method::GET, "/api/orders/{order}", Shopper, &[], None),
     route(Customer, Method::GET, "/api/ops/dead-letters", Operator, &[("state", "dead"), ("cursor", ""), ("limit", "50")], None),
@@ -144,6 +151,8 @@ pub struct Fixture {
     pub ops: OperatedShop,
     pub attacker: Account,
     pub victim: Account,
+    /// Whose sessions the `FreshSession` routes end.
+    pub leaver: Account,
     /// The product the sweep's paths name (the attacker's).
     pub product: String,
     pub order: String,
@@ -169,7 +178,11 @@ impl Fixture {
             .unwrap()
             .to_owned();
         let customers = CustomerApi::new(&shop.customer_url);
-        let (attacker, victim) = tokio::join!(shopper(&customers, "attacker"), shopper(&customers, "victim"));
+        let (attacker, victim, leaver) = tokio::join!(
+            shopper(&customers, "attacker"),
+            shopper(&customers, "victim"),
+            shopper(&customers, "leaver")
+        );
         let (order, checkout) = placed_order(&ops, &attacker, &product).await;
         let (victim_order, victim_checkout) = placed_order(&ops, &victim, &victims_product).await;
         ProductOrderApi::as_user(&shop.product_order_url, &attacker.token)
@@ -183,6 +196,7 @@ impl Fixture {
         Self {
             attacker,
             victim,
+            leaver,
             product,
             order,
             checkout,
@@ -191,6 +205,21 @@ impl Fixture {
             dead_letter: uuid::Uuid::new_v4().to_string(),
             ops,
         }
+    }
+
+    /// The access token of a new session of the leaver, logged in from an address of its own
+    /// (the sweep's failed logins hold back its own address).
+    async fn fresh_session_of_leaver(&self, http: &reqwest::Client) -> String {
+        let response = http
+            .post(format!("{}/api/auth/login", self.ops.shop.customer_url))
+            .header("x-forwarded-for", "203.0.113.7")
+            .json(&json!({"email": self.leaver.email, "password": "correct horse battery"}))
+            .send()
+            .await
+            .expect("customer answers");
+        assert_eq!(response.status(), StatusCode::OK, "the leaver logs in");
+        let tokens: Value = response.json().await.expect("tokens");
+        tokens["access_token"].as_str().expect("an access token").to_owned()
     }
 
     /// The total of the attacker's cart, as its checkout page shows it.
@@ -315,9 +344,14 @@ async fn send(http: &reqwest::Client, fixture: &Fixture, route: &Route, path: &s
     }
     let mut request = http.request(route.method.clone(), &url);
     if !extras.anonymous {
+        let fresh;
         let token = match (route.auth, extras.as_shopper) {
             (Operator, false) => Some(&fixture.ops.operator_token),
             (Shopper | CartHolder, _) | (Operator, true) => Some(&fixture.attacker.token),
+            (FreshSession, _) => {
+                fresh = fixture.fresh_session_of_leaver(http).await;
+                Some(&fresh)
+            }
             (Public, _) => None,
         };
         if let Some(token) = token {

@@ -60,6 +60,8 @@ const FORMS: &[Form] = &[
     form("/login", "/login", Who::Visitor, &[("email", "nobody@example.com"), ("password", "wrong password"), ("next", "/orders")]),
     form("/logout", "/", Who::Visitor, &[]),
     form("/logout-everywhere", "/", Who::Visitor, &[]),
+    // A wrong current password: the change never happens, so the shopper's session lives on.
+    form("/account/password", "/account/password", Who::Shopper, &[("current_password", "not the password"), ("new_password", "a brand new passphrase")]),
     form("/cart/items", "/products/{product}", Who::Shopper, &[("product_id", "{product}"), ("quantity", "1")]),
     form("/cart/items/{product}", "/cart", Who::Shopper, &[("quantity", "2")]),
     form("/cart/items/{product}/remove", "/cart", Who::Shopper, &[]),
@@ -95,6 +97,7 @@ const PAGES: &[(&str, Who, Fields)] = &[
     ("/", Who::Visitor, &[]),
     ("/login", Who::Visitor, &[("next", "/orders")]),
     ("/register", Who::Visitor, &[]),
+    ("/account/password", Who::Shopper, &[("changed", "true")]),
     ("/products", Who::Visitor, &[("q", "tea"), ("sort", "name"), ("cursor", "")]),
     ("/products/{product}", Who::Visitor, &[]),
     ("/cart", Who::Shopper, &[]),

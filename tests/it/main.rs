@@ -13,6 +13,7 @@ mod checkout;
 mod checkout_faults;
 mod chromium;
 mod dead_letters;
+mod ended_sessions;
 mod helpers;
 mod hostile;
 mod interleaving;

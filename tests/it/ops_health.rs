@@ -125,6 +125,8 @@ async fn the_health_page_says_which_service_does_not_answer_and_shows_the_other(
     let settings = web::Settings {
         addr: "127.0.0.1:0".parse().unwrap(),
         internal_addr: "127.0.0.1:0".parse().unwrap(),
+        amqp_url: ops.shop.amqp_url.clone(),
+        events_exchange: ops.shop.events_exchange.clone(),
         customer_url: ops.shop.customer_url.clone(),
         product_order_url: format!("http://{gone}"),
         ..web::Settings::from_env().unwrap()

@@ -45,6 +45,10 @@ struct Forger {
 
 impl Forger {
     fn sign(&self, claims: &Claims) -> String {
+        self.sign_value(&serde_json::to_value(claims).unwrap())
+    }
+
+    fn sign_value(&self, claims: &serde_json::Value) -> String {
         let header = Header {
             kid: Some(self.kid.clone()),
             ..Header::new(Algorithm::EdDSA)
@@ -56,6 +60,7 @@ impl Forger {
 fn claims_for(me: &serde_json::Value) -> Claims {
     Claims {
         sub: me["id"].as_str().unwrap().parse().unwrap(),
+        sid: uuid::Uuid::now_v7(),
         role: Role::Shopper,
         name: "Test Shopper".into(),
         email: me["email"].as_str().unwrap().into(),
@@ -92,6 +97,15 @@ async fn only_well_formed_unexpired_tokens_for_the_shop_are_accepted() {
         iat: now() - 3600,
         exp: now() - 60,
         ..valid.clone()
+    };
+    let too_long_lived = Claims {
+        exp: now() + contracts::claims::MAX_LIFETIME_SECS + 60,
+        ..valid.clone()
+    };
+    let without_session = {
+        let mut claims = serde_json::to_value(&valid).unwrap();
+        claims.as_object_mut().unwrap().remove("sid");
+        customer_key.sign_value(&claims)
     };
     let wrong_audience = Claims {
         aud: "someone-else".into(),
@@ -140,6 +154,8 @@ async fn only_well_formed_unexpired_tokens_for_the_shop_are_accepted() {
     let verifier = TokenVerifier::from_customer(&shop.customer_url, reqwest::Client::new());
     let rejected = [
         ("expired", customer_key.sign(&expired)),
+        ("longer lived than any access token", customer_key.sign(&too_long_lived)),
+        ("without a session", without_session),
         ("wrong audience", customer_key.sign(&wrong_audience)),
         ("wrong issuer", customer_key.sign(&wrong_issuer)),
         ("another key", other_key.sign(&valid)),

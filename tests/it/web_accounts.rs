@@ -381,3 +381,66 @@ async fn logging_out_everywhere_ends_the_sessions_of_every_device() {
     // Logging in again works as before.
     laptop.log_in(&address, PASSWORD).await;
 }
+
+#[tokio::test]
+async fn changing_the_password_through_the_pages_signs_out_every_other_device() {
+    let shop = TestShop::start().await;
+    let address = email("change-password");
+    let api = CustomerApi::new(&shop.customer_url);
+    let phone = api.signed_up(&address).await;
+    let visitor = Browser::open(&shop.web_url).await.visit("/account/password").await;
+    assert_eq!(visitor.status(), StatusCode::SEE_OTHER, "visitors are sent to log in");
+
+    let mut laptop = Browser::open(&shop.web_url).await;
+    laptop.log_in(&address, PASSWORD).await;
+    let form = laptop.get("/account/password").await;
+    assert!(form.html.contains(r#"id="password-link""#), "the header links to it");
+    assert!(
+        form.html.contains(r#"autocomplete="current-password""#),
+        "{}",
+        form.html
+    );
+
+    let wrong = laptop
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "not it at all"),
+                ("new_password", "tea leaves and kettles"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = wrong.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="current_password-error">This is not your current password."#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("tea leaves and kettles"),
+        "no password is written back into the page"
+    );
+
+    let changed = laptop
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "tea leaves and kettles"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(changed.headers()["location"], "/account/password?changed=true");
+    let after = laptop.get("/account/password?changed=true").await;
+    assert!(after.html.contains(r#"id="password-changed""#), "{}", after.html);
+    assert!(
+        after.html.contains("Signed in as"),
+        "this browser goes on in a new session"
+    );
+
+    let renewed = api.refresh(phone["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(renewed.status, StatusCode::UNAUTHORIZED, "the phone's session ended");
+    assert_eq!(api.login(&address, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    laptop.log_in(&address, "tea leaves and kettles").await;
+}

@@ -15,6 +15,10 @@ pub struct Settings {
     /// Where `/readyz` and `/metrics` answer (`WEB_INTERNAL_ADDR`): reachable by the
     /// platform's probes and scrapers only.
     pub internal_addr: SocketAddr,
+    /// The broker (`SHOP_AMQP_URL`), from which web learns of sessions that ended.
+    pub amqp_url: String,
+    /// The exchange customer announces ended sessions on (`SHOP_EVENTS_EXCHANGE`).
+    pub events_exchange: String,
     /// Base URL of the customer service (`SHOP_CUSTOMER_URL`), without a trailing slash.
     pub customer_url: String,
     /// Base URL of the product-order service (`SHOP_PRODUCT_ORDER_URL`), without a trailing slash.
@@ -37,6 +41,8 @@ impl Settings {
         Ok(Self {
             addr: parse_or("WEB_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             internal_addr: parse_or("WEB_INTERNAL_ADDR", SocketAddr::from(([127, 0, 0, 1], 9080)))?,
+            amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            events_exchange: var_or("SHOP_EVENTS_EXCHANGE", platform::broker::DEFAULT_EVENTS_EXCHANGE),
             customer_url: base_url("SHOP_CUSTOMER_URL", "http://127.0.0.1:8081")?,
             product_order_url: base_url("SHOP_PRODUCT_ORDER_URL", "http://127.0.0.1:8082")?,
             secure_cookies: parse_or("WEB_SECURE_COOKIES", true)?,

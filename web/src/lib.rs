@@ -1,5 +1,6 @@
 //! The web front: askama + htmx pages for shoppers and operators, talking to the customer
-//! and product-order services over HTTP.
+//! and product-order services over HTTP, and following the broker's announcements of ended
+//! sessions.
 
 pub mod accounts;
 pub mod app;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use platform::StartupError;
 use platform::auth::TokenVerifier;
+use platform::broker::Broker;
 use platform::http::{self, Dependency};
 use platform::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +37,9 @@ use clients::{CustomerClient, ProductOrderClient};
 pub use config::Settings;
 
 /// Serves the pages until `shutdown` on tasks tracked by `tasks`; answers where it
-/// listens. The services need not be up yet: pages say so until they are.
+/// listens. The services need not be up yet: pages say so until they are. The broker must be
+/// reachable at start; when it goes away later, pages keep working and web learns of the
+/// sessions that ended meanwhile once it is back.
 pub async fn start(
     settings: Settings,
     shutdown: CancellationToken,
@@ -65,10 +69,20 @@ pub async fn start(
             client: client.clone(),
         },
     ];
+    let broker = Broker::connect(
+        &settings.amqp_url,
+        "web",
+        &settings.events_exchange,
+        shutdown.clone(),
+        tasks,
+    )
+    .await?;
+    let verifier = Arc::new(TokenVerifier::from_customer(&settings.customer_url, client.clone()));
+    platform::auth::ended::follow(broker, verifier.ended_sessions(), shutdown.clone(), tasks);
     let state = AppState {
         customer: CustomerClient::new(&settings.customer_url, client.clone()),
-        product_order: ProductOrderClient::new(&settings.product_order_url, client.clone()),
-        verifier: Arc::new(TokenVerifier::from_customer(&settings.customer_url, client)),
+        product_order: ProductOrderClient::new(&settings.product_order_url, client),
+        verifier,
         refreshes: Arc::default(),
         mismatches,
         settings: Arc::new(settings),

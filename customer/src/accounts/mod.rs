@@ -1,4 +1,5 @@
-//! Accounts: registration, the caller's profile, and the operator account from settings.
+//! Accounts: registration, the caller's profile and password, and the operator account from
+//! settings.
 
 pub mod domain;
 pub mod password;
@@ -20,7 +21,8 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{CustomerError, Result};
-use crate::sessions::refresh;
+use crate::sessions::refresh::{self, Ending};
+use crate::sessions::{TokenBody, hashed, tokens};
 use crate::throttle;
 use domain::{DisplayName, Email, Password};
 use platform::db::violates;
@@ -30,6 +32,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/register", post(register))
         .route("/api/me", get(me))
+        .route("/api/me/password", post(change_password))
 }
 
 #[derive(Deserialize)]
@@ -97,6 +100,63 @@ async fn register(
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
+#[derive(Deserialize)]
+struct PasswordChange {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Changes the caller's password, which ends every session of the account (on every device,
+/// and in every service within seconds) and starts a new one for the caller. A wrong current
+/// password counts as a failed login from the caller's address.
+async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Caller(claims): Caller,
+    AppJson(request): AppJson<PasswordChange>,
+) -> Result<Json<TokenBody>> {
+    let account = store::find_by_id(&state.db, claims.sub)
+        .await?
+        .ok_or(CustomerError::NotFound)?;
+    let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
+    let rules = throttle::login_rules(&account.email, address, &state.settings.login_limits);
+    if let Some(retry_after) = throttle::retry_after(&state.db, &rules).await? {
+        tracing::warn!(%address, account = %hashed(&account.email), retry_after, "password change refused: too many failures");
+        return Err(CustomerError::RateLimited { retry_after });
+    }
+    let mut errors = FieldErrors::new();
+    let current_matches = state
+        .hasher
+        .verify(&request.current_password, Some(account.password_hash.clone()))
+        .await?;
+    if !current_matches {
+        throttle::record(&state.db, &rules).await?;
+        tracing::warn!(%address, account = %hashed(&account.email), "password change refused: wrong current password");
+        errors.add("current_password", "This is not your current password.");
+    }
+    let email = Email::parse(&account.email).ok();
+    let password = errors.check("new_password", Password::parse(&request.new_password, email.as_ref()));
+    if current_matches && request.new_password == request.current_password {
+        errors.add("new_password", "Choose a password other than your current one.");
+    }
+    let (Some(password), true) = (password, errors.is_empty()) else {
+        return Err(CustomerError::Validation(errors));
+    };
+    let hash = state.hasher.hash(password.expose()).await?;
+    let lifetime = state.settings.session_lifetime();
+    let mut tx = state.db.begin().await?;
+    store::set_password(&mut *tx, account.id, &hash).await?;
+    refresh::end(&mut tx, Ending::OfCustomer(account.id), lifetime).await?;
+    let session = refresh::start(&mut tx, account.id, lifetime).await?;
+    tx.commit().await?;
+    state.announcements.wake();
+    tracing::info!(customer_id = %account.id, "password changed; every other session ended");
+    Ok(Json(tokens(&state, &account, session)?))
+}
+
 async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<AccountBody>> {
     let account = store::find_by_id(&state.db, claims.sub)
         .await?
@@ -104,17 +164,34 @@ async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Jso
     Ok(Json(account.into()))
 }
 
-/// Creates the operator account from settings, or resets its password and role; its
-/// earlier sessions end, since the password changed.
+/// Creates the operator account from settings, or resets its password and role when they
+/// differ; its earlier sessions then end, since the password changed. Another instance
+/// starting, or a restart, with the same settings changes nothing and ends no session.
 pub async fn ensure_operator(state: &AppState, email: &str, password: &SecretString) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_EMAIL: {e}"))?;
     let password = Password::parse(password.expose_secret(), Some(&email))
         .map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_PASSWORD: {e}"))?;
+    if let Some(account) = store::find_by_email(&state.db, email.as_str()).await?
+        && account.role == Role::Operator
+        && state
+            .hasher
+            .verify(password.expose(), Some(account.password_hash.clone()))
+            .await?
+    {
+        tracing::info!(customer_id = %account.id, "operator account ready");
+        return Ok(());
+    }
     let hash = state.hasher.hash(password.expose()).await?;
     let mut tx = state.db.begin().await?;
     let account = store::upsert_operator(&mut *tx, &email, &hash).await?;
-    refresh::revoke_all(&mut tx, account.id).await?;
+    refresh::end(
+        &mut tx,
+        Ending::OfCustomer(account.id),
+        state.settings.session_lifetime(),
+    )
+    .await?;
     tx.commit().await?;
-    tracing::info!(customer_id = %account.id, "operator account ready");
+    state.announcements.wake();
+    tracing::info!(customer_id = %account.id, "operator account set up; its earlier sessions ended");
     Ok(())
 }

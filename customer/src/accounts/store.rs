@@ -87,3 +87,13 @@ pub async fn upsert_operator(db: impl PgExecutor<'_>, email: &Email, password_ha
     .await?;
     from_row(row)
 }
+
+/// Replaces the password of account `id`.
+pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE customers SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

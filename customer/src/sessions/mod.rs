@@ -1,6 +1,8 @@
-//! Sessions: login (rate limited), refresh-token rotation, logout, and the public keys
-//! other services verify access tokens with.
+//! Sessions: login (rate limited), refresh-token rotation, logout (here or everywhere), the
+//! announcement of ended sessions to every service, and the public keys other services verify
+//! access tokens with.
 
+pub mod announce;
 pub mod refresh;
 pub mod signing;
 
@@ -19,7 +21,7 @@ use crate::accounts::store::{self, Account};
 use crate::app::AppState;
 use crate::error::{CustomerError, Result};
 use crate::throttle;
-use refresh::{IssuedRefreshToken, Rotation};
+use refresh::{Ending, IssuedRefreshToken, Rotation};
 use signing::Subject;
 
 pub fn router() -> Router<AppState> {
@@ -45,9 +47,9 @@ struct RefreshRequest {
     refresh_token: String,
 }
 
-/// Tokens handed out at login and on refresh.
+/// Tokens handed out at login, on refresh and after a password change.
 #[derive(Serialize)]
-struct TokenBody {
+pub struct TokenBody {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -102,23 +104,38 @@ async fn refresh_session(
             Ok(Json(tokens(&state, &account, next)?))
         }
         Rotation::Reused { customer_id } => {
-            tracing::warn!(%customer_id, "refresh token reused; its session family is revoked");
+            state.announcements.wake();
+            tracing::warn!(%customer_id, "refresh token reused; its session is ended");
             Err(CustomerError::InvalidRefreshToken)
         }
         Rotation::Invalid => Err(CustomerError::InvalidRefreshToken),
     }
 }
 
+/// Ends the session of the refresh token; every service refuses its access tokens within
+/// seconds (`announce`).
 async fn logout(State(state): State<AppState>, AppJson(request): AppJson<RefreshRequest>) -> Result<StatusCode> {
-    refresh::revoke(&state.db, &request.refresh_token).await?;
+    let mut conn = state.db.acquire().await?;
+    refresh::end(
+        &mut conn,
+        Ending::OfToken(&request.refresh_token),
+        state.settings.session_lifetime(),
+    )
+    .await?;
+    state.announcements.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Ends every session of the caller, on every device (their refresh tokens stop working;
-/// access tokens already handed out run out within their 15 minutes).
+/// Ends every session of the caller, on every device.
 async fn logout_everywhere(State(state): State<AppState>, Caller(claims): Caller) -> Result<StatusCode> {
     let mut conn = state.db.acquire().await?;
-    refresh::revoke_all(&mut conn, claims.sub).await?;
+    refresh::end(
+        &mut conn,
+        Ending::OfCustomer(claims.sub),
+        state.settings.session_lifetime(),
+    )
+    .await?;
+    state.announcements.wake();
     tracing::info!(customer_id = %claims.sub, "logged out everywhere");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -129,14 +146,16 @@ async fn jwks(State(state): State<AppState>) -> Json<jsonwebtoken::jwk::JwkSet> 
 
 /// An email as security logs name it: enough to tell attempts on one account apart, not
 /// the address itself.
-fn hashed(email: &str) -> String {
+pub fn hashed(email: &str) -> String {
     let digest = Sha256::digest(email.as_bytes());
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn tokens(state: &AppState, account: &Account, refresh: IssuedRefreshToken) -> Result<TokenBody> {
+/// The access token of `refresh`'s session for `account`, with `refresh` itself.
+pub fn tokens(state: &AppState, account: &Account, refresh: IssuedRefreshToken) -> Result<TokenBody> {
     let access_token = state.signer.mint(&Subject {
         id: account.id,
+        session: refresh.session,
         role: account.role,
         name: &account.name,
         email: &account.email,

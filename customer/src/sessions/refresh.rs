@@ -1,8 +1,9 @@
 //! Refresh tokens: opaque, stored only as SHA-256 hashes, rotated on every use. A login
-//! starts a family (a session); presenting a token that was already used revokes its whole
+//! starts a family (a session); presenting a token that was already used ends its whole
 //! family, since one of the two holders must be a thief. Each token lives `idle` after its
 //! issue, and none past the session's absolute lifetime: refreshing never extends a session
-//! beyond `max_age` after its login.
+//! beyond `max_age` after its login. Ending a session (`end`) also writes it down for
+//! `announce`, so its access tokens stop working everywhere too.
 
 use std::time::Duration;
 
@@ -13,10 +14,12 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// How long a session's refresh tokens live.
+/// How long a session's tokens live.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetime {
-    /// Each token, after its issue (`CUSTOMER_REFRESH_TOKEN_TTL_SECS`).
+    /// Each access token, after its issue (`CUSTOMER_ACCESS_TOKEN_TTL_SECS`).
+    pub access: Duration,
+    /// Each refresh token, after its issue (`CUSTOMER_REFRESH_TOKEN_TTL_SECS`).
     pub idle: Duration,
     /// The whole session, after its login (`CUSTOMER_SESSION_MAX_AGE_SECS`).
     pub max_age: Duration,
@@ -26,6 +29,8 @@ pub struct Lifetime {
 pub struct IssuedRefreshToken {
     pub token: String,
     pub expires_in: u64,
+    /// Its family: the session, named by the `sid` claim of the access tokens issued with it.
+    pub session: Uuid,
 }
 
 /// The result of presenting a refresh token.
@@ -37,7 +42,7 @@ pub enum Rotation {
     },
     /// Unknown, expired or revoked.
     Invalid,
-    /// Already used before: its family is now revoked.
+    /// Already used before: its family is now ended.
     Reused { customer_id: Uuid },
 }
 
@@ -87,6 +92,7 @@ async fn issue(
     Ok(IssuedRefreshToken {
         token,
         expires_in: expires_in.max(0.0) as u64,
+        session: family_id,
     })
 }
 
@@ -109,7 +115,7 @@ pub async fn rotate(db: &PgPool, token: &str, lifetime: Lifetime) -> anyhow::Res
         return Ok(Rotation::Invalid);
     }
     if used {
-        revoke_family(&mut tx, family_id).await?;
+        end(&mut tx, Ending::Session(family_id), lifetime).await?;
         tx.commit().await?;
         return Ok(Rotation::Reused { customer_id });
     }
@@ -122,32 +128,43 @@ pub async fn rotate(db: &PgPool, token: &str, lifetime: Lifetime) -> anyhow::Res
     Ok(Rotation::Rotated { customer_id, next })
 }
 
-async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-        .bind(family_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Which sessions to end.
+pub enum Ending<'a> {
+    /// The session a refresh token belongs to (logout); an unknown token ends nothing.
+    OfToken(&'a str),
+    /// One session (its refresh token was used twice).
+    Session(Uuid),
+    /// Every session of a customer (log out everywhere, a password change).
+    OfCustomer(Uuid),
 }
 
-/// Ends the session `token` belongs to (logout); unknown tokens are ignored.
-pub async fn revoke(db: &PgPool, token: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now()
-         WHERE revoked_at IS NULL
-           AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
-    )
-    .bind(hash(token))
-    .execute(db)
-    .await
-    .map(|_| ())
-}
-
-/// Ends every session of a customer (after a password reset).
-pub async fn revoke_all(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE customer_id = $1 AND revoked_at IS NULL")
-        .bind(customer_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Ends sessions in the caller's transaction: their refresh tokens stop working, and those
+/// whose access tokens may still be alive are written down for `announce` to tell every
+/// service, which then refuse those tokens. Answers how many were written down.
+pub async fn end(conn: &mut PgConnection, which: Ending<'_>, lifetime: Lifetime) -> sqlx::Result<u64> {
+    let sessions = match which {
+        Ending::OfToken(_) => "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
+        Ending::Session(_) => "SELECT $1::uuid",
+        Ending::OfCustomer(_) => "SELECT family_id FROM refresh_tokens WHERE customer_id = $1",
+    };
+    // An access token is minted just after its refresh token is stored: a minute's margin
+    // covers the gap.
+    let statement = format!(
+        "WITH ended AS (
+             UPDATE refresh_tokens SET revoked_at = now()
+             WHERE revoked_at IS NULL AND family_id IN ({sessions})
+             RETURNING family_id, issued_at)
+         INSERT INTO ended_sessions (family_id, tokens_expire_at)
+         SELECT family_id, max(issued_at) + make_interval(secs => $2 + 60) FROM ended GROUP BY family_id
+         HAVING max(issued_at) + make_interval(secs => $2 + 60) > now()
+         ON CONFLICT (family_id) DO NOTHING"
+    );
+    // Built from the fixed texts above only.
+    let query = sqlx::query(sqlx::AssertSqlSafe(statement));
+    let query = match which {
+        Ending::OfToken(token) => query.bind(hash(token)),
+        Ending::Session(id) | Ending::OfCustomer(id) => query.bind(id),
+    };
+    let ended = query.bind(lifetime.access.as_secs_f64()).execute(conn).await?;
+    Ok(ended.rows_affected())
 }

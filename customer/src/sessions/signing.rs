@@ -25,6 +25,8 @@ pub struct TokenSigner {
 /// Who an access token is for.
 pub struct Subject<'a> {
     pub id: Uuid,
+    /// The session the token is issued in.
+    pub session: Uuid,
     pub role: Role,
     pub name: &'a str,
     pub email: &'a str,
@@ -83,6 +85,7 @@ impl TokenSigner {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let claims = Claims {
             sub: subject.id,
+            sid: subject.session,
             role: subject.role,
             name: subject.name.to_owned(),
             email: subject.email.to_owned(),

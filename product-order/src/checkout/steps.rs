@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use contracts::OrderStatus;
 use contracts::events::OrderLine;
+use platform::broker::Publisher;
 
 use super::details::DetailsForm;
 use crate::orders::store::{self as orders, NewOrder, StatusChange};
-use crate::outbox::{self, Publisher};
+use crate::outbox;
 
 /// The saga's name in the engine.
 pub const CHECKOUT: &str = "checkout";

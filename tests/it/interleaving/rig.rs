@@ -42,8 +42,9 @@ impl Rig {
         let (proxy, through_proxy) = broker_behind_proxy().await;
         let broker = through_proxy.clone();
         let ops = operated_shop_custom(
-            // Tokens outlive a long run (SHOP_INTERLEAVING_SECONDS).
-            |c| c.access_token_ttl = Duration::from_secs(24 * 3600),
+            // Tokens live as long as any may (15 min), past a long run (SHOP_INTERLEAVING_SECONDS
+            // up to about 800).
+            |c| c.access_token_ttl = customer::config::MAX_ACCESS_TOKEN_TTL,
             |p| {
                 p.saga_workers = false;
                 p.amqp_url = broker;

@@ -65,6 +65,8 @@ impl Wiring {
 
     pub async fn web(&self, label: &str, customer_url: &str, product_order_url: &str) -> ServiceProcess {
         let env = [
+            ("SHOP_AMQP_URL", self.amqp_url.clone()),
+            ("SHOP_EVENTS_EXCHANGE", self.events_exchange.clone()),
             ("SHOP_CUSTOMER_URL", customer_url.to_owned()),
             ("SHOP_PRODUCT_ORDER_URL", product_order_url.to_owned()),
             ("RUST_LOG", "info".to_owned()),

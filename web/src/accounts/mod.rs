@@ -1,5 +1,6 @@
-//! Accounts: register, log in, log out. Customer does the work; these pages collect the
-//! input, show its answers next to the fields, and start or end the browser session.
+//! Accounts: register, log in, log out (here or everywhere), change the password. Customer
+//! does the work; these pages collect the input, show its answers next to the fields, and
+//! start or end the browser session.
 
 mod views;
 
@@ -22,8 +23,8 @@ use crate::cart::join_guest_cart;
 use crate::clients::customer::{CustomerCallError, Tokens};
 use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page, see_other};
-use crate::session::{Session, SessionChange};
-use views::{LoginView, RegisterView};
+use crate::session::{Session, SessionChange, SignedIn};
+use views::{LoginView, PasswordView, RegisterView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
+        .route("/account/password", get(password_page).post(change_password))
 }
 
 /// The shopper's address as web tells customer (whose login and registration limits count
@@ -79,6 +81,22 @@ struct NextQuery {
 
 /// The fields the register form shows messages next to.
 const REGISTER_FIELDS: [&str; 3] = ["email", "name", "password"];
+/// The fields the password form shows messages next to.
+const PASSWORD_FIELDS: [&str; 2] = ["current_password", "new_password"];
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+#[derive(Deserialize)]
+struct PasswordQuery {
+    #[serde(default)]
+    changed: bool,
+}
 
 async fn register_page(ctx: PageContext) -> Response {
     page(
@@ -198,6 +216,45 @@ async fn logout_everywhere(
         }
     }
     Ok((SessionChange::End, see_other(&ctx, "/")).into_response())
+}
+
+async fn password_page(ctx: PageContext, _user: SignedIn, Query(query): Query<PasswordQuery>) -> Response {
+    let view = PasswordView::new(&ctx, query.changed, BTreeMap::new());
+    page(&ctx, StatusCode::OK, "Change your password", &view)
+}
+
+/// Changes the password; every other device is signed out, and this browser goes on in the new
+/// session customer starts.
+async fn change_password(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    user: SignedIn,
+    ShopperAddress(shopper): ShopperAddress,
+    AppForm(form): AppForm<PasswordForm>,
+) -> Result<Response, WebError> {
+    let title = "Change your password";
+    match state
+        .customer
+        .change_password(&user.access_token, &form.current_password, &form.new_password, shopper)
+        .await
+    {
+        Ok(tokens) => Ok((
+            SessionChange::Start(tokens),
+            see_other(&ctx, "/account/password?changed=true"),
+        )
+            .into_response()),
+        Err(CustomerCallError::Fields(errors)) => {
+            let view = PasswordView::new(&ctx, false, errors);
+            Ok(page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, title, &view))
+        }
+        Err(CustomerCallError::RateLimited { retry_after }) => {
+            let message = format!("Too many attempts. Try again in {retry_after} seconds.");
+            let view = PasswordView::new(&ctx, false, BTreeMap::from([("form".to_owned(), message)]));
+            let response = page(&ctx, StatusCode::TOO_MANY_REQUESTS, title, &view);
+            Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `next` when it is a path on this site, `/` otherwise (no open redirects).

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 
-use super::REGISTER_FIELDS;
+use super::{PASSWORD_FIELDS, REGISTER_FIELDS};
 use crate::render::PageContext;
 
 #[derive(Template)]
@@ -20,19 +20,49 @@ pub struct RegisterView<'a> {
 }
 
 impl<'a> RegisterView<'a> {
-    pub fn new(ctx: &'a PageContext, email: &'a str, name: &'a str, mut errors: BTreeMap<String, String>) -> Self {
-        let mut other_errors = Vec::new();
-        errors.retain(|field, message| {
-            let ours = REGISTER_FIELDS.contains(&field.as_str());
-            if !ours {
-                other_errors.push(message.clone());
-            }
-            ours
-        });
+    pub fn new(ctx: &'a PageContext, email: &'a str, name: &'a str, errors: BTreeMap<String, String>) -> Self {
+        let (errors, other_errors) = by_field(errors, &REGISTER_FIELDS);
         Self {
             csrf_token: &ctx.csrf_token,
             email,
             name,
+            errors,
+            other_errors,
+        }
+    }
+}
+
+/// Splits messages into those shown next to one of `fields` and the others.
+fn by_field(mut errors: BTreeMap<String, String>, fields: &[&str]) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut others = Vec::new();
+    errors.retain(|field, message| {
+        let ours = fields.contains(&field.as_str());
+        if !ours {
+            others.push(message.clone());
+        }
+        ours
+    });
+    (errors, others)
+}
+
+#[derive(Template)]
+#[template(path = "accounts/password.html")]
+pub struct PasswordView<'a> {
+    pub csrf_token: &'a str,
+    /// The password was just changed.
+    pub changed: bool,
+    /// Messages by field name.
+    pub errors: BTreeMap<String, String>,
+    /// Messages about no field of the form.
+    pub other_errors: Vec<String>,
+}
+
+impl<'a> PasswordView<'a> {
+    pub fn new(ctx: &'a PageContext, changed: bool, errors: BTreeMap<String, String>) -> Self {
+        let (errors, other_errors) = by_field(errors, &PASSWORD_FIELDS);
+        Self {
+            csrf_token: &ctx.csrf_token,
+            changed,
             errors,
             other_errors,
         }

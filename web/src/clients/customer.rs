@@ -96,6 +96,12 @@ struct Registration<'a> {
 }
 
 #[derive(Serialize)]
+struct PasswordChange<'a> {
+    current_password: &'a str,
+    new_password: &'a str,
+}
+
+#[derive(Serialize)]
 struct RefreshToken<'a> {
     refresh_token: &'a str,
 }
@@ -184,6 +190,32 @@ impl CustomerClient {
             status if status.is_success() => Ok(()),
             StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
             _ => Err(unexpected(response).await),
+        }
+    }
+
+    /// Changes the password of the shopper whose access token is `token`, on behalf of the
+    /// shopper at `shopper` (wrong current passwords count as failed logins from there). Every
+    /// session of the account ends; the tokens of the new one come back.
+    pub async fn change_password(&self, token: &str, current: &str, new: &str, shopper: IpAddr) -> Result<Tokens> {
+        let path = "/api/me/password";
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .header("x-forwarded-for", shopper.to_string())
+            .json(&PasswordChange {
+                current_password: current,
+                new_password: new,
+            })
+            .with_request_id()
+            .send()
+            .await
+            .map_err(|e| CustomerCallError::Unavailable(format!("POST {path}: {}", e.without_url())))?;
+        match response.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::Fields(error_detail(response).await.fields)),
+            StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
+            StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
+            _ => json(response).await,
         }
     }
 

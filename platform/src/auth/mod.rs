@@ -1,5 +1,8 @@
 //! Verification of access tokens: EdDSA only, issuer, audience and expiry checked, keys
-//! taken from customer's published key set (so only customer can mint tokens).
+//! taken from customer's published key set (so only customer can mint tokens), and the
+//! tokens of sessions that ended refused (`ended`).
+
+pub mod ended;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +11,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use contracts::claims::{LEEWAY_SECS, MAX_LIFETIME_SECS};
 use contracts::{AUDIENCE, Claims, ISSUER, Role};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -15,6 +19,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::ApiError;
 use crate::http::WithRequestId;
+use ended::EndedSessions;
 
 /// The path under which customer publishes its public keys.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -53,6 +58,7 @@ pub struct TokenVerifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     validation: Validation,
+    ended: EndedSessions,
 }
 
 /// How often at most the key set is fetched again for an unknown key id.
@@ -66,6 +72,7 @@ impl TokenVerifier {
             keys: RwLock::new(decoding_keys(set)),
             last_fetch: Mutex::new(None),
             validation: validation(),
+            ended: EndedSessions::default(),
         }
     }
 
@@ -79,6 +86,7 @@ impl TokenVerifier {
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
             validation: validation(),
+            ended: EndedSessions::default(),
         }
     }
 
@@ -98,9 +106,21 @@ impl TokenVerifier {
             Some(key) => key,
             None => self.refresh_for(&kid).await?,
         };
-        jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| AuthError::Invalid(e.to_string()))
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if claims.exp.saturating_sub(claims.iat) > MAX_LIFETIME_SECS {
+            return Err(AuthError::Invalid("lives longer than any access token may".into()));
+        }
+        if self.ended.contains(claims.sid) {
+            return Err(AuthError::Invalid("its session has ended".into()));
+        }
+        Ok(claims)
+    }
+
+    /// The ended sessions this verifier refuses tokens of, for `ended::follow` to fill.
+    pub fn ended_sessions(&self) -> EndedSessions {
+        self.ended.clone()
     }
 
     async fn refresh_for(&self, kid: &str) -> Result<DecodingKey, AuthError> {
@@ -140,7 +160,7 @@ fn validation() -> Validation {
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.leeway = 5;
+    validation.leeway = LEEWAY_SECS;
     validation
 }
 
