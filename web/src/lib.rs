@@ -12,6 +12,7 @@ pub mod clients;
 pub mod config;
 pub mod csrf;
 pub mod error;
+pub mod fields;
 pub mod headers;
 pub mod money;
 pub mod multipart;

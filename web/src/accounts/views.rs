@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 
 use super::{PASSWORD_FIELDS, REGISTER_FIELDS};
+use crate::fields::split_errors;
 use crate::render::PageContext;
 
 #[derive(Template)]
@@ -21,7 +22,7 @@ pub struct RegisterView<'a> {
 
 impl<'a> RegisterView<'a> {
     pub fn new(ctx: &'a PageContext, email: &'a str, name: &'a str, errors: BTreeMap<String, String>) -> Self {
-        let (errors, other_errors) = by_field(errors, &REGISTER_FIELDS);
+        let (errors, other_errors) = split_errors(errors, &REGISTER_FIELDS);
         Self {
             csrf_token: &ctx.csrf_token,
             email,
@@ -30,19 +31,6 @@ impl<'a> RegisterView<'a> {
             other_errors,
         }
     }
-}
-
-/// Splits messages into those shown next to one of `fields` and the others.
-fn by_field(mut errors: BTreeMap<String, String>, fields: &[&str]) -> (BTreeMap<String, String>, Vec<String>) {
-    let mut others = Vec::new();
-    errors.retain(|field, message| {
-        let ours = fields.contains(&field.as_str());
-        if !ours {
-            others.push(message.clone());
-        }
-        ours
-    });
-    (errors, others)
 }
 
 #[derive(Template)]
@@ -59,7 +47,7 @@ pub struct PasswordView<'a> {
 
 impl<'a> PasswordView<'a> {
     pub fn new(ctx: &'a PageContext, changed: bool, errors: BTreeMap<String, String>) -> Self {
-        let (errors, other_errors) = by_field(errors, &PASSWORD_FIELDS);
+        let (errors, other_errors) = split_errors(errors, &PASSWORD_FIELDS);
         Self {
             csrf_token: &ctx.csrf_token,
             changed,

@@ -9,8 +9,7 @@ use uuid::Uuid;
 use crate::clients::product_order::{CheckoutDetails, ContactDetails, DeliveryDetails, ReviewedTotal};
 use crate::session::CurrentUser;
 
-/// Messages by the form's field names.
-pub type FieldErrors = BTreeMap<String, String>;
+pub use crate::fields::FieldErrors;
 
 /// The form's fields, each with the name product-order gives it in its messages.
 pub const FIELDS: [(&str, &str); 8] = [

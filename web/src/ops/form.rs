@@ -1,15 +1,12 @@
 //! The operator's product and stock forms: what they send, and its check before product-order
 //! sees it (prices are typed as "12.90", product-order takes cents).
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use crate::clients::product_order::{NewProduct, Product, ProductChanges};
 use crate::money::{amount_input, parse_amount};
 
-/// Messages by field name.
-pub type FieldErrors = BTreeMap<String, String>;
+pub use crate::fields::FieldErrors;
 
 /// The currencies product-order sells in.
 pub const CURRENCIES: [&str; 4] = ["EUR", "USD", "GBP", "CHF"];
@@ -148,19 +145,6 @@ pub fn parse_delta(raw: &str) -> Result<i64, String> {
     }
 }
 
-/// Splits `errors` into those of `fields` (shown next to them) and the others' messages.
-pub fn split_errors(mut errors: FieldErrors, fields: &[&str]) -> (FieldErrors, Vec<String>) {
-    let mut others = Vec::new();
-    errors.retain(|field, message| {
-        let ours = fields.contains(&field.as_str());
-        if !ours {
-            others.push(message.clone());
-        }
-        ours
-    });
-    (errors, others)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,16 +188,5 @@ mod tests {
             ..ProductForm::blank()
         };
         assert_eq!(form.changes().unwrap().active, Some(false));
-    }
-
-    #[test]
-    fn errors_of_other_fields_are_shown_apart() {
-        let errors = FieldErrors::from([
-            ("sku".to_owned(), "taken".to_owned()),
-            ("limit".to_owned(), "odd".to_owned()),
-        ]);
-        let (ours, others) = split_errors(errors, &["sku", "name"]);
-        assert_eq!(ours.len(), 1);
-        assert_eq!(others, ["odd"]);
     }
 }

@@ -2,9 +2,10 @@
 
 use askama::Template;
 
-use super::form::{CURRENCIES, FieldErrors, ProductForm, StockForm, split_errors};
+use super::form::{CURRENCIES, FieldErrors, ProductForm, StockForm};
 use crate::catalog::views::LoadMore;
 use crate::clients::product_order::{Product, Sort, StockChange};
+use crate::fields::split_errors;
 use crate::render::PageContext;
 
 /// The fields of the product form that show their own messages.
