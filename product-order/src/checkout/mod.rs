@@ -11,6 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use contracts::OrderStatus;
 use contracts::events::OrderLine;
 use platform::auth::Caller;
 use platform::http::{AppJson, AppPath};
@@ -177,7 +178,7 @@ struct CheckoutBody {
     state: InstanceState,
     order_id: Option<Uuid>,
     /// The order's status now (placed, confirmed, shipped, delivered, cancelled), once placed.
-    order_status: Option<String>,
+    order_status: Option<OrderStatus>,
     failure: Option<String>,
     steps: Vec<StepBody>,
     lines: Vec<OrderLine>,
@@ -205,11 +206,8 @@ async fn show_checkout(
         return Err(ProductOrderError::NotFound);
     }
     let input: CheckoutInput = serde_json::from_value(instance.input).map_err(anyhow::Error::from)?;
-    let order: Option<(Uuid, String)> = sqlx::query_as("SELECT id, status FROM orders WHERE checkout_id = $1")
-        .bind(id)
-        .fetch_optional(&state.db)
-        .await?;
-    let (order_id, order_status) = order.unzip();
+    let order = crate::orders::store::placed_for(&state.db, id).await?;
+    let (order_id, order_status) = order.map(|o| (o.order_id, o.status)).unzip();
     let summary = instance.summary;
     Ok(Json(CheckoutBody {
         checkout_id: id,

@@ -111,7 +111,7 @@ impl OperatorGuard for OrderStands {
         tx: &'a mut PgConnection,
     ) -> GuardFuture<'a> {
         Box::pin(async move {
-            let Some(order) = orders::placed_for(tx, context.instance_id).await? else {
+            let Some(order) = orders::placed_for(&mut *tx, context.instance_id).await? else {
                 return Ok(None);
             };
             Ok(match (operator_move, order.status) {
@@ -316,7 +316,7 @@ impl StepAction for PlaceOrder {
 
     /// Placed when the checkout has its order.
     fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
-        Box::pin(async move { Ok(Some(orders::placed_for(tx, context.instance_id).await?.is_some())) })
+        Box::pin(async move { Ok(Some(orders::placed_for(&mut *tx, context.instance_id).await?.is_some())) })
     }
 }
 
@@ -326,7 +326,7 @@ struct CancelOrder;
 impl StepAction for CancelOrder {
     fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
         Box::pin(async move {
-            let Some(placed) = orders::placed_for(tx, context.instance_id).await? else {
+            let Some(placed) = orders::placed_for(&mut *tx, context.instance_id).await? else {
                 return Ok(());
             };
             let change = StatusChange {
@@ -373,15 +373,8 @@ impl StepAction for PublishOrderPlaced {
     /// was not committed reads as not published: the event goes out again with the same id.
     fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
         Box::pin(async move {
-            let published: Option<bool> = sqlx::query_scalar(
-                "SELECT e.published_at IS NOT NULL FROM orders o \
-                 JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = 'order.placed' \
-                 WHERE o.checkout_id = $1",
-            )
-            .bind(context.instance_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            Ok(Some(published.unwrap_or(false)))
+            let placed = orders::placed_for(&mut *tx, context.instance_id).await?;
+            Ok(Some(placed.is_some_and(|p| p.published)))
         })
     }
 }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use contracts::OrderStatus;
 use contracts::events::{self, Contact, Delivery, OrderLine, OrderPlaced, OrderStatusChanged};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::outbox::{self, NewEvent};
@@ -25,11 +25,13 @@ pub struct NewOrder<'a> {
     pub delivery: &'a Delivery,
 }
 
-/// The order of a checkout, its status and the id of its `order.placed` event.
+/// The order of a checkout, its status and its `order.placed` event.
 pub struct Placed {
     pub order_id: Uuid,
     pub event_id: Uuid,
     pub status: OrderStatus,
+    /// The broker confirmed `order.placed` (and the confirm was recorded).
+    pub published: bool,
 }
 
 /// Places the checkout's order with the prices of its snapshot, removes the cart lines the
@@ -109,6 +111,7 @@ pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed,
         order_id,
         event_id,
         status: OrderStatus::Placed,
+        published: false,
     })
 }
 
@@ -127,22 +130,24 @@ pub async fn placed_event_for(tx: &mut PgConnection, checkout_id: Uuid) -> Resul
     .await
 }
 
-/// The order a checkout placed, if any, with its `order.placed` event.
-pub async fn placed_for(tx: &mut PgConnection, checkout_id: Uuid) -> Result<Option<Placed>, sqlx::Error> {
+/// The order a checkout placed, if any, with its `order.placed` event: the one lookup of a
+/// checkout's order.
+pub async fn placed_for(db: impl PgExecutor<'_>, checkout_id: Uuid) -> Result<Option<Placed>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT o.id, o.status, e.id AS event_id FROM orders o \
+        "SELECT o.id, o.status, e.id AS event_id, e.published_at IS NOT NULL AS published FROM orders o \
          JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = $2 \
          WHERE o.checkout_id = $1",
     )
     .bind(checkout_id)
     .bind(events::ORDER_PLACED)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(db)
     .await?;
     row.map(|r| {
         Ok(Placed {
             order_id: r.get("id"),
             event_id: r.get("event_id"),
             status: status_of(&r)?,
+            published: r.get("published"),
         })
     })
     .transpose()

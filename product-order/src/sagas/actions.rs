@@ -87,15 +87,10 @@ pub(super) async fn retry_publish(
         return Ok(Json(saga_body(&state, id).await?));
     }
     let mut tx = state.db.begin().await?;
-    let placed: Option<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT e.id, o.id FROM orders o JOIN outbox e ON e.aggregate_id = o.id AND e.routing_key = 'order.placed' \
-         WHERE o.checkout_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (event, order) =
-        placed.ok_or_else(|| saga::Error::Refused("this checkout has no order.placed event".into()))?;
+    let placed = crate::orders::store::placed_for(&mut *tx, id)
+        .await?
+        .ok_or_else(|| saga::Error::Refused("this checkout has no order.placed event".into()))?;
+    let (event, order) = (placed.event_id, placed.order_id);
     let before = outbox::events_of(&mut *tx, order).await?;
     outbox::republish(&mut tx, &state.db, &state.publisher, event)
         .await

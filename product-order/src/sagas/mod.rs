@@ -196,10 +196,9 @@ pub(crate) async fn saga_body(state: &AppState, id: Uuid) -> Result<SagaBody> {
         }
         None => false,
     };
-    let order_id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE checkout_id = $1")
-        .bind(id)
-        .fetch_optional(&state.db)
-        .await?;
+    let order_id = crate::orders::store::placed_for(&state.db, id)
+        .await?
+        .map(|placed| placed.order_id);
     let outbox = match order_id {
         Some(order) => outbox::events_of(&state.db, order).await?,
         None => Vec::new(),
