@@ -46,13 +46,9 @@ impl EndedSessions {
         }
     }
 
-    /// How many are remembered (metrics, tests).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
