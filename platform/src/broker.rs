@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use serde::Serialize;
 use tokio::sync::{Mutex, RwLock, watch};
 use tokio_util::sync::CancellationToken;
@@ -219,6 +221,51 @@ impl Publisher {
             }
             Confirmation::Nack(_) => Err(PublishError::Nacked),
             Confirmation::NotRequested => Err(PublishError::Unconfirmed),
+        }
+    }
+}
+
+/// Consumes what `subscribe` opens (`name` says what, in logs), handing each delivery with
+/// its channel to `handle` (which settles it, and answers false to stop), and subscribes again
+/// after every reconnection (or every 2 s while it fails), until `shutdown`.
+pub async fn consume<S, SF, H, F>(
+    broker: Broker,
+    name: &str,
+    mut subscribe: S,
+    shutdown: CancellationToken,
+    mut handle: H,
+) where
+    S: FnMut(Broker) -> SF,
+    SF: Future<Output = Result<(Channel, Consumer), lapin::Error>>,
+    H: FnMut(Channel, Delivery) -> F,
+    F: Future<Output = bool>,
+{
+    let mut reconnections = broker.reconnections();
+    loop {
+        match subscribe(broker.clone()).await {
+            Ok((channel, mut consumer)) => {
+                tracing::info!(name, "consuming");
+                loop {
+                    let delivery = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        delivery = consumer.next() => delivery,
+                    };
+                    let Some(Ok(delivery)) = delivery else { break };
+                    // Never wait on a handler at shutdown: an unsettled delivery goes back to
+                    // the queue by itself.
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        more = handle(channel.clone(), delivery) => if !more { return },
+                    }
+                }
+                tracing::warn!(name, "consumer ended; waiting for the broker");
+            }
+            Err(e) => tracing::warn!(error = %e, name, "cannot consume yet"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = reconnections.changed() => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
 }

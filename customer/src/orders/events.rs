@@ -147,39 +147,16 @@ pub(crate) async fn consume_queue<H, F>(
     queue: String,
     prefetch: u16,
     shutdown: CancellationToken,
-    mut handle: H,
+    handle: H,
 ) where
     H: FnMut(Channel, lapin::message::Delivery) -> F,
     F: Future<Output = bool>,
 {
-    let mut reconnections = broker.reconnections();
-    loop {
-        match subscribe(&broker, &settings, &queue, prefetch).await {
-            Ok((channel, mut consumer)) => {
-                tracing::info!(%queue, "consuming");
-                loop {
-                    let delivery = tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        delivery = consumer.next() => delivery,
-                    };
-                    let Some(Ok(delivery)) = delivery else { break };
-                    // Never wait on a handler at shutdown: an unsettled delivery goes back to
-                    // the queue by itself.
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        more = handle(channel.clone(), delivery) => if !more { return },
-                    }
-                }
-                tracing::warn!(%queue, "consumer ended; waiting for the broker");
-            }
-            Err(e) => tracing::warn!(error = %e, %queue, "cannot consume yet"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = reconnections.changed() => {}
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-    }
+    let subscribe = |broker: Broker| {
+        let (settings, queue) = (settings.clone(), queue.clone());
+        async move { subscribe(&broker, &settings, &queue, prefetch).await }
+    };
+    platform::broker::consume(broker, &queue, subscribe, shutdown, handle).await;
 }
 
 /// Customer's dead-letter queue for `settings`.

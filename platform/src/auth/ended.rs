@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use contracts::claims::{LEEWAY_SECS, MAX_LIFETIME_SECS};
 use contracts::sessions::{self, EndedSession, SessionsEnded};
-use futures::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Consumer};
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, consume};
 
 /// The ended sessions whose tokens may still be alive; cheap to clone, shared by the verifier
 /// and the task that follows the stream.
@@ -105,35 +105,20 @@ pub async fn declare_stream(channel: &Channel, events_exchange: &str) -> Result<
 /// Follows the stream into `ended` until `shutdown`, replaying its recent past on every
 /// (re)connection.
 pub fn follow(broker: Broker, ended: EndedSessions, shutdown: CancellationToken, tasks: &TaskTracker) {
-    tasks.spawn(async move {
-        let mut reconnections = broker.reconnections();
-        loop {
-            match subscribe(&broker).await {
-                Ok((_channel, mut consumer)) => loop {
-                    let delivery = tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        delivery = consumer.next() => delivery,
-                    };
-                    let Some(Ok(delivery)) = delivery else {
-                        tracing::warn!("sessions-ended stream: consumer ended; waiting for the broker");
-                        break;
-                    };
-                    match serde_json::from_slice::<SessionsEnded>(&delivery.data) {
-                        Ok(announcement) => ended.record(&announcement.sessions),
-                        Err(e) => tracing::warn!(error = %e, "sessions-ended stream: unreadable announcement skipped"),
-                    }
-                    // A stream keeps its messages: the ack only lets the broker send more.
-                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot follow the sessions-ended stream yet"),
+    let record = move |_channel, delivery: Delivery| {
+        let ended = ended.clone();
+        async move {
+            match serde_json::from_slice::<SessionsEnded>(&delivery.data) {
+                Ok(announcement) => ended.record(&announcement.sessions),
+                Err(e) => tracing::warn!(error = %e, "sessions-ended stream: unreadable announcement skipped"),
             }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = reconnections.changed() => {}
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
+            // A stream keeps its messages: the ack only lets the broker send more.
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            true
         }
-    });
+    };
+    let subscribe = |broker: Broker| async move { subscribe(&broker).await };
+    tasks.spawn(async move { consume(broker, "the sessions-ended stream", subscribe, shutdown, record).await });
 }
 
 async fn subscribe(broker: &Broker) -> Result<(Channel, Consumer), lapin::Error> {
