@@ -1,9 +1,11 @@
 //! Customer's shared state and its router.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::request::Parts;
 use platform::auth::TokenVerifier;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,7 +16,7 @@ use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
 use crate::sessions::announce::Announcements;
 use crate::sessions::signing::TokenSigner;
-use crate::{accounts, dead_letters, health, orders, reconcile, sessions};
+use crate::{accounts, dead_letters, health, orders, reconcile, second_factor, sessions};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -47,10 +49,31 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
+/// The address a request comes from, as the login and registration limits count it: the
+/// right-most `X-Forwarded-For` hop no trusted proxy (`CUSTOMER_TRUSTED_PROXIES`) added.
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |ConnectInfo(peer)| *peer);
+        Ok(Self(platform::http::client_ip(
+            peer,
+            &parts.headers,
+            &state.settings.trusted_proxies,
+        )))
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(accounts::router())
         .merge(sessions::router())
+        .merge(second_factor::router())
         .merge(orders::router())
         .merge(dead_letters::router())
         .merge(health::router())

@@ -22,6 +22,13 @@ pub struct Settings {
     pub events_exchange: String,
     /// The operator account ensured at start, when both are set.
     pub operator: Option<(String, SecretString)>,
+    /// That operator's TOTP secret, base32 (`SHOP_OPERATOR_TOTP_SECRET`): it is then enrolled
+    /// with it, so automation holding the secret can sign in.
+    pub operator_totp_secret: Option<SecretString>,
+    /// Every operator must sign in with a second factor, enrolling at their next login when
+    /// they have none (`CUSTOMER_REQUIRE_OPERATOR_SECOND_FACTOR`, off by default; production
+    /// sets it).
+    pub require_operator_second_factor: bool,
     /// PEM (PKCS#8) Ed25519 key signing access tokens; when unset, one is generated and kept
     /// in the database.
     pub signing_key_file: Option<String>,
@@ -86,6 +93,12 @@ impl Settings {
                 ));
             }
         };
+        let operator_totp_secret = var_opt("SHOP_OPERATOR_TOTP_SECRET").map(SecretString::from);
+        if operator_totp_secret.is_some() && operator.is_none() {
+            return Err(StartupError::new(
+                "SHOP_OPERATOR_TOTP_SECRET needs SHOP_OPERATOR_EMAIL and SHOP_OPERATOR_PASSWORD",
+            ));
+        }
         let trusted_proxies = ip_ranges("CUSTOMER_TRUSTED_PROXIES")?;
         Ok(Self {
             addr: parse_or("CUSTOMER_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
@@ -98,6 +111,8 @@ impl Settings {
             amqp_url: var_or("SHOP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             events_exchange: var_or("SHOP_EVENTS_EXCHANGE", platform::broker::DEFAULT_EVENTS_EXCHANGE),
             operator,
+            operator_totp_secret,
+            require_operator_second_factor: parse_or("CUSTOMER_REQUIRE_OPERATOR_SECOND_FACTOR", false)?,
             signing_key_file: var_opt("SHOP_JWT_SIGNING_KEY_FILE"),
             access_token_ttl: Duration::from_secs(access_secs),
             refresh_token_ttl: Duration::from_secs(parse_or("CUSTOMER_REFRESH_TOKEN_TTL_SECS", 14 * 24 * 3600)?),

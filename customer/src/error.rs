@@ -17,6 +17,10 @@ pub enum CustomerError {
     RateLimited { retry_after: u64 },
     #[error("refresh token invalid")]
     InvalidRefreshToken,
+    #[error("second-factor challenge unknown, expired or used up")]
+    InvalidChallenge,
+    #[error("a second factor is enrolled already")]
+    SecondFactorEnrolled,
     #[error("not found")]
     NotFound,
     #[error("the dead letter is {} already", .0.as_str())]
@@ -54,6 +58,16 @@ impl From<CustomerError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_refresh_token",
                 "The session has ended. Log in again.",
+            ),
+            CustomerError::InvalidChallenge => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_challenge",
+                "This sign-in has expired or saw too many wrong codes. Log in again.",
+            ),
+            CustomerError::SecondFactorEnrolled => ApiError::new(
+                StatusCode::CONFLICT,
+                "second_factor_enrolled",
+                "A second factor is enrolled already.",
             ),
             CustomerError::NotFound => ApiError::not_found(),
             CustomerError::DeadLetterClosed(state) => ApiError::new(

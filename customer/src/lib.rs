@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod orders;
 pub mod reconcile;
+pub mod second_factor;
 pub mod sessions;
 pub mod throttle;
 
@@ -90,7 +91,7 @@ pub async fn start(
         settings: Arc::new(settings),
     };
     if let Some((email, password)) = &state.settings.operator {
-        accounts::ensure_operator(&state, email, password)
+        accounts::ensure_operator(&state, email, password, state.settings.operator_totp_secret.as_ref())
             .await
             .map_err(|e| StartupError::new(format!("cannot set up the operator account: {e:#}")))?;
     }

@@ -60,6 +60,26 @@ pub fn login_rules(email: &str, address: IpAddr, limits: &crate::config::LoginLi
     ]
 }
 
+/// The rules a second-factor code for `customer_id` from `address` counts against: the
+/// login rules of its email (so codes and passwords share one count) and the account alone,
+/// slowed after twice as many failures: whoever holds the password could otherwise guess codes
+/// from many addresses.
+pub fn second_factor_rules(
+    email: &str,
+    customer_id: uuid::Uuid,
+    address: IpAddr,
+    limits: &crate::config::LoginLimits,
+) -> [Rule; 3] {
+    let [pair, per_address] = login_rules(email, address, limits);
+    let account = Rule {
+        subject: format!("second-factor:{customer_id}"),
+        max: limits.failures_before_delay * 2,
+        window: limits.window,
+        backoff: Backoff::Doubling { first: FIRST_DELAY },
+    };
+    [pair, per_address, account]
+}
+
 /// The rule a registration from `address` counts against.
 pub fn registration_rule(address: IpAddr, limits: &crate::config::RegistrationLimits) -> Rule {
     Rule {

@@ -66,6 +66,8 @@ impl TestShop {
             amqp_url: infra.amqp_url.clone(),
             events_exchange: events_exchange.clone(),
             operator: None,
+            operator_totp_secret: None,
+            require_operator_second_factor: false,
             signing_key_file: None,
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),

@@ -88,6 +88,16 @@ const ROUTES: &[Route] = &[
     route(Customer, Method::POST, "/api/me/password", Shopper, &[], Some(|_| {
         json!({"current_password": "not the password", "new_password": "a brand new passphrase"})
     })),
+    // No challenge is live: each is refused whatever the code.
+    route(Customer, Method::POST, "/api/auth/second-factor", Public, &[], Some(|_| json!({"challenge": "x".repeat(43), "code": "123456"}))),
+    route(Customer, Method::POST, "/api/auth/second-factor/enrolment", Public, &[], Some(|_| json!({"challenge": "x".repeat(43)}))),
+    route(Customer, Method::POST, "/api/auth/second-factor/enrolment/confirm", Public, &[], Some(|_| {
+        json!({"challenge": "x".repeat(43), "code": "123456"})
+    })),
+    route(Customer, Method::GET, "/api/me/second-factor", Shopper, &[], None),
+    route(Customer, Method::POST, "/api/me/second-factor", Shopper, &[], None),
+    // A code that is never right (a factor's codes are digits): nothing is enrolled.
+    route(Customer, Method::POST, "/api/me/second-factor/confirm", Shopper, &[], Some(|_| json!({"code": "wrong!"}))),
     route(Customer, Method::GET, "/api/orders", Shopper, &[("cursor", ""), ("limit", "20")], None),
     route(Customer, Method::GET, "/api/orders/{order}", Shopper, &[], None),
     route(Customer, Method::GET, "/api/ops/dead-letters", Operator, &[("state", "dead"), ("cursor", ""), ("limit", "50")], None),

@@ -62,6 +62,10 @@ const FORMS: &[Form] = &[
     form("/logout-everywhere", "/", Who::Visitor, &[]),
     // A wrong current password: the change never happens, so the shopper's session lives on.
     form("/account/password", "/account/password", Who::Shopper, &[("current_password", "not the password"), ("new_password", "a brand new passphrase")]),
+    // No login waits for its second step: the page says to log in again.
+    form("/login/second-factor", "/login", Who::Visitor, &[("code", "123456"), ("next", "/ops")]),
+    // A code that is never right (a factor's codes are digits): nothing is enrolled.
+    form("/ops/second-factor", "/ops/second-factor", Who::Operator, &[("code", "wrong!")]),
     form("/cart/items", "/products/{product}", Who::Shopper, &[("product_id", "{product}"), ("quantity", "1")]),
     form("/cart/items/{product}", "/cart", Who::Shopper, &[("quantity", "2")]),
     form("/cart/items/{product}/remove", "/cart", Who::Shopper, &[]),
@@ -98,6 +102,8 @@ const PAGES: &[(&str, Who, Fields)] = &[
     ("/login", Who::Visitor, &[("next", "/orders")]),
     ("/register", Who::Visitor, &[]),
     ("/account/password", Who::Shopper, &[("changed", "true")]),
+    ("/login/second-factor", Who::Visitor, &[("next", "/ops")]),
+    ("/ops/second-factor", Who::Operator, &[]),
     ("/products", Who::Visitor, &[("q", "tea"), ("sort", "name"), ("cursor", "")]),
     ("/products/{product}", Who::Visitor, &[]),
     ("/cart", Who::Shopper, &[]),

@@ -25,6 +25,7 @@ mod product_images;
 mod reconciliation;
 mod saga_console;
 mod saga_engine;
+mod second_factor;
 mod security_headers;
 mod sessions;
 mod startup;

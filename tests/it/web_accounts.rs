@@ -71,14 +71,7 @@ async fn register_log_out_and_log_in_through_the_pages() {
         assert!(access.contains(attribute), "{attribute} missing in {access}");
     }
     assert!(!access.contains("Domain"), "{access}");
-    // The session starts with a new CSRF token: the one of the form before it is spent.
     let csrf_before = csrf_token(&html);
-    let rotated = cookies
-        .iter()
-        .find_map(|c| c.strip_prefix("__Host-shop_csrf="))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("a new CSRF cookie at login");
-    assert_ne!(rotated, csrf_before);
     assert!(
         cookies
             .iter()
@@ -94,6 +87,11 @@ async fn register_log_out_and_log_in_through_the_pages() {
     );
     let home = home.text().await.unwrap();
     assert!(home.contains("Signed in as <strong>Grace Hopper</strong>"), "{home}");
+    assert_ne!(
+        csrf_token(&home),
+        csrf_before,
+        "the session starts with a new CSRF token: the one of the form before it is spent"
+    );
 
     let logout = browser
         .post(format!("{}/logout", shop.web_url))
@@ -213,6 +211,139 @@ async fn forms_refuse_cross_site_posts() {
         .await
         .unwrap();
     assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+}
+
+/// The value a `Set-Cookie` of `response` gives cookie `name`.
+fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(response).iter().find_map(|c| {
+        c.strip_prefix(&format!("{name}="))
+            .map(|v| v.split(';').next().unwrap().to_owned())
+    })
+}
+
+#[tokio::test]
+async fn a_planted_csrf_cookie_with_its_token_forges_nothing_in_a_signed_in_session() {
+    let shop = TestShop::start().await;
+    let api = CustomerApi::new(&shop.customer_url);
+    let victim = api.signed_up(&email("victim")).await;
+    let access = victim["access_token"].as_str().unwrap();
+    let refresh = victim["refresh_token"].as_str().unwrap();
+    let client = Client::builder().redirect(redirect::Policy::none()).build().unwrap();
+
+    // The attacker's own visit: a nonce cookie and the form token that goes with it.
+    let visit = client.get(format!("{}/login", shop.web_url)).send().await.unwrap();
+    let planted = cookie_value(&visit, "__Host-shop_csrf").expect("a CSRF cookie");
+    let attackers_token = csrf_token(&visit.text().await.unwrap());
+
+    // Planted into the victim's browser (as a subdomain or plain-HTTP page could without the
+    // __Host- prefix), with the token: refused, since the token is bound to the session.
+    let victims_cookies =
+        format!("__Host-shop_access={access}; __Host-shop_refresh={refresh}; __Host-shop_csrf={planted}");
+    let forged = client
+        .post(format!("{}/logout-everywhere", shop.web_url))
+        .header("cookie", &victims_cookies)
+        .form(&[("csrf_token", attackers_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.me(access).await.status,
+        StatusCode::OK,
+        "the victim's session lives on"
+    );
+
+    // The victim's own page, with the same cookie, carries a token of their session: that works.
+    let own_page = client
+        .get(format!("{}/account/password", shop.web_url))
+        .header("cookie", &victims_cookies)
+        .send()
+        .await
+        .unwrap();
+    let own_token = csrf_token(&own_page.text().await.unwrap());
+    assert_ne!(own_token, attackers_token);
+    let own = client
+        .post(format!("{}/logout-everywhere", shop.web_url))
+        .header("cookie", &victims_cookies)
+        .form(&[("csrf_token", own_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        api.refresh(refresh).await.status,
+        StatusCode::UNAUTHORIZED,
+        "that one ended it"
+    );
+}
+
+#[tokio::test]
+async fn a_form_token_changes_with_the_session_and_survives_its_refresh() {
+    let shop = TestShop::start().await;
+    let api = CustomerApi::new(&shop.customer_url);
+    let address = email("rotating");
+    let login = api.signed_up(&address).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let url: reqwest::Url = shop.web_url.parse().unwrap();
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (_, visitor_page) = page(&client, format!("{}/login", shop.web_url)).await;
+    let visitors_token = csrf_token(&visitor_page);
+
+    // A browser coming back after its access cookie expired: the page load refreshes the
+    // session, and the form on that very page must still be taken.
+    let refresh = login["refresh_token"].as_str().unwrap();
+    jar.add_cookie_str(&format!("__Host-shop_refresh={refresh}; Path=/; Secure"), &url);
+    let refreshed = client
+        .get(format!("{}/account/password", shop.web_url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        cookie_value(&refreshed, "__Host-shop_access").is_some(),
+        "the session was refreshed"
+    );
+    let html = refreshed.text().await.unwrap();
+    assert!(html.contains("Signed in as"), "{html}");
+    let signed_in_token = csrf_token(&html);
+    assert_ne!(signed_in_token, visitors_token, "signing in changes the token");
+    let after_refresh = client
+        .get(format!("{}/account/password", shop.web_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        csrf_token(&after_refresh.text().await.unwrap()),
+        signed_in_token,
+        "a refresh keeps it"
+    );
+
+    // The visitor's token is worth nothing in the session; the session's own works.
+    let stale = client
+        .post(format!("{}/logout", shop.web_url))
+        .form(&[("csrf_token", visitors_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let logout = client
+        .post(format!("{}/logout", shop.web_url))
+        .form(&[("csrf_token", signed_in_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    // Logged out, the session's token is over too.
+    let (_, html) = page(&client, format!("{}/login", shop.web_url)).await;
+    assert_ne!(csrf_token(&html), signed_in_token);
+    assert_eq!(
+        csrf_token(&html),
+        visitors_token,
+        "the visitor's own token again: same browser, no session"
+    );
 }
 
 #[tokio::test]

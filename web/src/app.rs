@@ -12,6 +12,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::clients::{CustomerClient, ProductOrderClient};
 use crate::config::Settings;
+use crate::csrf::CsrfKey;
 use crate::session::refresh::RefreshFlights;
 use crate::{accounts, assets, cart, catalog, checkout, csrf, error, headers, ops, orders, pages, session};
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub product_order: ProductOrderClient,
     pub verifier: Arc<TokenVerifier>,
     pub refreshes: Arc<RefreshFlights>,
+    /// Signs form tokens (`csrf`).
+    pub csrf_key: CsrfKey,
     /// What the health page's last comparison of the services found, by kind
     /// (`web_reconciliation_mismatches`).
     pub mismatches: GaugeByKind,

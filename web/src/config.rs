@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use platform::StartupError;
-use platform::config::{ip_ranges, parse_or, var_or};
+use platform::config::{ip_ranges, parse_or, var_opt, var_or};
 use platform::http::IpRange;
+
+use crate::csrf::CsrfKey;
 
 /// Everything web reads at start.
 #[derive(Debug, Clone)]
@@ -34,6 +36,9 @@ pub struct Settings {
     /// none by default): the shopper's address is the right-most hop none of them added, and
     /// web forwards it to customer, whose login limits count by it.
     pub trusted_proxies: Vec<IpRange>,
+    /// The key form tokens are signed with (`WEB_CSRF_KEY`, at least 32 characters): every web
+    /// instance behind one address needs the same one. Unset, each instance makes its own.
+    pub csrf_key: Option<CsrfKey>,
 }
 
 impl Settings {
@@ -48,6 +53,10 @@ impl Settings {
             secure_cookies: parse_or("WEB_SECURE_COOKIES", true)?,
             reconcile_grace: Duration::from_secs(parse_or("WEB_RECONCILE_GRACE_SECONDS", 30)?),
             trusted_proxies: ip_ranges("WEB_TRUSTED_PROXIES")?,
+            csrf_key: var_opt("WEB_CSRF_KEY")
+                .map(|key| CsrfKey::from_setting(&key))
+                .transpose()
+                .map_err(|e| StartupError::new(format!("WEB_CSRF_KEY {e}")))?,
         })
     }
 }

@@ -1,7 +1,11 @@
-//! Cross-site request forgery protection by double submit: a random token in the
-//! `shop_csrf` cookie must come back with every state-changing request, as the `csrf_token`
+//! Cross-site request forgery protection by a signed double submit, bound to the session:
+//! the `shop_csrf` cookie holds a random nonce, and the token forms carry is an HMAC, under a
+//! key every web instance shares (`WEB_CSRF_KEY`), of that nonce and the session (`sid`, none
+//! for visitors). It must come back with every state-changing request, as the `csrf_token`
 //! form field (urlencoded or multipart) or the `X-CSRF-Token` header (htmx), and a present
-//! `Origin` must be our host.
+//! `Origin` must be our host. Someone who can plant a cookie, or saw a token of another
+//! session, cannot make a token for this one; a login or logout changes the session and so
+//! every token, while a refresh keeps both.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -12,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::WebError;
@@ -28,38 +35,93 @@ pub const HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 const MAX_FORM_BYTES: usize = 64 * 1024;
 const TOKEN_BYTES: usize = 32;
 
+/// The key form tokens are signed with.
+#[derive(Clone)]
+pub struct CsrfKey(Vec<u8>);
+
+impl std::fmt::Debug for CsrfKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsrfKey(..)")
+    }
+}
+
+impl CsrfKey {
+    /// Shortest `WEB_CSRF_KEY` taken, in bytes.
+    pub const MIN_LEN: usize = 32;
+
+    /// The key from a setting, refused when shorter than `MIN_LEN`.
+    pub fn from_setting(text: &str) -> Result<Self, String> {
+        if text.len() < Self::MIN_LEN {
+            return Err(format!("must be at least {} characters long", Self::MIN_LEN));
+        }
+        Ok(Self(text.as_bytes().to_vec()))
+    }
+
+    /// A key of this process alone: its forms are taken by no other web instance.
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// The token of the browser whose cookie holds `nonce`, in `session` (None: a visitor).
+    pub fn token(&self, nonce: &str, session: Option<Uuid>) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(b"shop-csrf-v1\0");
+        mac.update(session.map(|id| *id.as_bytes()).unwrap_or_default().as_slice());
+        mac.update(nonce.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
 /// The request's CSRF token, for forms to render.
 #[derive(Debug, Clone)]
 pub struct CsrfToken {
     pub value: String,
-    /// True when the browser sent no (valid) token cookie: nothing it submits can match.
+    /// The browser's nonce, which the token signs.
+    nonce: String,
+    /// True when the browser sent no (valid) nonce cookie: nothing it submits can match.
     pub fresh: bool,
 }
 
-/// Makes sure every visitor has a token cookie and every handler sees the token.
+impl CsrfToken {
+    /// The token the same browser holds in `session` (a page rendered by the response that
+    /// starts that session).
+    pub fn for_session(&self, key: &CsrfKey, session: Uuid) -> Self {
+        Self {
+            value: key.token(&self.nonce, Some(session)),
+            ..self.clone()
+        }
+    }
+}
+
+/// Makes sure every visitor has a nonce cookie and every handler sees the token of the
+/// request's session.
 pub async fn issue_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let existing = CookieJar::from_headers(request.headers())
         .get(cookies::CSRF.get(state.settings.secure_cookies))
         .map(|c| c.value().to_owned())
         .filter(|v| is_well_formed(v));
-    let token = match existing {
-        Some(value) => CsrfToken { value, fresh: false },
+    let (nonce, fresh) = match existing {
+        Some(nonce) => (nonce, false),
         None => match new_token() {
-            Ok(value) => CsrfToken { value, fresh: true },
+            Ok(nonce) => (nonce, true),
             Err(e) => return WebError::Internal(format!("no randomness for a CSRF token: {e}")).into_response(),
         },
     };
+    let session = request.extensions().get::<Session>().and_then(|s| s.id);
+    let token = CsrfToken {
+        value: state.csrf_key.token(&nonce, session),
+        nonce,
+        fresh,
+    };
     let secure = state.settings.secure_cookies;
-    request.extensions_mut().insert(token.clone());
+    let cookie = fresh.then(|| cookies::set_cookie(cookies::CSRF, &token.nonce, None, secure));
+    request.extensions_mut().insert(token);
     let response = next.run(request).await;
-    if token.fresh {
-        (
-            SetCookies(vec![cookies::set_cookie(cookies::CSRF, &token.value, None, secure)]),
-            response,
-        )
-            .into_response()
-    } else {
-        response
+    match cookie {
+        Some(cookie) => (SetCookies(vec![cookie]), response).into_response(),
+        None => response,
     }
 }
 
@@ -190,6 +252,29 @@ mod tests {
         assert!(!tokens_match(b"abcdeg", b"abcdef"));
         assert!(!tokens_match(b"abcde", b"abcdef"));
         assert!(!tokens_match(b"", b""));
+    }
+
+    #[test]
+    fn tokens_differ_by_key_session_and_nonce_and_never_show_the_nonce() {
+        let key = CsrfKey::from_setting(&"k".repeat(32)).unwrap();
+        let other_key = CsrfKey::from_setting(&"j".repeat(32)).unwrap();
+        let (nonce, other_nonce) = (new_token().unwrap(), new_token().unwrap());
+        let (session, other_session) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = key.token(&nonce, Some(session));
+        assert_eq!(token, key.token(&nonce, Some(session)), "the same for the same inputs");
+        assert_eq!(token.len(), 43);
+        assert!(cookies::is_cookie_value(&token));
+        for different in [
+            other_key.token(&nonce, Some(session)),
+            key.token(&other_nonce, Some(session)),
+            key.token(&nonce, Some(other_session)),
+            key.token(&nonce, None),
+        ] {
+            assert_ne!(token, different);
+        }
+        assert_ne!(key.token(&nonce, None), nonce);
+        assert!(CsrfKey::from_setting("too short").is_err());
+        assert!(!format!("{key:?}").contains('k'));
     }
 
     #[test]

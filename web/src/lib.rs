@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 use app::AppState;
 use clients::{CustomerClient, ProductOrderClient};
 pub use config::Settings;
+use csrf::CsrfKey;
 
 /// Serves the pages until `shutdown` on tasks tracked by `tasks`; answers where it
 /// listens. The services need not be up yet: pages say so until they are. The broker must be
@@ -80,7 +81,15 @@ pub async fn start(
     .await?;
     let verifier = Arc::new(TokenVerifier::from_customer(&settings.customer_url, client.clone()));
     platform::auth::ended::follow(broker, verifier.ended_sessions(), shutdown.clone(), tasks);
+    let csrf_key = match settings.csrf_key.clone() {
+        Some(key) => key,
+        None => {
+            tracing::info!("WEB_CSRF_KEY is not set: this instance signs its forms with a key of its own");
+            CsrfKey::random().map_err(|e| StartupError::new(format!("no randomness for a CSRF key: {e}")))?
+        }
+    };
     let state = AppState {
+        csrf_key,
         customer: CustomerClient::new(&settings.customer_url, client.clone()),
         product_order: ProductOrderClient::new(&settings.product_order_url, client),
         verifier,

@@ -5,22 +5,21 @@ pub mod domain;
 pub mod password;
 pub mod store;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use contracts::Role;
 use platform::FieldErrors;
 use platform::auth::Caller;
-use platform::http::{AppJson, client_ip};
+use platform::http::AppJson;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::app::{AppState, ClientAddress};
 use crate::error::{CustomerError, Result};
+use crate::second_factor::{self, totp::Secret};
 use crate::sessions::refresh::{self, Ending};
 use crate::sessions::{TokenBody, hashed, tokens};
 use crate::throttle;
@@ -68,8 +67,7 @@ impl From<Account> for AccountBody {
 /// included, so accounts cannot be made (nor taken emails found) at speed.
 async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<AccountBody>)> {
     let mut errors = FieldErrors::new();
@@ -79,7 +77,6 @@ async fn register(
     let (Some(email), Some(name), Some(password)) = (email, name, password) else {
         return Err(CustomerError::Validation(errors));
     };
-    let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
     let rule = throttle::registration_rule(address, &state.settings.registration_limits);
     if let Some(retry_after) = throttle::retry_after(&state.db, std::slice::from_ref(&rule)).await? {
         tracing::warn!(%address, retry_after, "registration refused: too many from this address");
@@ -113,15 +110,13 @@ struct PasswordChange {
 /// password counts as a failed login from the caller's address.
 async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     Caller(claims): Caller,
     AppJson(request): AppJson<PasswordChange>,
 ) -> Result<Json<TokenBody>> {
     let account = store::find_by_id(&state.db, claims.sub)
         .await?
         .ok_or(CustomerError::NotFound)?;
-    let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
     let rules = throttle::login_rules(&account.email, address, &state.settings.login_limits);
     if let Some(retry_after) = throttle::retry_after(&state.db, &rules).await? {
         tracing::warn!(%address, account = %hashed(&account.email), retry_after, "password change refused: too many failures");
@@ -148,9 +143,11 @@ async fn change_password(
     let hash = state.hasher.hash(password.expose()).await?;
     let lifetime = state.settings.session_lifetime();
     let mut tx = state.db.begin().await?;
+    // The new session showed what the caller's did: its login, and the current password now.
+    let proof = refresh::proof_of(&mut tx, claims.sid).await?;
     store::set_password(&mut *tx, account.id, &hash).await?;
     refresh::end(&mut tx, Ending::OfCustomer(account.id), lifetime).await?;
-    let session = refresh::start(&mut tx, account.id, lifetime).await?;
+    let session = refresh::start(&mut tx, account.id, proof, lifetime).await?;
     tx.commit().await?;
     state.announcements.wake();
     tracing::info!(customer_id = %account.id, "password changed; every other session ended");
@@ -165,25 +162,51 @@ async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Jso
 }
 
 /// Creates the operator account from settings, or resets its password and role when they
-/// differ; its earlier sessions then end, since the password changed. Another instance
-/// starting, or a restart, with the same settings changes nothing and ends no session.
-pub async fn ensure_operator(state: &AppState, email: &str, password: &SecretString) -> anyhow::Result<()> {
+/// differ, and enrols the TOTP secret from settings when there is one and it differs; its
+/// earlier sessions then end. Another instance starting, or a restart, with the same settings
+/// changes nothing and ends no session.
+pub async fn ensure_operator(
+    state: &AppState,
+    email: &str,
+    password: &SecretString,
+    totp_secret: Option<&SecretString>,
+) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_EMAIL: {e}"))?;
     let password = Password::parse(password.expose_secret(), Some(&email))
         .map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_PASSWORD: {e}"))?;
-    if let Some(account) = store::find_by_email(&state.db, email.as_str()).await?
-        && account.role == Role::Operator
-        && state
-            .hasher
-            .verify(password.expose(), Some(account.password_hash.clone()))
-            .await?
-    {
+    let totp_secret = totp_secret
+        .map(|s| Secret::parse(s.expose_secret()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("SHOP_OPERATOR_TOTP_SECRET {e}"))?;
+    let existing = store::find_by_email(&state.db, email.as_str())
+        .await?
+        .filter(|account| account.role == Role::Operator);
+    let current = match existing {
+        Some(account)
+            if state
+                .hasher
+                .verify(password.expose(), Some(account.password_hash.clone()))
+                .await? =>
+        {
+            Some(account)
+        }
+        _ => None,
+    };
+    let mut tx = state.db.begin().await?;
+    let (account, mut changed) = match current {
+        Some(account) => (account, false),
+        None => {
+            let hash = state.hasher.hash(password.expose()).await?;
+            (store::upsert_operator(&mut *tx, &email, &hash).await?, true)
+        }
+    };
+    if let Some(secret) = &totp_secret {
+        changed |= second_factor::store::set_confirmed(&mut *tx, account.id, secret).await?;
+    }
+    if !changed {
         tracing::info!(customer_id = %account.id, "operator account ready");
         return Ok(());
     }
-    let hash = state.hasher.hash(password.expose()).await?;
-    let mut tx = state.db.begin().await?;
-    let account = store::upsert_operator(&mut *tx, &email, &hash).await?;
     refresh::end(
         &mut tx,
         Ending::OfCustomer(account.id),

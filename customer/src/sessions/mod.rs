@@ -6,22 +6,23 @@ pub mod announce;
 pub mod refresh;
 pub mod signing;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::auth::Caller;
-use platform::http::{AppJson, client_ip};
+use platform::http::AppJson;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::store::{self, Account};
-use crate::app::AppState;
+use crate::app::{AppState, ClientAddress};
 use crate::error::{CustomerError, Result};
+use crate::second_factor::{self, ChallengeBody};
 use crate::throttle;
-use refresh::{Ending, IssuedRefreshToken, Rotation};
+use refresh::{Ending, IssuedRefreshToken, Proof, Rotation};
 use signing::Subject;
 
 pub fn router() -> Router<AppState> {
@@ -57,15 +58,21 @@ pub struct TokenBody {
     refresh_expires_in: u64,
 }
 
+/// What a right password earns: a session, or a challenge its second factor must meet.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Tokens(TokenBody),
+    SecondFactor(ChallengeBody),
+}
+
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     AppJson(request): AppJson<LoginRequest>,
-) -> Result<Json<TokenBody>> {
+) -> Result<Json<LoginAnswer>> {
     // Normalized like a stored email, but not validated: an invalid one simply matches nothing.
     let email = request.email.trim().to_lowercase();
-    let address = client_ip(peer, &headers, &state.settings.trusted_proxies);
     let rules = throttle::login_rules(&email, address, &state.settings.login_limits);
     if let Some(retry_after) = throttle::retry_after(&state.db, &rules).await? {
         state.login_outcome("rate_limited");
@@ -83,13 +90,26 @@ async fn login(
         tracing::warn!(%address, account = %hashed(&email), "login failed");
         return Err(CustomerError::InvalidCredentials);
     };
+    if let Some(requirement) = second_factor::requirement(&state, &account).await? {
+        // The failures stay counted until the code is right too: a password alone must not
+        // buy fresh guesses at the code.
+        state.login_outcome("second_factor_required");
+        let challenge = second_factor::challenge(&state, &account, requirement).await?;
+        return Ok(Json(LoginAnswer::SecondFactor(challenge)));
+    }
     // This address knows the password now; its own failures on the account are forgotten.
     throttle::clear(&state.db, &rules[0]).await?;
     let mut conn = state.db.acquire().await?;
-    let refresh = refresh::start(&mut conn, account.id, state.settings.session_lifetime()).await?;
+    let refresh = refresh::start(
+        &mut conn,
+        account.id,
+        Proof::Password,
+        state.settings.session_lifetime(),
+    )
+    .await?;
     state.login_outcome("succeeded");
     tracing::info!(customer_id = %account.id, "logged in");
-    Ok(Json(tokens(&state, &account, refresh)?))
+    Ok(Json(LoginAnswer::Tokens(tokens(&state, &account, refresh)?)))
 }
 
 async fn refresh_session(
@@ -101,6 +121,20 @@ async fn refresh_session(
             let account = store::find_by_id(&state.db, customer_id)
                 .await?
                 .ok_or(CustomerError::InvalidRefreshToken)?;
+            if !next.second_factor && second_factor::requirement(&state, &account).await?.is_some() {
+                // Started on a password alone before the account needed more (an operator
+                // when the second factor became required).
+                let mut conn = state.db.acquire().await?;
+                refresh::end(
+                    &mut conn,
+                    Ending::Session(next.session),
+                    state.settings.session_lifetime(),
+                )
+                .await?;
+                state.announcements.wake();
+                tracing::warn!(%customer_id, "session without a second factor ended at refresh");
+                return Err(CustomerError::InvalidRefreshToken);
+            }
             Ok(Json(tokens(&state, &account, next)?))
         }
         Rotation::Reused { customer_id } => {
@@ -142,6 +176,18 @@ async fn logout_everywhere(State(state): State<AppState>, Caller(claims): Caller
 
 async fn jwks(State(state): State<AppState>) -> Json<jsonwebtoken::jwk::JwkSet> {
     Json(state.signer.jwks().clone())
+}
+
+/// A new opaque token (refresh tokens, second-factor challenges): 32 random bytes, base64url.
+pub fn new_opaque_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What is stored of an opaque token: its SHA-256.
+pub fn opaque_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// An email as security logs name it: enough to tell attempts on one account apart, not

@@ -7,12 +7,11 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use super::{new_opaque_token, opaque_hash};
 
 /// How long a session's tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +30,8 @@ pub struct IssuedRefreshToken {
     pub expires_in: u64,
     /// Its family: the session, named by the `sid` claim of the access tokens issued with it.
     pub session: Uuid,
+    /// Whether the session's login showed a second factor.
+    pub second_factor: bool,
 }
 
 /// The result of presenting a refresh token.
@@ -46,23 +47,36 @@ pub enum Rotation {
     Reused { customer_id: Uuid },
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+/// How a login proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    Password,
+    PasswordAndSecondFactor,
 }
 
 /// Starts a session for `customer_id` (at login) with its first token.
 pub async fn start(
     conn: &mut PgConnection,
     customer_id: Uuid,
+    proof: Proof,
     lifetime: Lifetime,
 ) -> anyhow::Result<IssuedRefreshToken> {
-    issue(conn, customer_id, Uuid::now_v7(), None, lifetime).await
+    let second_factor = proof == Proof::PasswordAndSecondFactor;
+    issue(conn, customer_id, Uuid::now_v7(), None, second_factor, lifetime).await
+}
+
+/// How the login of session `family_id` proved who it is.
+pub async fn proof_of(conn: &mut PgConnection, family_id: Uuid) -> sqlx::Result<Proof> {
+    let second_factor: Option<bool> =
+        sqlx::query_scalar("SELECT bool_or(second_factor) FROM refresh_tokens WHERE family_id = $1")
+            .bind(family_id)
+            .fetch_one(conn)
+            .await?;
+    Ok(if second_factor == Some(true) {
+        Proof::PasswordAndSecondFactor
+    } else {
+        Proof::Password
+    })
 }
 
 /// Issues a token in `family_id`, whose session began at `started` (now when None).
@@ -71,44 +85,69 @@ async fn issue(
     customer_id: Uuid,
     family_id: Uuid,
     started: Option<DateTime<Utc>>,
+    second_factor: bool,
     lifetime: Lifetime,
 ) -> anyhow::Result<IssuedRefreshToken> {
-    let token = new_token()?;
+    let token = new_opaque_token()?;
     let expires_in: f64 = sqlx::query_scalar(
-        "INSERT INTO refresh_tokens (id, family_id, customer_id, token_hash, session_started_at, expires_at)
-         VALUES ($1, $2, $3, $4, COALESCE($5, now()),
+        "INSERT INTO refresh_tokens (id, family_id, customer_id, token_hash, session_started_at, second_factor, expires_at)
+         VALUES ($1, $2, $3, $4, COALESCE($5, now()), $8,
                  LEAST(now() + make_interval(secs => $6), COALESCE($5, now()) + make_interval(secs => $7)))
          RETURNING EXTRACT(EPOCH FROM expires_at - now())::float8",
     )
     .bind(Uuid::now_v7())
     .bind(family_id)
     .bind(customer_id)
-    .bind(hash(&token))
+    .bind(opaque_hash(&token))
     .bind(started)
     .bind(lifetime.idle.as_secs_f64())
     .bind(lifetime.max_age.as_secs_f64())
+    .bind(second_factor)
     .fetch_one(conn)
     .await?;
     Ok(IssuedRefreshToken {
         token,
         expires_in: expires_in.max(0.0) as u64,
         session: family_id,
+        second_factor,
     })
+}
+
+/// A stored refresh token, as `rotate` reads it.
+#[derive(sqlx::FromRow)]
+struct Presented {
+    family_id: Uuid,
+    customer_id: Uuid,
+    session_started_at: DateTime<Utc>,
+    second_factor: bool,
+    used: bool,
+    revoked: bool,
+    expired: bool,
 }
 
 /// Uses `token` once, issuing its successor in the same family.
 pub async fn rotate(db: &PgPool, token: &str, lifetime: Lifetime) -> anyhow::Result<Rotation> {
     let mut tx = db.begin().await?;
-    let row: Option<(Uuid, Uuid, DateTime<Utc>, bool, bool, bool)> = sqlx::query_as(
-        "SELECT family_id, customer_id, session_started_at, used_at IS NOT NULL, revoked_at IS NOT NULL,
-                expires_at <= now() OR session_started_at + make_interval(secs => $2) <= now()
+    let presented: Option<Presented> = sqlx::query_as(
+        "SELECT family_id, customer_id, session_started_at, second_factor,
+                used_at IS NOT NULL AS used, revoked_at IS NOT NULL AS revoked,
+                expires_at <= now() OR session_started_at + make_interval(secs => $2) <= now() AS expired
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
     )
-    .bind(hash(token))
+    .bind(opaque_hash(token))
     .bind(lifetime.max_age.as_secs_f64())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((family_id, customer_id, started, used, revoked, expired)) = row else {
+    let Some(Presented {
+        family_id,
+        customer_id,
+        session_started_at: started,
+        second_factor,
+        used,
+        revoked,
+        expired,
+    }) = presented
+    else {
         return Ok(Rotation::Invalid);
     };
     if revoked || expired {
@@ -120,10 +159,10 @@ pub async fn rotate(db: &PgPool, token: &str, lifetime: Lifetime) -> anyhow::Res
         return Ok(Rotation::Reused { customer_id });
     }
     sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1")
-        .bind(hash(token))
+        .bind(opaque_hash(token))
         .execute(&mut *tx)
         .await?;
-    let next = issue(&mut tx, customer_id, family_id, Some(started), lifetime).await?;
+    let next = issue(&mut tx, customer_id, family_id, Some(started), second_factor, lifetime).await?;
     tx.commit().await?;
     Ok(Rotation::Rotated { customer_id, next })
 }
@@ -162,7 +201,7 @@ pub async fn end(conn: &mut PgConnection, which: Ending<'_>, lifetime: Lifetime)
     // Built from the fixed texts above only.
     let query = sqlx::query(sqlx::AssertSqlSafe(statement));
     let query = match which {
-        Ending::OfToken(token) => query.bind(hash(token)),
+        Ending::OfToken(token) => query.bind(opaque_hash(token)),
         Ending::Session(id) | Ending::OfCustomer(id) => query.bind(id),
     };
     let ended = query.bind(lifetime.access.as_secs_f64()).execute(conn).await?;

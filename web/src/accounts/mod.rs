@@ -2,6 +2,7 @@
 //! does the work; these pages collect the input, show its answers next to the fields, and
 //! start or end the browser session.
 
+mod second_factor;
 mod views;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::cart::join_guest_cart;
-use crate::clients::customer::{CustomerCallError, Tokens};
+use crate::clients::customer::{CustomerCallError, SignIn, Tokens};
 use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page, see_other};
 use crate::session::{Session, SessionChange, SignedIn};
@@ -33,13 +34,17 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
         .route("/account/password", get(password_page).post(change_password))
+        .merge(second_factor::router())
 }
+
+pub(crate) use second_factor::show_recovery_codes;
+pub use views::{EnrolmentView, SecondFactorView};
 
 /// The shopper's address as web tells customer (whose login and registration limits count
 /// by it): the right-most hop of `X-Forwarded-For` no trusted proxy added (`WEB_TRUSTED_PROXIES`),
 /// the connection's peer when nothing is trusted. Never the address web itself calls from, or
 /// every shopper would share one limit.
-struct ShopperAddress(IpAddr);
+pub struct ShopperAddress(pub IpAddr);
 
 impl FromRequestParts<AppState> for ShopperAddress {
     type Rejection = std::convert::Infallible;
@@ -134,7 +139,9 @@ async fn register(
         Err(e) => return Err(e.into()),
     }
     match state.customer.login(&form.email, &form.password, shopper).await {
-        Ok(tokens) => Ok(signed_in(&state, &ctx, &headers, tokens, "/").await),
+        Ok(SignIn::Tokens(tokens)) => Ok(signed_in(&state, &ctx, &headers, tokens, "/").await),
+        // A new account has no second factor; should one be asked for, the login page asks.
+        Ok(SignIn::SecondFactor(_)) => Ok(see_other(&ctx, "/login")),
         Err(CustomerCallError::Unavailable(cause)) => Err(WebError::Unavailable(cause)),
         // The account exists; logging in by hand still works.
         Err(e) => {
@@ -164,7 +171,10 @@ async fn login(
         )
     } else {
         match state.customer.login(&form.email, &form.password, shopper).await {
-            Ok(tokens) => return Ok(signed_in(&state, &ctx, &headers, tokens, next).await),
+            Ok(SignIn::Tokens(tokens)) => return Ok(signed_in(&state, &ctx, &headers, tokens, next).await),
+            Ok(SignIn::SecondFactor(challenge)) => {
+                return Ok(second_factor::continue_login(&state, &ctx, &challenge, next));
+            }
             Err(CustomerCallError::InvalidCredentials) => {
                 (StatusCode::UNAUTHORIZED, "Email or password is incorrect.".to_owned())
             }

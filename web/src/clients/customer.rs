@@ -5,6 +5,7 @@ mod dead_letters;
 mod health;
 mod orders;
 mod reconciliation;
+mod second_factor;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ pub use dead_letters::{
 };
 pub use health::{CustomerHealth, DeadLetterFigures, EventFigures};
 pub use orders::{Order, OrderPage, OrderSummary, StatusAt};
+pub use second_factor::{Challenge, Enrolled, Enrolment, Requirement, SecondFactorStatus, SignIn};
 
 /// Calls customer at its base URL; cheap to clone.
 #[derive(Clone)]
@@ -149,7 +151,7 @@ impl CustomerClient {
     }
 
     /// Logs in on behalf of the shopper at `shopper`, whose address customer rate-limits by.
-    pub async fn login(&self, email: &str, password: &str, shopper: IpAddr) -> Result<Tokens> {
+    pub async fn login(&self, email: &str, password: &str, shopper: IpAddr) -> Result<SignIn> {
         let response = self
             .post("/api/auth/login", &Credentials { email, password }, Some(shopper))
             .await?;
@@ -197,20 +199,13 @@ impl CustomerClient {
     /// shopper at `shopper` (wrong current passwords count as failed logins from there). Every
     /// session of the account ends; the tokens of the new one come back.
     pub async fn change_password(&self, token: &str, current: &str, new: &str, shopper: IpAddr) -> Result<Tokens> {
-        let path = "/api/me/password";
+        let body = PasswordChange {
+            current_password: current,
+            new_password: new,
+        };
         let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .header("x-forwarded-for", shopper.to_string())
-            .json(&PasswordChange {
-                current_password: current,
-                new_password: new,
-            })
-            .with_request_id()
-            .send()
-            .await
-            .map_err(|e| CustomerCallError::Unavailable(format!("POST {path}: {}", e.without_url())))?;
+            .send_post("/api/me/password", &body, Some(token), Some(shopper))
+            .await?;
         match response.status() {
             StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::Fields(error_detail(response).await.fields)),
             StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
@@ -236,24 +231,30 @@ impl CustomerClient {
 
     /// A POST of `body` to `path` on behalf of the user whose access token is `token`.
     async fn post_as(&self, path: &str, token: &str, body: &impl Serialize) -> Result<reqwest::Response> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .json(body)
-            .with_request_id();
-        request
-            .send()
-            .await
-            .map_err(|e| CustomerCallError::Unavailable(format!("POST {path}: {}", e.without_url())))
+        self.send_post(path, body, Some(token), None).await
     }
 
     async fn post(&self, path: &str, body: &impl Serialize, shopper: Option<IpAddr>) -> Result<reqwest::Response> {
+        self.send_post(path, body, None, shopper).await
+    }
+
+    /// A POST of `body` to `path`, as the user whose access token is `token` when there is
+    /// one, for the shopper at `shopper` (whose address customer's limits count by).
+    async fn send_post(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        token: Option<&str>,
+        shopper: Option<IpAddr>,
+    ) -> Result<reqwest::Response> {
         let mut request = self
             .http
             .post(format!("{}{path}", self.base_url))
             .json(body)
             .with_request_id();
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(ip) = shopper {
             request = request.header("x-forwarded-for", ip.to_string());
         }

@@ -1,6 +1,7 @@
 //! Operator pages under /ops: products and their stock, orders and their statuses (with the
 //! products running low), checkout sagas and acting on them by hand, dead letters, and the
-//! shop's health with reconciliation. Visitors are sent to log in, shoppers get 403.
+//! shop's health with reconciliation, and the operator's own second factor. Visitors are sent
+//! to log in, shoppers get 403.
 
 mod dead_letter_views;
 mod dead_letters;
@@ -14,6 +15,7 @@ mod saga_bulk;
 mod saga_drawing;
 mod saga_views;
 mod sagas;
+mod second_factor;
 mod views;
 
 use axum::Router;
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(dead_letters::router())
         .merge(health::router())
         .merge(reconciliation::router())
+        .merge(second_factor::router())
 }
 
 /// The signed-in operator of an /ops request, with the token to call the services as them.

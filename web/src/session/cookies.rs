@@ -27,6 +27,8 @@ pub const ACCESS: CookieName = CookieName("__Host-shop_access");
 pub const REFRESH: CookieName = CookieName("__Host-shop_refresh");
 /// The CSRF double-submit token.
 pub const CSRF: CookieName = CookieName("__Host-shop_csrf");
+/// A login's second-factor challenge, between its password and its code.
+pub const CHALLENGE: CookieName = CookieName("__Host-shop_challenge");
 /// A guest's cart token, until they log in and the cart joins their account's.
 pub const CART: CookieName = CookieName("__Host-shop_cart");
 /// How long a guest cart is remembered: 90 days.

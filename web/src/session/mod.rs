@@ -48,6 +48,8 @@ impl From<Claims> for CurrentUser {
 /// The session of the request being handled, put in its extensions by [`resolve_session`].
 #[derive(Debug, Clone, Default)]
 pub struct Session {
+    /// The session's id (its access token's `sid`), which form tokens are bound to.
+    pub id: Option<Uuid>,
     pub user: Option<CurrentUser>,
     /// The verified access token of `user`, for calls made on their behalf.
     pub access_token: Option<String>,
@@ -82,16 +84,8 @@ pub async fn resolve_session(State(state): State<AppState>, mut request: Request
     let mut response = next.run(request).await;
     let change = response.extensions_mut().remove::<SessionChange>().or(refreshed);
     let cookies = match change {
-        Some(SessionChange::Start(tokens)) => {
-            let mut set = cookies::session(&tokens, secure);
-            // A new session, a new CSRF token: one planted or seen before the login is worth
-            // nothing after it.
-            match crate::csrf::new_token() {
-                Ok(token) => set.push(cookies::set_cookie(cookies::CSRF, &token, None, secure)),
-                Err(e) => tracing::error!(error = %e, "no randomness for a CSRF token; the old one stays"),
-            }
-            set
-        }
+        // A new session changes every CSRF token by itself: they are bound to it (`csrf`).
+        Some(SessionChange::Start(tokens)) => cookies::session(&tokens, secure),
         Some(SessionChange::End) => cookies::cleared_session(secure),
         None => return response,
     };
@@ -114,6 +108,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
                 platform::http::record_user(&claims.sub);
                 return (
                     Session {
+                        id: Some(claims.sid),
                         user: Some(claims.into()),
                         access_token: Some(token.to_owned()),
                         refresh_token: refresh,
@@ -126,6 +121,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
                 tracing::warn!(%cause, "cannot verify the session");
                 return (
                     Session {
+                        id: None,
                         user: None,
                         access_token: None,
                         refresh_token: refresh,
@@ -144,6 +140,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
         Ok(tokens) => match state.verifier.verify(&tokens.access_token).await {
             Ok(claims) => {
                 let session = Session {
+                    id: Some(claims.sid),
                     user: Some(claims.into()),
                     access_token: Some(tokens.access_token.clone()),
                     refresh_token: Some(tokens.refresh_token.clone()),
@@ -160,6 +157,7 @@ async fn resolve(state: &AppState, jar: &CookieJar) -> (Session, Option<SessionC
             tracing::warn!(error = %e, "cannot refresh the session");
             (
                 Session {
+                    id: None,
                     user: None,
                     access_token: None,
                     refresh_token: Some(refresh),
