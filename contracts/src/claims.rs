@@ -13,7 +13,7 @@ pub const MAX_LIFETIME_SECS: u64 = 15 * 60;
 pub const LEEWAY_SECS: u64 = 5;
 
 /// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Shopper,

@@ -14,14 +14,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const ORDER_PLACED: &str = "order.placed";
 pub const ORDER_STATUS_CHANGED: &str = "order.status_changed";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     pub name: String,
     pub email: String,
     pub phone: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub line1: String,
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct Delivery {
     pub country: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLine {
     pub product_id: Uuid,
     pub sku: String,

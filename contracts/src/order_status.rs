@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// placed -> confirmed -> shipped -> delivered, and cancelled from placed or confirmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Placed,

@@ -164,7 +164,7 @@ pub fn counts(kinds: &[MismatchKind], mismatches: &[Mismatch]) -> Vec<(&'static 
 }
 
 /// An order's status and version (its per-order event sequence), as one service holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DigestItem {
     pub order_id: Uuid,
     pub status: OrderStatus,
@@ -175,7 +175,7 @@ pub struct DigestItem {
 }
 
 /// `GET /api/ops/orders/digest` of either service.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderDigest {
     pub items: Vec<DigestItem>,
 }

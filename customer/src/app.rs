@@ -11,6 +11,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use sqlx::PgPool;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
@@ -69,14 +71,29 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+/// Every route of the API, each with its description.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(accounts::router())
         .merge(sessions::router())
         .merge(second_factor::router())
         .merge(orders::router())
         .merge(dead_letters::router())
         .merge(health::router())
-        .merge(reconcile::router());
+        .merge(reconcile::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = routes().split_for_parts();
     platform::http::json_fallbacks(routes).with_state(state)
+}
+
+/// The API's description, served at `/openapi.json` on the internal listener and kept in
+/// `openapi/customer.json`.
+pub fn openapi() -> OpenApi {
+    platform::openapi::finish(
+        routes().into_openapi(),
+        "Shop customer",
+        "Accounts, sessions (with a second factor), the shopper's order history, and for operators dead letters, health and reconciliation.",
+    )
 }

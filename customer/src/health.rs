@@ -3,33 +3,38 @@
 //! minus when it happened at product-order, both clocks assumed in step). Read from the
 //! database, since every customer instance applies events and its metrics see its own only.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::AppQuery;
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::dead_letters::store as dead_letters;
 use crate::error::{CustomerError, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/ops/health", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
 /// The window recent figures are taken over, in minutes, when none is asked for.
 pub const DEFAULT_WINDOW_MINUTES: i32 = 15;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HealthQuery {
+    /// 1 to 1440 (default 15).
     window_minutes: Option<i32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Health {
+    #[schema(value_type = String)]
     service: &'static str,
     at: DateTime<Utc>,
     window_minutes: i32,
@@ -37,7 +42,7 @@ struct Health {
     events: EventFigures,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeadLetters {
     /// Open: waiting for a replay or a discard.
     open: i64,
@@ -45,7 +50,7 @@ struct DeadLetters {
 }
 
 /// Events applied within the window and their lag, in milliseconds.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct EventFigures {
     applied: i64,
     per_minute: f64,
@@ -57,6 +62,9 @@ struct EventFigures {
     last_applied_at: Option<DateTime<Utc>>,
 }
 
+/// Dead letters waiting and how far behind the order history runs.
+#[utoipa::path(get, path = "/api/ops/health", tag = "operators", params(HealthQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Customer's figures over the window.", body = Health)))]
 async fn health(
     State(state): State<AppState>,
     _: Operator,

@@ -118,6 +118,7 @@ pub async fn start(
             metrics,
             dependencies: vec![Dependency::Database(db), Dependency::Broker(broker)],
             request_ids: http::RequestIds::FromCaller,
+            openapi: Some(app::openapi()),
         },
         listener,
         internal_listener,

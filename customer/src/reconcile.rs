@@ -3,15 +3,17 @@
 //! time: a copy that lags keeps the time of its last applied change, so asking for what
 //! changed lately would leave out exactly the copies that are behind.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use contracts::reconciliation::{DigestItem, OrderDigest};
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::AppQuery;
 use serde::Deserialize;
 use sqlx::Row;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -20,11 +22,12 @@ use crate::error::{CustomerError, Result};
 /// Orders asked about at most at once.
 const MAX_IDS: usize = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/ops/orders/digest", get(order_digest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(order_digest))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DigestQuery {
     /// Order ids, comma-separated.
     ids: String,
@@ -48,6 +51,8 @@ fn parse_ids(text: &str) -> Result<Vec<Uuid>> {
 }
 
 /// Customer's copies of the orders asked about; an order it has no copy of is left out.
+#[utoipa::path(get, path = "/api/ops/orders/digest", tag = "operators", params(DigestQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The status and version of each copy.", body = OrderDigest)))]
 async fn order_digest(
     State(state): State<AppState>,
     _: Operator,

@@ -27,6 +27,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use utoipa::openapi::OpenApi;
+
 use crate::broker::Broker;
 use crate::metrics::Metrics;
 use crate::{ApiError, FieldErrors};
@@ -235,12 +237,20 @@ fn liveness_router() -> Router {
     Router::new().route("/healthz", get(|| async { "ok" }))
 }
 
-/// The internal listener's routes: `/healthz`, `/readyz` (its dependencies answer) and
-/// `/metrics`, which say what the shop depends on and how busy it is, so they stay off the
-/// public port.
-fn internal_router(metrics: Arc<Metrics>, dependencies: Vec<Dependency>) -> Router {
+/// The internal listener's routes: `/healthz`, `/readyz` (its dependencies answer),
+/// `/metrics` and the API's description (`/openapi.json`), which say what the shop depends
+/// on, how busy it is and what it answers, so they stay off the public port.
+fn internal_router(metrics: Arc<Metrics>, dependencies: Vec<Dependency>, openapi: Option<OpenApi>) -> Router {
     let dependencies = Arc::new(dependencies);
+    let described = match openapi {
+        Some(api) => {
+            let api = Arc::new(api);
+            Router::new().route("/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
+        }
+        None => Router::new(),
+    };
     liveness_router()
+        .merge(described)
         .route(
             "/readyz",
             get(move || {
@@ -359,6 +369,8 @@ pub struct Service {
     /// What `/readyz` checks.
     pub dependencies: Vec<Dependency>,
     pub request_ids: RequestIds,
+    /// The API's description, served at `/openapi.json` on the internal listener.
+    pub openapi: Option<OpenApi>,
 }
 
 /// Serves a service's `app` (with the shared layers and `/healthz`) on `public`, and its
@@ -377,9 +389,10 @@ pub fn spawn_server(
         metrics,
         dependencies,
         request_ids,
+        openapi,
     } = service;
     let internal_app = with_common_layers(
-        internal_router(metrics.clone(), dependencies),
+        internal_router(metrics.clone(), dependencies, openapi),
         metrics.clone(),
         RequestIds::FromCaller,
     );

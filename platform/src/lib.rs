@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

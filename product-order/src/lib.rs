@@ -126,6 +126,7 @@ pub async fn start(
             metrics,
             dependencies: vec![Dependency::Database(db), Dependency::Broker(broker)],
             request_ids: http::RequestIds::FromCaller,
+            openapi: None,
         },
         listener,
         internal_listener,

@@ -17,6 +17,7 @@ mod ended_sessions;
 mod helpers;
 mod hostile;
 mod interleaving;
+mod openapi;
 mod operations;
 mod ops_health;
 mod order_history;

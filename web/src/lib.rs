@@ -109,6 +109,7 @@ pub async fn start(
             metrics,
             dependencies,
             request_ids: http::RequestIds::Own,
+            openapi: None,
         },
         listener,
         internal_listener,

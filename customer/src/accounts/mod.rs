@@ -5,16 +5,18 @@ pub mod domain;
 pub mod password;
 pub mod store;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use contracts::Role;
 use platform::FieldErrors;
 use platform::auth::Caller;
 use platform::http::AppJson;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::{AppState, ClientAddress};
@@ -27,14 +29,14 @@ use domain::{DisplayName, Email, Password};
 use platform::db::violates;
 use store::Account;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/register", post(register))
-        .route("/api/me", get(me))
-        .route("/api/me/password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RegisterRequest {
     #[serde(default)]
     email: String,
@@ -44,7 +46,7 @@ struct RegisterRequest {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AccountBody {
     id: Uuid,
     email: String,
@@ -65,6 +67,12 @@ impl From<Account> for AccountBody {
 
 /// Registration is limited per address: every well-formed attempt counts, taken emails
 /// included, so accounts cannot be made (nor taken emails found) at speed.
+#[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new shopper account.", body = AccountBody),
+        (status = 409, description = "The email is taken (`email_taken`, named in `fields`).", body = platform::error::ErrorBody),
+        (status = 429, description = "Too many registrations from this address (`Retry-After`).", body = platform::error::ErrorBody),
+    ))]
 async fn register(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -97,7 +105,7 @@ async fn register(
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordChange {
     #[serde(default)]
     current_password: String,
@@ -108,6 +116,12 @@ struct PasswordChange {
 /// Changes the caller's password, which ends every session of the account (on every device,
 /// and in every service within seconds) and starts a new one for the caller. A wrong current
 /// password counts as a failed login from the caller's address.
+#[utoipa::path(post, path = "/api/me/password", tag = "accounts", request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tokens of a new session; every earlier one ended.", body = TokenBody),
+        (status = 429, description = "Too many wrong current passwords (`Retry-After`).", body = platform::error::ErrorBody),
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -154,6 +168,9 @@ async fn change_password(
     Ok(Json(tokens(&state, &account, session)?))
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's account.", body = AccountBody)))]
 async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<AccountBody>> {
     let account = store::find_by_id(&state.db, claims.sub)
         .await?

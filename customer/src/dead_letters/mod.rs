@@ -7,13 +7,15 @@ pub mod intake;
 pub mod replay;
 pub mod store;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::{AppJson, AppPath, AppQuery, keyset_page};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -24,14 +26,14 @@ use store::{DeadLetter, DeadLetterDetail, LetterState};
 /// Dead letters one request replays or discards at most.
 pub const MAX_SELECTION: usize = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/ops/dead-letters", get(list_dead_letters))
-        .route("/api/ops/dead-letters/replay", post(replay_dead_letters))
-        .route("/api/ops/dead-letters/discard", post(discard_dead_letters))
-        .route("/api/ops/dead-letters/{id}", get(show_dead_letter))
-        .route("/api/ops/dead-letters/{id}/replay", post(replay_dead_letter))
-        .route("/api/ops/dead-letters/{id}/discard", post(discard_dead_letter))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_dead_letters))
+        .routes(routes!(replay_dead_letters))
+        .routes(routes!(discard_dead_letters))
+        .routes(routes!(show_dead_letter))
+        .routes(routes!(replay_dead_letter))
+        .routes(routes!(discard_dead_letter))
 }
 
 /// Ok when no field was refused.
@@ -47,21 +49,24 @@ fn operator_name(claims: &contracts::Claims) -> String {
     format!("{} ({})", claims.email, claims.sub)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// dead (the default), replayed, discarded or all.
     state: Option<String>,
+    /// The `next_cursor` of the page before.
     cursor: Option<Uuid>,
+    /// 1 to 200 (default 50).
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct StateCount {
     state: LetterState,
     count: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ListBody {
     items: Vec<DeadLetter>,
     next_cursor: Option<Uuid>,
@@ -69,6 +74,8 @@ struct ListBody {
 }
 
 /// Dead letters newest first, open ones unless another state is asked for.
+#[utoipa::path(get, path = "/api/ops/dead-letters", tag = "operators", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of dead letters, with the count in each state.", body = ListBody)))]
 async fn list_dead_letters(
     State(state): State<AppState>,
     _: Operator,
@@ -98,6 +105,9 @@ async fn list_dead_letters(
     }))
 }
 
+/// One dead letter, with its body and what was done with it.
+#[utoipa::path(get, path = "/api/ops/dead-letters/{id}", tag = "operators", params(("id" = Uuid, Path, description = "The dead letter's id")), security(("bearer" = [])),
+    responses((status = 200, description = "The dead letter.", body = DeadLetterDetail)))]
 async fn show_dead_letter(
     State(state): State<AppState>,
     _: Operator,
@@ -111,7 +121,7 @@ async fn show_dead_letter(
 
 /// Which dead letters an action is for: `{"ids": [...]}` or `{"all": true}`, and why
 /// (needed for a discard, optional for a replay).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SelectionBody {
     #[serde(default)]
@@ -143,7 +153,7 @@ impl SelectionBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonBody {
     #[serde(default)]
@@ -168,7 +178,7 @@ fn optional_reason(raw: Option<&str>, errors: &mut FieldErrors) -> Option<String
     Some(reason.to_owned())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ReplayBody {
     results: Vec<Replayed>,
     /// Open dead letters this request left for the next (a replay of all handles at most
@@ -178,6 +188,9 @@ struct ReplayBody {
 
 /// Replays the chosen dead letters (or every open one) oldest first, each in a transaction
 /// of its own, so one that fails again does not hold up the others.
+#[utoipa::path(post, path = "/api/ops/dead-letters/replay", tag = "operators", request_body = SelectionBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "What came of each.", body = ReplayBody)))]
 async fn replay_dead_letters(
     State(state): State<AppState>,
     Operator(claims): Operator,
@@ -209,18 +222,29 @@ async fn replay_dead_letters(
     Ok(Json(ReplayBody { results, remaining }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Discarded {
     id: Uuid,
-    outcome: &'static str,
+    outcome: DiscardOutcome,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum DiscardOutcome {
+    Discarded,
+    /// Replayed or discarded already, or unknown.
+    NotOpen,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct DiscardBody {
     results: Vec<Discarded>,
 }
 
 /// Discards the chosen dead letters (or every open one) with a reason.
+#[utoipa::path(post, path = "/api/ops/dead-letters/discard", tag = "operators", request_body = SelectionBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "What came of each.", body = DiscardBody)))]
 async fn discard_dead_letters(
     State(state): State<AppState>,
     Operator(claims): Operator,
@@ -240,13 +264,13 @@ async fn discard_dead_letters(
         .filter(|id| !discarded.contains(id))
         .map(|id| Discarded {
             id: *id,
-            outcome: "not_open",
+            outcome: DiscardOutcome::NotOpen,
         });
     let results = discarded
         .iter()
         .map(|id| Discarded {
             id: *id,
-            outcome: "discarded",
+            outcome: DiscardOutcome::Discarded,
         })
         .chain(not_open)
         .collect();
@@ -263,6 +287,12 @@ async fn not_open(state: &AppState, id: Uuid) -> CustomerError {
     }
 }
 
+/// Replays one dead letter.
+#[utoipa::path(post, path = "/api/ops/dead-letters/{id}/replay", tag = "operators", params(("id" = Uuid, Path, description = "The dead letter's id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What came of it.", body = Replayed),
+        (status = 409, description = "Replayed or discarded already (`dead_letter_closed`).", body = platform::error::ErrorBody),
+    ))]
 async fn replay_dead_letter(
     State(state): State<AppState>,
     Operator(claims): Operator,
@@ -275,6 +305,13 @@ async fn replay_dead_letter(
     Ok(Json(replayed))
 }
 
+/// Discards one dead letter with a reason.
+#[utoipa::path(post, path = "/api/ops/dead-letters/{id}/discard", tag = "operators", params(("id" = Uuid, Path, description = "The dead letter's id")), request_body = ReasonBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dead letter, discarded.", body = DeadLetterDetail),
+        (status = 409, description = "Replayed or discarded already (`dead_letter_closed`).", body = platform::error::ErrorBody),
+    ))]
 async fn discard_dead_letter(
     State(state): State<AppState>,
     Operator(claims): Operator,

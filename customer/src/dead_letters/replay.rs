@@ -12,7 +12,7 @@ use crate::orders::events;
 use crate::orders::store::Applied;
 
 /// What came of replaying one dead letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayOutcome {
     Applied,
@@ -39,7 +39,7 @@ impl ReplayOutcome {
 }
 
 /// One dead letter's replay.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     pub id: Uuid,
     pub outcome: ReplayOutcome,

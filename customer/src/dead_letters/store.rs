@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 /// Where a dead letter stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LetterState {
     /// Not applied; waiting for an operator.
@@ -68,7 +68,7 @@ pub async fn take_in(db: impl PgExecutor<'_>, letter: &Incoming) -> sqlx::Result
 }
 
 /// A dead letter as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: Uuid,
     pub message_id: String,
@@ -140,7 +140,7 @@ pub async fn count_by_state(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Letter
 }
 
 /// What an operator did to a dead letter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LetterAction {
     pub operator: String,
     pub action: String,
@@ -151,7 +151,7 @@ pub struct LetterAction {
 }
 
 /// A dead letter with its body and every action taken on it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterDetail {
     #[serde(flatten)]
     pub letter: DeadLetter,

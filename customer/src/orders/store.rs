@@ -141,7 +141,7 @@ pub async fn apply_status_changed(tx: &mut PgConnection, event: &OrderStatusChan
 }
 
 /// An order in the customer's list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderSummary {
     pub id: Uuid,
     pub status: String,
@@ -186,7 +186,7 @@ pub async fn list(
 }
 
 /// One status the order went through.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusAt {
     pub status: String,
     pub at: DateTime<Utc>,
@@ -194,7 +194,7 @@ pub struct StatusAt {
 }
 
 /// One order, whole.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderDetail {
     pub id: Uuid,
     pub status: String,

@@ -15,15 +15,17 @@ pub mod totp;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use contracts::Role;
 use platform::FieldErrors;
 use platform::auth::Caller;
 use platform::http::AppJson;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::accounts::store::{self as accounts, Account};
 use crate::app::{AppState, ClientAddress};
@@ -40,17 +42,17 @@ pub const CHALLENGE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Wrong codes a challenge takes before it is dead and the password must be typed again.
 const CHALLENGE_MAX_FAILURES: i32 = 5;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/second-factor", post(sign_in))
-        .route("/api/auth/second-factor/enrolment", post(enrolment_at_login))
-        .route("/api/auth/second-factor/enrolment/confirm", post(enrol_at_login))
-        .route("/api/me/second-factor", get(status).post(my_enrolment))
-        .route("/api/me/second-factor/confirm", post(enrol_mine))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_in))
+        .routes(routes!(enrolment_at_login))
+        .routes(routes!(enrol_at_login))
+        .routes(routes!(status, my_enrolment))
+        .routes(routes!(enrol_mine))
 }
 
 /// What a login with the right password still has to show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Requirement {
     /// A code from the enrolled authenticator, or a recovery code.
@@ -72,7 +74,7 @@ pub async fn requirement(state: &AppState, account: &Account) -> Result<Option<R
 }
 
 /// The answer to a right password when a second factor must follow.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ChallengeBody {
     second_factor: Requirement,
     challenge: String,
@@ -91,13 +93,13 @@ pub async fn challenge(state: &AppState, account: &Account, requirement: Require
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ChallengeRequest {
     #[serde(default)]
     challenge: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CodeRequest {
     #[serde(default)]
     challenge: String,
@@ -105,28 +107,28 @@ struct CodeRequest {
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct MyCodeRequest {
     #[serde(default)]
     code: String,
 }
 
 /// A factor to enrol: the secret to type, or the URI to show as a QR code.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EnrolmentBody {
     secret: String,
     otpauth_uri: String,
 }
 
 /// A confirmed enrolment: the new session's tokens and the recovery codes, shown only now.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EnrolledBody {
     #[serde(flatten)]
     tokens: TokenBody,
     recovery_codes: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StatusBody {
     enrolled: bool,
     /// Whether this account may not sign in without one.
@@ -152,6 +154,12 @@ async fn challenged(state: &AppState, challenge: &str) -> Result<Challenged> {
 }
 
 /// Completes a login with its code.
+#[utoipa::path(post, path = "/api/auth/second-factor", tag = "sessions", request_body = CodeRequest,
+    responses(
+        (status = 200, description = "The session.", body = TokenBody),
+        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = platform::error::ErrorBody),
+        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = platform::error::ErrorBody),
+    ))]
 async fn sign_in(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -187,6 +195,13 @@ async fn sign_in(
     Ok(Json(tokens(&state, &account, session)?))
 }
 
+/// The factor an operator who must have one enrols at login (the same until confirmed).
+#[utoipa::path(post, path = "/api/auth/second-factor/enrolment", tag = "sessions", request_body = ChallengeRequest,
+    responses(
+        (status = 200, description = "The secret to enrol.", body = EnrolmentBody),
+        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = platform::error::ErrorBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
+    ))]
 async fn enrolment_at_login(
     State(state): State<AppState>,
     AppJson(request): AppJson<ChallengeRequest>,
@@ -195,6 +210,14 @@ async fn enrolment_at_login(
     Ok(Json(enrolment(&state, &account).await?))
 }
 
+/// Confirms the enrolment of an operator at login with its first code.
+#[utoipa::path(post, path = "/api/auth/second-factor/enrolment/confirm", tag = "sessions", request_body = CodeRequest,
+    responses(
+        (status = 200, description = "The session and the recovery codes, shown only now.", body = EnrolledBody),
+        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = platform::error::ErrorBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
+        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = platform::error::ErrorBody),
+    ))]
 async fn enrol_at_login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -207,6 +230,9 @@ async fn enrol_at_login(
     ))
 }
 
+/// Whether the caller has a second factor.
+#[utoipa::path(get, path = "/api/me/second-factor", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's second factor.", body = StatusBody)))]
 async fn status(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<StatusBody>> {
     let account = accounts::find_by_id(&state.db, claims.sub)
         .await?
@@ -219,6 +245,12 @@ async fn status(State(state): State<AppState>, Caller(claims): Caller) -> Result
     }))
 }
 
+/// The factor the caller is to enrol (the same until confirmed).
+#[utoipa::path(post, path = "/api/me/second-factor", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The secret to enrol.", body = EnrolmentBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
+    ))]
 async fn my_enrolment(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<EnrolmentBody>> {
     let account = accounts::find_by_id(&state.db, claims.sub)
         .await?
@@ -226,6 +258,14 @@ async fn my_enrolment(State(state): State<AppState>, Caller(claims): Caller) -> 
     Ok(Json(enrolment(&state, &account).await?))
 }
 
+/// Confirms the caller's enrolment with its first code; every other session ends.
+#[utoipa::path(post, path = "/api/me/second-factor/confirm", tag = "accounts", request_body = MyCodeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new session and the recovery codes, shown only now.", body = EnrolledBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
+        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = platform::error::ErrorBody),
+    ))]
 async fn enrol_mine(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,

@@ -6,16 +6,18 @@ pub mod announce;
 pub mod refresh;
 pub mod signing;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::auth::Caller;
 use platform::http::AppJson;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::accounts::store::{self, Account};
 use crate::app::{AppState, ClientAddress};
@@ -25,16 +27,16 @@ use crate::throttle;
 use refresh::{Ending, IssuedRefreshToken, Proof, Rotation};
 use signing::Subject;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh_session))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/logout-everywhere", post(logout_everywhere))
-        .route(platform::auth::JWKS_PATH, get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh_session))
+        .routes(routes!(logout))
+        .routes(routes!(logout_everywhere))
+        .routes(routes!(jwks))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginRequest {
     #[serde(default)]
     email: String,
@@ -42,16 +44,18 @@ struct LoginRequest {
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RefreshRequest {
     #[serde(default)]
     refresh_token: String,
 }
 
 /// Tokens handed out at login, on refresh and after a password change.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenBody {
     access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String)]
     token_type: &'static str,
     expires_in: u64,
     refresh_token: String,
@@ -59,13 +63,19 @@ pub struct TokenBody {
 }
 
 /// What a right password earns: a session, or a challenge its second factor must meet.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum LoginAnswer {
     Tokens(TokenBody),
     SecondFactor(ChallengeBody),
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "sessions", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A session, or the challenge a second factor must meet.", body = LoginAnswer),
+        (status = 401, description = "Email or password is incorrect (`invalid_credentials`).", body = platform::error::ErrorBody),
+        (status = 429, description = "Too many failures from this address (`Retry-After`).", body = platform::error::ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -112,6 +122,11 @@ async fn login(
     Ok(Json(LoginAnswer::Tokens(tokens(&state, &account, refresh)?)))
 }
 
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "sessions", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "The session's next tokens; the one shown is spent.", body = TokenBody),
+        (status = 401, description = "Unknown, spent, expired or revoked (`invalid_refresh_token`); a spent one ends its session.", body = platform::error::ErrorBody),
+    ))]
 async fn refresh_session(
     State(state): State<AppState>,
     AppJson(request): AppJson<RefreshRequest>,
@@ -148,6 +163,8 @@ async fn refresh_session(
 
 /// Ends the session of the refresh token; every service refuses its access tokens within
 /// seconds (`announce`).
+#[utoipa::path(post, path = "/api/auth/logout", tag = "sessions", request_body = RefreshRequest,
+    responses((status = 204, description = "The session ended (an unknown token ends nothing).")))]
 async fn logout(State(state): State<AppState>, AppJson(request): AppJson<RefreshRequest>) -> Result<StatusCode> {
     let mut conn = state.db.acquire().await?;
     refresh::end(
@@ -161,6 +178,8 @@ async fn logout(State(state): State<AppState>, AppJson(request): AppJson<Refresh
 }
 
 /// Ends every session of the caller, on every device.
+#[utoipa::path(post, path = "/api/auth/logout-everywhere", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "Every session of the caller ended.")))]
 async fn logout_everywhere(State(state): State<AppState>, Caller(claims): Caller) -> Result<StatusCode> {
     let mut conn = state.db.acquire().await?;
     refresh::end(
@@ -174,6 +193,9 @@ async fn logout_everywhere(State(state): State<AppState>, Caller(claims): Caller
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The public keys access tokens are signed with.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "sessions",
+    responses((status = 200, description = "A JSON Web Key Set (RFC 7517) of Ed25519 keys.", body = Object)))]
 async fn jwks(State(state): State<AppState>) -> Json<jsonwebtoken::jwk::JwkSet> {
     Json(state.signer.jwks().clone())
 }
