@@ -29,6 +29,7 @@ pub const DEFAULT_WINDOW_MINUTES: i32 = 15;
 #[into_params(parameter_in = Query)]
 struct HealthQuery {
     /// 1 to 1440 (default 15).
+    #[param(minimum = 1, maximum = 1440)]
     window_minutes: Option<i32>,
 }
 

@@ -29,16 +29,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct DigestQuery {
-    /// Order ids, comma-separated.
+    /// Order ids, comma-separated, lower-case and hyphenated; at most 500.
+    #[param(
+        pattern = "^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(,[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})*)?$",
+        max_length = 18499
+    )]
     ids: String,
 }
 
+/// The ids of `text`, each exactly as `Uuid` writes one (what the description says).
 fn parse_ids(text: &str) -> Result<Vec<Uuid>> {
     let ids: Option<Vec<Uuid>> = text
         .split(',')
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(|id| Uuid::parse_str(id).ok())
+        .filter(|_| !text.is_empty())
+        .map(|id| Uuid::try_parse(id).ok().filter(|parsed| parsed.to_string() == id))
         .collect();
     match ids {
         Some(ids) if ids.len() <= MAX_IDS => Ok(ids),
@@ -83,11 +87,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_uuids_separated_by_commas() {
+    fn ids_are_uuids_separated_by_commas_exactly_as_described() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert_eq!(parse_ids(&format!("{a}, {b},")).unwrap(), [a, b]);
+        assert_eq!(parse_ids(&format!("{a},{b}")).unwrap(), [a, b]);
         assert!(parse_ids("").unwrap().is_empty());
         assert!(parse_ids("not-an-id").is_err());
+        for loose in [
+            format!("{a}, {b}"),
+            format!("{a},"),
+            a.to_string().to_uppercase(),
+            a.simple().to_string(),
+        ] {
+            assert!(parse_ids(&loose).is_err(), "{loose}");
+        }
         let many = vec![a.to_string(); MAX_IDS + 1].join(",");
         assert!(parse_ids(&many).is_err());
     }

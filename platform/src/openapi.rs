@@ -3,7 +3,7 @@
 //! answers; what every operation of a kind can answer is added here, from what the operation
 //! is: one taking a JSON body can get 400, 413, 415 and 422, one taking a bearer token 401, an
 //! operator's 403, one with a path parameter 404 and one with a query 400 or 422 for a value
-//! it cannot take. All errors share one body (`ErrorBody`).
+//! it cannot take (or 414 for a query too long to read). All errors share one body (`ErrorBody`).
 
 use utoipa::PartialSchema;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -19,7 +19,7 @@ pub const BEARER: &str = "bearer";
 pub const OPERATORS: &str = "operators";
 
 /// The shared error answers, by status, as `components/responses` names them.
-const COMMON: [(&str, &str, &str); 7] = [
+const COMMON: [(&str, &str, &str); 8] = [
     ("400", "BadRequest", "The body is not JSON, or a value cannot be taken."),
     (
         "401",
@@ -29,6 +29,11 @@ const COMMON: [(&str, &str, &str); 7] = [
     ("403", "Forbidden", "The caller is not an operator."),
     ("404", "NotFound", "Nothing at this address (or not the caller's)."),
     ("413", "PayloadTooLarge", "The body is larger than 256 KiB."),
+    (
+        "414",
+        "UriTooLong",
+        "The address (with its query) is longer than the server reads.",
+    ),
     ("415", "UnsupportedMediaType", "The body is not `application/json`."),
     (
         "422",
@@ -48,16 +53,21 @@ pub fn finish(mut api: OpenApi, title: &str, description: &str) -> OpenApi {
     components
         .schemas
         .insert("ErrorDetail".to_owned(), ErrorDetail::schema());
-    for (_, name, description) in COMMON {
-        let response = ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Error")))
-                    .build(),
-            )
-            .build();
+    for (status, name, description) in COMMON {
+        let response = ResponseBuilder::new().description(description);
+        // The HTTP server itself refuses an address too long to read, with no body.
+        let response = if status == "414" {
+            response.build()
+        } else {
+            response
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Error")))
+                        .build(),
+                )
+                .build()
+        };
         components.responses.insert(name.to_owned(), RefOr::T(response));
     }
     components.security_schemes.insert(
@@ -98,7 +108,7 @@ fn add_common_answers(operation: &mut Operation) {
         if let RefOr::T(parameter) = parameter {
             match parameter.parameter_in {
                 ParameterIn::Path => statuses.push("404"),
-                ParameterIn::Query => statuses.extend(["400", "422"]),
+                ParameterIn::Query => statuses.extend(["400", "414", "422"]),
                 _ => {}
             }
         }

@@ -26,6 +26,7 @@ mod product_images;
 mod reconciliation;
 mod saga_console;
 mod saga_engine;
+mod schemathesis;
 mod second_factor;
 mod security_headers;
 mod sessions;

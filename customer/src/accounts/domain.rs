@@ -68,7 +68,8 @@ impl DisplayName {
         if name.is_empty() {
             return Err("Enter your name.".into());
         }
-        if name.chars().count() > Self::MAX_CHARS {
+        // Counted as sent, spaces around it included, as the API's description says.
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(format!("A name has at most {} characters.", Self::MAX_CHARS));
         }
         if name.chars().any(char::is_control) {

@@ -39,10 +39,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 struct RegisterRequest {
     #[serde(default)]
+    #[schema(required = true, format = Email, max_length = 254)]
     email: String,
+    /// 8 to 128 characters, not one repeated, not a common password, not the email.
     #[serde(default)]
+    #[schema(required = true, min_length = 8, max_length = 128)]
     password: String,
+    /// Up to 100 characters, no control characters, not blank.
     #[serde(default)]
+    #[schema(
+        required = true,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
 }
 
@@ -108,8 +117,11 @@ async fn register(
 #[derive(Deserialize, ToSchema)]
 struct PasswordChange {
     #[serde(default)]
+    #[schema(required = true)]
     current_password: String,
+    /// As for registration: 8 to 128 characters, not one repeated, not common, not the email.
     #[serde(default)]
+    #[schema(required = true, min_length = 8, max_length = 128)]
     new_password: String,
 }
 

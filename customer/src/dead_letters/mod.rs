@@ -53,6 +53,7 @@ fn operator_name(claims: &contracts::Claims) -> String {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// dead (the default), replayed, discarded or all.
+    #[param(pattern = "^(|dead|replayed|discarded|all)$")]
     state: Option<String>,
     /// The `next_cursor` of the page before.
     cursor: Option<Uuid>,
@@ -81,7 +82,7 @@ async fn list_dead_letters(
     _: Operator,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<ListBody>> {
-    let filter = match query.state.as_deref().map(str::trim) {
+    let filter = match query.state.as_deref() {
         None | Some("") => Some(LetterState::Dead),
         Some("all") => None,
         Some(text) => Some(LetterState::parse(text).ok_or_else(|| {
@@ -121,7 +122,7 @@ async fn show_dead_letter(
 
 /// Which dead letters an action is for: `{"ids": [...]}` or `{"all": true}`, and why
 /// (needed for a discard, optional for a replay).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SelectionBody {
     #[serde(default)]
@@ -130,6 +131,58 @@ struct SelectionBody {
     all: bool,
     reason: Option<String>,
 }
+
+/// The schema of a selection (`{"ids": [...]}` or `{"all": true}`: a choice derived schemas
+/// cannot state), whose reason is required (a discard) or not (a replay).
+fn selection_schema(reason_required: bool) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let (reason, required) = if reason_required {
+        (
+            serde_json::json!({"type": "string", "maxLength": REASON_MAX_CHARS, "pattern": "\\S", "description": "Why (not blank)."}),
+            vec!["reason"],
+        )
+    } else {
+        (
+            serde_json::json!({"type": ["string", "null"], "maxLength": REASON_MAX_CHARS, "description": "Why, if you like."}),
+            vec![],
+        )
+    };
+    let uuid = serde_json::json!({"type": "string", "format": "uuid"});
+    let branch = |chooses: &str, ids: serde_json::Value, all: bool| {
+        let mut required = required.clone();
+        required.push(chooses);
+        serde_json::json!({"type": "object", "required": required, "additionalProperties": false, "properties": {
+            "ids": ids, "all": {"type": "boolean", "enum": [all]}, "reason": reason}})
+    };
+    let schema = serde_json::json!({
+        "description": "Which dead letters: some by id, or all open ones.",
+        "oneOf": [
+            branch("ids", serde_json::json!({"type": "array", "items": uuid, "minItems": 1, "maxItems": MAX_SELECTION}), false),
+            branch("all", serde_json::json!({"type": "array", "items": uuid, "maxItems": 0}), true),
+        ]
+    });
+    utoipa::openapi::RefOr::T(serde_json::from_value(schema).expect("a valid schema"))
+}
+
+impl utoipa::PartialSchema for SelectionBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        selection_schema(false)
+    }
+}
+
+impl ToSchema for SelectionBody {}
+
+/// A selection to discard: its reason is required.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+struct DiscardSelection(SelectionBody);
+
+impl utoipa::PartialSchema for DiscardSelection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        selection_schema(true)
+    }
+}
+
+impl ToSchema for DiscardSelection {}
 
 impl SelectionBody {
     /// The ids chosen, None for every open dead letter.
@@ -156,26 +209,31 @@ impl SelectionBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonBody {
-    #[serde(default)]
+    /// Why (not blank).
+    #[schema(max_length = 500, pattern = "\\S")]
     reason: String,
 }
 
-/// A discard's reason, trimmed: 1 to 500 characters.
+/// The longest reason taken, in characters as sent.
+const REASON_MAX_CHARS: usize = 500;
+
+/// A discard's reason: some text, at most 500 characters as sent; kept trimmed.
 fn reason(raw: Option<&str>, errors: &mut FieldErrors) -> String {
-    let reason = raw.unwrap_or_default().trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    let raw = raw.unwrap_or_default();
+    let reason = raw.trim();
+    if reason.is_empty() || raw.chars().count() > REASON_MAX_CHARS {
         errors.add("reason", "Say why, in at most 500 characters.");
     }
     reason.to_owned()
 }
 
-/// A replay's reason, when one is given: at most 500 characters.
+/// A replay's reason, when one is given: at most 500 characters as sent; kept trimmed.
 fn optional_reason(raw: Option<&str>, errors: &mut FieldErrors) -> Option<String> {
-    let reason = raw.map(str::trim).filter(|r| !r.is_empty())?;
-    if reason.chars().count() > 500 {
+    let raw = raw?;
+    if raw.chars().count() > REASON_MAX_CHARS {
         errors.add("reason", "Say why in at most 500 characters.");
     }
-    Some(reason.to_owned())
+    Some(raw.trim().to_owned()).filter(|r| !r.is_empty())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -242,13 +300,13 @@ struct DiscardBody {
 }
 
 /// Discards the chosen dead letters (or every open one) with a reason.
-#[utoipa::path(post, path = "/api/ops/dead-letters/discard", tag = "operators", request_body = SelectionBody,
+#[utoipa::path(post, path = "/api/ops/dead-letters/discard", tag = "operators", request_body = DiscardSelection,
     security(("bearer" = [])),
     responses((status = 200, description = "What came of each.", body = DiscardBody)))]
 async fn discard_dead_letters(
     State(state): State<AppState>,
     Operator(claims): Operator,
-    AppJson(body): AppJson<SelectionBody>,
+    AppJson(DiscardSelection(body)): AppJson<DiscardSelection>,
 ) -> Result<Json<DiscardBody>> {
     let mut errors = FieldErrors::new();
     let chosen = body.ids(&mut errors);

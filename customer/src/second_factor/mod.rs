@@ -96,20 +96,26 @@ pub async fn challenge(state: &AppState, account: &Account, requirement: Require
 #[derive(Deserialize, ToSchema)]
 struct ChallengeRequest {
     #[serde(default)]
+    #[schema(required = true)]
     challenge: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 struct CodeRequest {
     #[serde(default)]
+    #[schema(required = true)]
     challenge: String,
+    /// Six digits from the authenticator, or a recovery code.
     #[serde(default)]
+    #[schema(required = true)]
     code: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 struct MyCodeRequest {
+    /// Six digits from the authenticator being enrolled.
     #[serde(default)]
+    #[schema(required = true)]
     code: String,
 }
 

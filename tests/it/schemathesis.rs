@@ -1,0 +1,110 @@
+//! schemathesis (from PyPI) against customer's API as customer serves it, with every check on:
+//! no server error, and every answer's status, content type, headers and body as the
+//! description says; data the description allows is accepted (but where `schemathesis.toml`
+//! names a secret-dependent rule) and data it forbids refused. As an operator for the operator
+//! operations, as a shopper for the rest, and "log out everywhere" with a session of its own
+//! (it ends the caller's sessions). The seed is printed; `SHOP_SCHEMATHESIS_SEED` replays one.
+
+use std::process::Command;
+
+use crate::helpers::{CustomerApi, email, operated_shop};
+
+/// Test cases per operation and phase.
+const MAX_EXAMPLES: &str = "50";
+
+/// One schemathesis run: the operations `selection` picks, as the bearer of `token`.
+fn run(description_url: &str, api_url: &str, token: &str, selection: &[&str], seed: &str) -> String {
+    let output = Command::new("schemathesis")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", description_url, "--url", api_url])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--checks", "all", "--max-examples", MAX_EXAMPLES, "--seed", seed])
+        .args(["--workers", "2", "--no-color", "--generation-allow-x00", "false"])
+        .args(selection)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("schemathesis (PyPI: pip install schemathesis) runs these checks; .ci/run installs it: {e}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "schemathesis {selection:?} found problems (seed {seed}):\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The summary lines of a run: operations tested and cases generated.
+fn summary(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("Selected:") || line.contains(" generated, "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_in_customers_api() {
+    let operated = operated_shop().await;
+    let api = CustomerApi::new(&operated.shop.customer_url);
+    let shopper = api.signed_up(&email("fuzzed")).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let leaver = api.signed_up(&email("fuzzed-leaver")).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seed = std::env::var("SHOP_SCHEMATHESIS_SEED").unwrap_or_else(|_| (rand_seed() % 1_000_000_000).to_string());
+    eprintln!("schemathesis seed {seed} (SHOP_SCHEMATHESIS_SEED={seed} replays it)");
+    let description = format!("{}/openapi.json", operated.shop.customer_internal_url);
+    let base = operated.shop.customer_url.clone();
+    let operator = operated.operator_token.clone();
+    let reports = tokio::task::spawn_blocking(move || {
+        [
+            (
+                "operator",
+                run(&description, &base, &operator, &["--include-tag", "operators"], &seed),
+            ),
+            (
+                "shopper",
+                run(
+                    &description,
+                    &base,
+                    &shopper,
+                    &[
+                        "--exclude-tag",
+                        "operators",
+                        "--exclude-operation-id",
+                        "logout_everywhere",
+                    ],
+                    &seed,
+                ),
+            ),
+            (
+                "log out everywhere",
+                run(
+                    &description,
+                    &base,
+                    &leaver,
+                    &["--include-operation-id", "logout_everywhere"],
+                    &seed,
+                ),
+            ),
+        ]
+    })
+    .await
+    .expect("the runs finish");
+    for (who, stdout) in reports {
+        eprintln!("schemathesis as {who}: {}", summary(&stdout));
+    }
+    operated.shop.stop().await;
+}
+
+/// A seed from the clock (no randomness crate needed for one number).
+fn rand_seed() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
