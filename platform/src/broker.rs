@@ -1,8 +1,9 @@
 //! RabbitMQ: one connection per service, kept alive by a supervisor that reconnects with
-//! backoff when the broker drops, the durable `shop.events` topic exchange, and publishing to
-//! it with confirms.
+//! backoff when the broker drops (to the next node, when `SHOP_AMQP_URL` lists several of a
+//! cluster), the durable `shop.events` topic exchange, and publishing to it with confirms.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -33,7 +34,10 @@ pub struct Broker {
 }
 
 struct Inner {
-    url: String,
+    /// The nodes to connect to, tried in turn.
+    urls: Vec<String>,
+    /// The index in `urls` of the node connected to last.
+    current: AtomicUsize,
     name: String,
     connection: RwLock<Connection>,
     /// The durable topic exchange the shop's events go through.
@@ -43,24 +47,24 @@ struct Inner {
 }
 
 impl Broker {
-    /// Connects once (failing with a one-line error when the broker is unreachable), declares
-    /// the events exchange, and keeps the connection alive until `shutdown`.
+    /// Connects to the first node of `urls` (one AMQP URL, or several of a cluster separated
+    /// by commas) that answers, failing with a one-line error when none does; declares the
+    /// events exchange, and keeps the connection alive until `shutdown`.
     pub async fn connect(
-        url: &str,
+        urls: &str,
         connection_name: &str,
         events_exchange: &str,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<Self, StartupError> {
-        let connection = open(url, connection_name, events_exchange).await.map_err(|e| {
-            StartupError::new(format!(
-                "cannot reach RabbitMQ at {} ({e}); {START_HINT}",
-                redact_url(url)
-            ))
-        })?;
+        let urls = addresses(urls);
+        let (current, connection) = open_any(&urls, 0, connection_name, events_exchange)
+            .await
+            .map_err(|e| StartupError::new(format!("cannot reach RabbitMQ at {e}; {START_HINT}")))?;
         let broker = Self {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                urls,
+                current: AtomicUsize::new(current),
                 name: connection_name.to_owned(),
                 connection: RwLock::new(connection),
                 events_exchange: events_exchange.to_owned(),
@@ -102,12 +106,16 @@ impl Broker {
                 backoff = Duration::from_millis(250);
                 continue;
             }
-            tracing::warn!(broker = %redact_url(&self.inner.url), "broker connection lost, reconnecting");
-            match open(&self.inner.url, &self.inner.name, &self.inner.events_exchange).await {
-                Ok(connection) => {
+            let lost = self.inner.current.load(Ordering::Relaxed);
+            tracing::warn!(broker = %redact_url(&self.inner.urls[lost]), "broker connection lost, reconnecting");
+            // The node after the lost one first: a node that went away is likely still away.
+            let next = (lost + 1) % self.inner.urls.len();
+            match open_any(&self.inner.urls, next, &self.inner.name, &self.inner.events_exchange).await {
+                Ok((current, connection)) => {
                     *self.inner.connection.write().await = connection;
+                    self.inner.current.store(current, Ordering::Relaxed);
                     self.inner.generation.send_modify(|g| *g += 1);
-                    tracing::info!("broker connection re-established");
+                    tracing::info!(broker = %redact_url(&self.inner.urls[current]), "broker connection re-established");
                     backoff = Duration::from_millis(250);
                 }
                 Err(e) => {
@@ -270,6 +278,41 @@ pub async fn consume<S, SF, H, F>(
     }
 }
 
+/// The AMQP URLs of `SHOP_AMQP_URL`: one, or several separated by commas (a comma in a
+/// password is written `%2C`).
+fn addresses(urls: &str) -> Vec<String> {
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() { vec![String::new()] } else { urls }
+}
+
+/// A connection to the first of `urls`, from `start` on and round, that answers, with its
+/// index; else every node and why it failed, passwords masked.
+async fn open_any(
+    urls: &[String],
+    start: usize,
+    name: &str,
+    events_exchange: &str,
+) -> Result<(usize, Connection), String> {
+    let mut failures = Vec::with_capacity(urls.len());
+    for index in (0..urls.len()).map(|i| (start + i) % urls.len()) {
+        match open(&urls[index], name, events_exchange).await {
+            Ok(connection) => {
+                if !failures.is_empty() {
+                    tracing::warn!(unreachable = %failures.join(", "), "connected to another broker node");
+                }
+                return Ok((index, connection));
+            }
+            Err(e) => failures.push(format!("{} ({e})", redact_url(&urls[index]))),
+        }
+    }
+    Err(failures.join(", "))
+}
+
 async fn open(url: &str, name: &str, events_exchange: &str) -> Result<Connection, String> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let connection = tokio::time::timeout(Duration::from_secs(5), Connection::connect(url, properties))
@@ -291,4 +334,18 @@ async fn open(url: &str, name: &str, events_exchange: &str) -> Result<Connection
         .map_err(|e| e.to_string())?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addresses;
+
+    #[test]
+    fn one_url_or_several_separated_by_commas() {
+        assert_eq!(addresses("amqp://a:5672/%2f"), ["amqp://a:5672/%2f"]);
+        assert_eq!(
+            addresses(" amqp://a:5672/%2f, amqp://u:p%2Cq@b:5673/%2f ,"),
+            ["amqp://a:5672/%2f", "amqp://u:p%2Cq@b:5673/%2f"]
+        );
+    }
 }

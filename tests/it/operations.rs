@@ -7,6 +7,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use testkit::{TestShop, wait_until};
 
+use crate::helpers::{CustomerApi, ProductOrderApi, broker_behind_proxy, email};
+
 async fn get(url: String) -> reqwest::Response {
     reqwest::get(&url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
@@ -124,6 +126,51 @@ async fn readiness_fails_without_the_broker_and_recovers_by_itself() {
         get(readyz.clone()).await.status() == StatusCode::OK
     })
     .await;
+}
+
+#[tokio::test]
+async fn given_several_broker_nodes_a_service_starts_past_a_dead_one_and_fails_over_to_the_next() {
+    let (first, through_first) = broker_behind_proxy().await;
+    let (_second, through_second) = broker_behind_proxy().await;
+    // Listed first: a node that refuses every connection.
+    let dead = "amqp://guest:guest@127.0.0.1:1/%2f";
+    let shop = TestShop::start_with(|s| s.amqp_url = format!("{dead}, {through_first}, {through_second}")).await;
+    let readyz = format!("{}/readyz", shop.customer_internal_url);
+    assert_eq!(
+        get(readyz.clone()).await.status(),
+        StatusCode::OK,
+        "customer started past the dead node"
+    );
+
+    // The node customer uses goes away: it connects to the next, and what it publishes there
+    // still reaches the other services (a logout, announced on the broker, refused by
+    // product-order, which uses the broker directly).
+    first.cut();
+    let api = CustomerApi::new(&shop.customer_url);
+    let session = api.signed_up(&email("failover")).await;
+    let access = session["access_token"].as_str().unwrap();
+    assert_eq!(
+        api.logout(session["refresh_token"].as_str().unwrap()).await,
+        StatusCode::NO_CONTENT
+    );
+    wait_until(
+        "product-order to refuse the logged-out token",
+        Duration::from_secs(20),
+        || async {
+            ProductOrderApi::as_user(&shop.product_order_url, access)
+                .get("/api/cart")
+                .await
+                .status
+                == StatusCode::UNAUTHORIZED
+        },
+    )
+    .await;
+    assert_eq!(
+        get(readyz.clone()).await.status(),
+        StatusCode::OK,
+        "connected to the next node"
+    );
+    shop.stop().await;
 }
 
 fn rabbitmqctl(args: &[&str]) -> String {
