@@ -43,6 +43,17 @@ pub fn ensure(condition: bool, message: impl FnOnce() -> String) -> Step {
     if condition { Ok(()) } else { Err(Failure(message())) }
 }
 
+/// How a page fits the window's width.
+#[derive(Debug)]
+pub struct Overflow {
+    /// CSS pixels the page is wider than the window.
+    pub beyond: i64,
+    /// The first elements past the window's right edge, with where they end.
+    pub sticking_out: String,
+    /// Boxes whose content scrolls sideways inside them.
+    pub scrolling_boxes: Vec<String>,
+}
+
 /// The folder a test's artifacts go to, emptied when the test starts.
 pub struct Artifacts {
     dir: PathBuf,
@@ -68,9 +79,15 @@ pub struct Chromium {
 }
 
 impl Chromium {
-    /// Starts chromedriver and a browser session on it; fails the test with the line to
-    /// install them when Chromium or chromedriver is missing.
+    /// Starts chromedriver and a desktop-sized browser session on it; fails the test with the
+    /// line to install them when Chromium or chromedriver is missing.
     pub async fn open(base: &str, artifacts: &Artifacts) -> Self {
+        Self::open_sized(base, artifacts, (1280, 1000)).await
+    }
+
+    /// Like [`Chromium::open`], with a viewport of `size` (width, height) CSS pixels: (390, 844)
+    /// is a phone's.
+    pub async fn open_sized(base: &str, artifacts: &Artifacts, size: (u32, u32)) -> Self {
         for program in ["chromium", "chromedriver"] {
             assert!(on_path(program), "{MISSING} (no `{program}` on PATH)");
         }
@@ -80,9 +97,11 @@ impl Chromium {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--window-size=1280,1000",
+                    "--no-first-run", format!("--window-size={},{}", size.0, size.1),
                     format!("--user-data-dir={}", driver.scratch.join("profile").display()),
-                ]
+                ],
+                // The viewport exactly (a window is never narrower than 500 pixels).
+                "mobileEmulation": {"deviceMetrics": {"width": size.0, "height": size.1, "pixelRatio": 1}}
             }
         });
         let Value::Object(capabilities) = capabilities else {
@@ -139,6 +158,35 @@ impl Chromium {
             Err(e) => notes.push(format!("no HTML: {e}")),
         }
         notes.join("\n")
+    }
+
+    /// How the page fits the window's width: how many CSS pixels it is wider (0 when nothing
+    /// has to be scrolled sideways), the elements sticking out past the edge, and the boxes
+    /// that scroll sideways inside the page (a wide table in its own box).
+    pub async fn overflow(&self) -> Step<Overflow> {
+        let answer = self
+            .client
+            .execute(
+                "const width = window.innerWidth; \
+                 const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') \
+                   + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\\s+/).join('.') : ''); \
+                 const all = [...document.querySelectorAll('body *')]; \
+                 const outside = all.filter(e => e.getBoundingClientRect().right > width + 1) \
+                   .slice(0, 8).map(e => name(e) + ' ' + Math.round(e.getBoundingClientRect().right)); \
+                 const scrolling = all.filter(e => e.scrollWidth > e.clientWidth + 1 \
+                   && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).map(name); \
+                 return [document.documentElement.scrollWidth - width, outside.join(', '), scrolling];",
+                vec![],
+            )
+            .await?;
+        Ok(Overflow {
+            beyond: answer[0].as_i64().unwrap_or(i64::MAX),
+            sticking_out: answer[1].as_str().unwrap_or_default().to_owned(),
+            scrolling_boxes: answer[2]
+                .as_array()
+                .map(|boxes| boxes.iter().filter_map(|b| b.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+        })
     }
 
     /// Logs in through the login page and waits until the page header shows `signed_in_as`.

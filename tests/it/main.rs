@@ -6,6 +6,7 @@ mod bad_input;
 mod bad_input_pages;
 mod browser;
 mod browser_journey;
+mod browser_phone;
 mod browser_sagas;
 mod cart;
 mod catalog;
