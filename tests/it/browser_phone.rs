@@ -6,6 +6,8 @@ use crate::chromium::{Artifacts, Chromium, ensure};
 use crate::helpers::{CustomerApi, ProductOrderApi, email, operated_shop, valid_details};
 
 const PHONE: (u32, u32) = (390, 844);
+/// The most of a phone's 844-pixel height the header may take: two short rows.
+const MAX_HEADER_PX: f64 = 100.0;
 const PASSWORD: &str = "correct horse battery";
 
 /// Whether a table too wide for the phone may scroll sideways in its own box: the operators'
@@ -35,6 +37,10 @@ async fn fits(browser: &Chromium, paths: &[String], tables: Tables) {
                         "{path} hides some of itself in boxes that scroll sideways: {:?}",
                         fit.scrolling_boxes
                     )
+                })?;
+                let header = browser.height(".site-header").await?;
+                ensure(header <= MAX_HEADER_PX, || {
+                    format!("{path}'s header takes {header} px of the phone's height (at most {MAX_HEADER_PX})")
                 })
             })
             .await;

@@ -189,6 +189,18 @@ impl Chromium {
         })
     }
 
+    /// The height of the element `css` in CSS pixels.
+    pub async fn height(&self, css: &str) -> Step<f64> {
+        let answer = self
+            .client
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.getBoundingClientRect().height : -1;",
+                vec![json!(css)],
+            )
+            .await?;
+        Ok(answer.as_f64().unwrap_or(-1.0))
+    }
+
     /// Logs in through the login page and waits until the page header shows `signed_in_as`.
     pub async fn log_in(&self, email: &str, password: &str, signed_in_as: &str) -> Step {
         self.visit("/login").await?;
