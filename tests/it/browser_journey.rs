@@ -178,6 +178,7 @@ async fn a_shopper_buys_two_teas_and_sees_the_order_shipped_without_reloading() 
                 .wait_for_text("main h1", "Thank you, your order is placed")
                 .await?;
             shopper.wait_for_text("#order-total", "€42.60").await?;
+            shopper.wait_for_title("Order placed · Shop").await?;
             shopper.same_page().await?;
             Ok(workers)
         })

@@ -189,6 +189,21 @@ impl Chromium {
         })
     }
 
+    /// Waits until the tab's title is `expected`.
+    pub async fn wait_for_title(&self, expected: &str) -> Step {
+        let started = Instant::now();
+        loop {
+            let title = self.client.title().await?;
+            if title == expected {
+                return Ok(());
+            }
+            if started.elapsed() > WAIT {
+                return Err(Failure(format!("the title stayed {title:?}, not {expected:?}")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// The height of the element `css` in CSS pixels.
     pub async fn height(&self, css: &str) -> Step<f64> {
         let answer = self

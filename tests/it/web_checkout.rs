@@ -427,6 +427,14 @@ async fn a_cart_in_two_currencies_says_so_and_is_not_checked_out() {
     assert!(html.contains("Your cart already holds items in EUR and USD"), "{html}");
 
     let page = browser.get("/checkout").await;
+    assert!(
+        page.html
+            .contains(r#"<button type="submit" disabled aria-describedby="place-order-blocked">Place order</button>"#),
+        "the page knows this order would fail and does not offer it: {}",
+        page.html
+    );
+    assert!(page.html.contains(r#"id="place-order-blocked""#));
+    // A form sent anyway (an old tab, a script) is refused all the same.
     let response = browser
         .post("/checkout", &details(&ShownForm::of(&page.html), "10115"))
         .await;

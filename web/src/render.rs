@@ -92,10 +92,19 @@ pub fn page(ctx: &PageContext, status: StatusCode, title: &str, main: &impl Temp
     }
 }
 
+/// The main content of a page for htmx, with the page's title, which htmx puts on the tab
+/// (a page that updates itself, like a checkout's status, changes its title too).
+#[derive(Template)]
+#[template(source = "<title>{{ title }} · Shop</title>\n{{ main|safe }}", ext = "html")]
+struct Partial<'a> {
+    title: &'a str,
+    main: &'a str,
+}
+
 /// Like [`page`], for main content already rendered.
 pub fn page_html(ctx: &PageContext, status: StatusCode, title: &str, main: String) -> Response {
-    let html = if ctx.partial {
-        main
+    let rendered = if ctx.partial {
+        Partial { title, main: &main }.render()
     } else {
         let layout = Layout {
             title,
@@ -105,12 +114,13 @@ pub fn page_html(ctx: &PageContext, status: StatusCode, title: &str, main: Strin
             cart_badge: CartBadge::new(ctx.cart_count),
             main: &main,
         };
-        match layout.render() {
-            Ok(html) => html,
-            Err(e) => {
-                tracing::error!(error = %e, "rendering the layout failed");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response();
-            }
+        layout.render()
+    };
+    let html = match rendered {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the layout failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response();
         }
     };
     (status, [(VARY, HeaderValue::from_static("HX-Request"))], Html(html)).into_response()

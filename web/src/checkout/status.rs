@@ -1,5 +1,6 @@
 //! The page that follows a checkout.
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -40,7 +41,22 @@ pub(super) async fn checkout_status_page(
         Err(e) => return Err(call_error(e, &checkout_path(id))),
     };
     let view = CheckoutStatusView::new(&ctx, &checkout, &params.done);
-    Ok(page(&ctx, StatusCode::OK, view.title(), &view))
+    if ctx.partial {
+        return Ok(page(&ctx, StatusCode::OK, view.title(), &view));
+    }
+    // The status is swapped whole as it changes; a region around it that stays is what lets
+    // screen readers announce each change.
+    let live = LiveRegion { status: view.render()? };
+    Ok(page(&ctx, StatusCode::OK, view.title(), &live))
+}
+
+#[derive(Template)]
+#[template(
+    source = r#"<div class="live-region" aria-live="polite">{{ status|safe }}</div>"#,
+    ext = "html"
+)]
+struct LiveRegion {
+    status: String,
 }
 
 fn checkout_path(id: Uuid) -> String {
