@@ -218,6 +218,13 @@ async fn a_checkout_is_followed_until_placed_and_its_order_can_be_cancelled() {
             first.html.contains(r#"id="refresh-link""#),
             "a way to refresh without JavaScript"
         );
+        assert!(
+            first
+                .html
+                .contains(r#"<noscript><meta http-equiv="refresh" content="2"></noscript>"#),
+            "without JavaScript the page reloads itself while the order is placed: {}",
+            first.html
+        );
     }
 
     let browser_ref = &browser;
@@ -235,8 +242,8 @@ async fn a_checkout_is_followed_until_placed_and_its_order_can_be_cancelled() {
     assert!(!partial.html.contains("<html"), "htmx gets the part, not the page");
     assert!(partial.html.contains(r#"id="checkout-status""#));
     assert!(
-        !partial.html.contains("hx-trigger"),
-        "a finished checkout stops polling: {}",
+        !partial.html.contains("hx-trigger") && !partial.html.contains(r#"http-equiv="refresh""#),
+        "a finished checkout stops polling, and reloading: {}",
         partial.html
     );
     assert!(partial.html.contains("€25.80") && partial.html.contains("Sencha"));
