@@ -12,7 +12,8 @@ use super::saga_drawing::SagaDrawing;
 use crate::catalog::views::LoadMore;
 use crate::checkout::form::{CheckoutForm, FieldErrors};
 use crate::clients::product_order::{
-    OutboxEvent, SagaAction, SagaAttempt, SagaContactDetails, SagaDetail, SagaPage, SagaSummary, ShippingCountry,
+    OutboxEvent, SagaAction, SagaAttempt, SagaCompensation, SagaContactDetails, SagaDetail, SagaPage, SagaSummary,
+    ShippingCountry,
 };
 use crate::orders::views::short_id;
 use crate::render::PageContext;
@@ -379,6 +380,54 @@ impl<'a> SagaStatusView<'a> {
         self.detail.summary.step == name
     }
 
+    /// Where the saga stands, after its state's label. A failed saga's position is where its
+    /// compensation ended (its first step), so it is named by the step whose failure ended it;
+    /// an ended saga counts no attempts.
+    pub fn whereabouts(&self) -> String {
+        let summary = &self.detail.summary;
+        match summary.state {
+            InstanceState::Running => format!("at {}, attempt {}", summary.step, summary.attempts),
+            InstanceState::Compensating => format!("undoing {}, attempt {}", summary.step, summary.attempts),
+            InstanceState::Stuck => format!(
+                "at {} ({}) after {} attempts: it needs an operator",
+                summary.step, summary.phase, summary.attempts
+            ),
+            InstanceState::Failed => match self.failed_step() {
+                Some(step) => format!("at {step}; what the steps before it did is undone"),
+                None => "; what its steps did is undone".to_owned(),
+            },
+            InstanceState::Completed => "with every step done".to_owned(),
+        }
+    }
+
+    /// The step whose failure sent the saga back: the last forward attempt that did not
+    /// succeed, else a step marked failed.
+    fn failed_step(&self) -> Option<&str> {
+        self.detail
+            .attempts_log
+            .iter()
+            .rev()
+            .find(|a| a.phase == "forward" && a.outcome != "succeeded")
+            .map(|a| a.step.as_str())
+            .or_else(|| {
+                self.detail
+                    .steps
+                    .iter()
+                    .find(|s| s.state == "failed")
+                    .map(|s| s.name.as_str())
+            })
+    }
+
+    /// A compensation's state in words: one still pending on a saga that has ended never had
+    /// to run (its step did not get to do anything).
+    pub fn compensation_label<'s>(&self, compensation: &'s SagaCompensation) -> &'s str {
+        if self.detail.summary.state.is_final() && compensation.state == "pending" {
+            "not needed"
+        } else {
+            &compensation.state
+        }
+    }
+
     /// Where an event of the order stands, in words.
     pub fn delivery_label(&self, event: &OutboxEvent) -> &'static str {
         match (event.state.as_str(), event.routed) {
@@ -534,6 +583,30 @@ mod tests {
             "order_id": null, "outbox": [], "actions": actions
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_failed_saga_is_named_by_the_step_that_failed_not_where_its_compensation_ended() {
+        let mut failed = detail("failed", &["retry"]);
+        // Compensation ends at the first step, which is where a failed saga rests.
+        failed.summary.step = "validate".into();
+        failed.summary.phase = "compensation".into();
+        failed.summary.attempts = 0;
+        let status = SagaStatusView::of(&failed);
+        assert_eq!(
+            status.whereabouts(),
+            "at reserve_stock; what the steps before it did is undone"
+        );
+        let compensation = failed.steps[1].compensation.as_ref().unwrap();
+        assert_eq!(status.compensation_label(compensation), "not needed");
+        let html = status.render().unwrap();
+        assert!(!html.contains("attempt 0") && html.contains("not needed"), "{html}");
+
+        let running = detail("running", &[]);
+        let status = SagaStatusView::of(&running);
+        assert_eq!(status.whereabouts(), "at reserve_stock, attempt 1");
+        let compensation = running.steps[1].compensation.as_ref().unwrap();
+        assert_eq!(status.compensation_label(compensation), "pending", "it may still run");
     }
 
     #[test]
