@@ -249,9 +249,18 @@ async fn a_checkout_is_followed_until_placed_and_its_order_can_be_cancelled() {
     assert!(partial.html.contains("€25.80") && partial.html.contains("Sencha"));
 
     let placed = browser.get(&status_path).await;
-    let marker = r#"id="order-id">"#;
+    let marker = r#"id="order-id" data-order-id=""#;
     let start = placed.html.find(marker).expect("the order number") + marker.len();
-    let order_id = placed.html[start..].split('<').next().unwrap().to_owned();
+    let order_id = placed.html[start..].split('"').next().unwrap().to_owned();
+    let shown = format!(
+        r#"title="{order_id}">{}</strong>"#,
+        order_id.replace('-', "")[24..].to_owned()
+    );
+    assert!(
+        placed.html.contains(&shown),
+        "the number as My orders shows it: {}",
+        placed.html
+    );
     assert!(placed.html.contains(&format!(r#"action="/orders/{order_id}/cancel""#)));
     assert_eq!(
         hidden_value(&placed.html, "return_to").as_deref(),
