@@ -1,12 +1,11 @@
 //! Customer's shared state and its router.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::FromRef;
 use platform::auth::TokenVerifier;
+use platform::http::{IpRange, TrustsProxies};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -51,23 +50,10 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The address a request comes from, as the login and registration limits count it: the
-/// right-most `X-Forwarded-For` hop no trusted proxy (`CUSTOMER_TRUSTED_PROXIES`) added.
-pub struct ClientAddress(pub IpAddr);
-
-impl FromRequestParts<AppState> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |ConnectInfo(peer)| *peer);
-        Ok(Self(platform::http::client_ip(
-            peer,
-            &parts.headers,
-            &state.settings.trusted_proxies,
-        )))
+/// Customer believes only web's `X-Forwarded-For` (`CUSTOMER_TRUSTED_PROXIES`).
+impl TrustsProxies for AppState {
+    fn trusted_proxies(&self) -> &[IpRange] {
+        &self.settings.trusted_proxies
     }
 }
 

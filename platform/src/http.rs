@@ -497,6 +497,27 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpRan
     client
 }
 
+/// A service's state names the proxies whose `X-Forwarded-For` it believes.
+pub trait TrustsProxies {
+    fn trusted_proxies(&self) -> &[IpRange];
+}
+
+/// The address a request comes from, as rate limits count it: [`client_ip`] of its
+/// connection and headers, with the proxies the service's state trusts.
+pub struct ClientAddress(pub IpAddr);
+
+impl<S: TrustsProxies + Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |ConnectInfo(peer)| *peer);
+        Ok(Self(client_ip(peer, &parts.headers, state.trusted_proxies())))
+    }
+}
+
 /// A JSON body whose rejections are answered with our error body: malformed JSON is 400,
 /// JSON of the wrong shape (not an object, a field of the wrong type) is 422 naming the
 /// problem, text with a NUL character 422 naming its field, a wrong content type 415 and a

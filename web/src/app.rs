@@ -7,6 +7,7 @@ use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::middleware::{from_fn, from_fn_with_state};
 use platform::auth::TokenVerifier;
+use platform::http::{IpRange, TrustsProxies};
 use platform::metrics::GaugeByKind;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -29,6 +30,16 @@ pub struct AppState {
     /// What the health page's last comparison of the services found, by kind
     /// (`web_reconciliation_mismatches`).
     pub mismatches: GaugeByKind,
+}
+
+/// The shopper's address as web tells customer (whose login and registration limits count
+/// by it): the right-most hop of `X-Forwarded-For` no trusted proxy added (`WEB_TRUSTED_PROXIES`),
+/// the connection's peer when nothing is trusted. Never the address web itself calls from, or
+/// every shopper would share one limit.
+impl TrustsProxies for AppState {
+    fn trusted_proxies(&self) -> &[IpRange] {
+        &self.settings.trusted_proxies
+    }
 }
 
 /// The pages behind the session and CSRF middleware, and the static files outside them.

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use contracts::Role;
 use platform::FieldErrors;
 use platform::auth::Caller;
-use platform::http::AppJson;
+use platform::http::{AppJson, ClientAddress};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::{AppState, ClientAddress};
+use crate::app::AppState;
 use crate::error::{CustomerError, Result};
 use crate::second_factor::{self, totp::Secret};
 use crate::sessions::refresh::{self, Ending};

@@ -20,7 +20,7 @@ use axum::extract::State;
 use contracts::Role;
 use platform::FieldErrors;
 use platform::auth::Caller;
-use platform::http::AppJson;
+use platform::http::{AppJson, ClientAddress};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
@@ -28,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::store::{self as accounts, Account};
-use crate::app::{AppState, ClientAddress};
+use crate::app::AppState;
 use crate::error::{CustomerError, Result};
 use crate::sessions::refresh::{self, Ending, Proof};
 use crate::sessions::{TokenBody, hashed, new_opaque_token, opaque_hash, tokens};

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::auth::Caller;
-use platform::http::AppJson;
+use platform::http::{AppJson, ClientAddress};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::store::{self, Account};
-use crate::app::{AppState, ClientAddress};
+use crate::app::AppState;
 use crate::error::{CustomerError, Result};
 use crate::second_factor::{self, ChallengeBody};
 use crate::throttle;

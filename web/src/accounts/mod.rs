@@ -6,17 +6,15 @@ mod second_factor;
 mod views;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 
 use axum::Extension;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header::RETRY_AFTER;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use platform::http::client_ip;
+use platform::http::ClientAddress;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -39,24 +37,6 @@ pub fn router() -> Router<AppState> {
 
 pub(crate) use second_factor::show_recovery_codes;
 pub use views::{EnrolmentView, SecondFactorView};
-
-/// The shopper's address as web tells customer (whose login and registration limits count
-/// by it): the right-most hop of `X-Forwarded-For` no trusted proxy added (`WEB_TRUSTED_PROXIES`),
-/// the connection's peer when nothing is trusted. Never the address web itself calls from, or
-/// every shopper would share one limit.
-pub struct ShopperAddress(pub IpAddr);
-
-impl FromRequestParts<AppState> for ShopperAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |ConnectInfo(peer)| *peer);
-        Ok(Self(client_ip(peer, &parts.headers, &state.settings.trusted_proxies)))
-    }
-}
 
 #[derive(Deserialize)]
 struct RegisterForm {
@@ -115,7 +95,7 @@ async fn register_page(ctx: PageContext) -> Response {
 async fn register(
     State(state): State<AppState>,
     ctx: PageContext,
-    ShopperAddress(shopper): ShopperAddress,
+    ClientAddress(shopper): ClientAddress,
     headers: HeaderMap,
     AppForm(form): AppForm<RegisterForm>,
 ) -> Result<Response, WebError> {
@@ -159,7 +139,7 @@ async fn login_page(ctx: PageContext, Query(query): Query<NextQuery>) -> Respons
 async fn login(
     State(state): State<AppState>,
     ctx: PageContext,
-    ShopperAddress(shopper): ShopperAddress,
+    ClientAddress(shopper): ClientAddress,
     headers: HeaderMap,
     AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response, WebError> {
@@ -239,7 +219,7 @@ async fn change_password(
     State(state): State<AppState>,
     ctx: PageContext,
     user: SignedIn,
-    ShopperAddress(shopper): ShopperAddress,
+    ClientAddress(shopper): ClientAddress,
     AppForm(form): AppForm<PasswordForm>,
 ) -> Result<Response, WebError> {
     let title = "Change your password";

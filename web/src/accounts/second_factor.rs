@@ -15,7 +15,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use super::views::{EnrolmentView, LoginView, RecoveryCodesView, SecondFactorView};
-use super::{NextQuery, ShopperAddress, local_path, signed_in};
+use super::{NextQuery, local_path, signed_in};
 use crate::app::AppState;
 use crate::clients::customer::{Challenge, CustomerCallError, Enrolled, Requirement};
 use crate::csrf::CsrfToken;
@@ -23,6 +23,7 @@ use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page, see_other};
 use crate::session::SessionChange;
 use crate::session::cookies::{self, SetCookies};
+use platform::http::ClientAddress;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/login/second-factor", get(code_page).post(submit_code))
@@ -137,7 +138,7 @@ async fn submit_code(
     Extension(csrf): Extension<CsrfToken>,
     jar: CookieJar,
     headers: HeaderMap,
-    ShopperAddress(shopper): ShopperAddress,
+    ClientAddress(shopper): ClientAddress,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response, WebError> {
     let next = local_path(&form.next);

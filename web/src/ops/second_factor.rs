@@ -11,12 +11,13 @@ use axum::{Extension, Router};
 use serde::Deserialize;
 
 use super::OperatorSession;
-use crate::accounts::{EnrolmentView, SecondFactorView, ShopperAddress, show_recovery_codes};
+use crate::accounts::{EnrolmentView, SecondFactorView, show_recovery_codes};
 use crate::app::AppState;
 use crate::clients::customer::CustomerCallError;
 use crate::csrf::CsrfToken;
 use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page};
+use platform::http::ClientAddress;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ops/second-factor", get(status_page).post(enrol))
@@ -62,7 +63,7 @@ async fn enrol(
     ctx: PageContext,
     Extension(csrf): Extension<CsrfToken>,
     operator: OperatorSession,
-    ShopperAddress(address): ShopperAddress,
+    ClientAddress(address): ClientAddress,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response, WebError> {
     match state
