@@ -140,9 +140,7 @@ async fn change_password(
     Caller(claims): Caller,
     AppJson(request): AppJson<PasswordChange>,
 ) -> Result<Json<TokenBody>> {
-    let account = store::find_by_id(&state.db, claims.sub)
-        .await?
-        .ok_or(CustomerError::NotFound)?;
+    let account = caller_account(&state, &claims).await?;
     let rules = throttle::login_rules(&account.email, address, &state.settings.login_limits);
     if let Some(retry_after) = throttle::retry_after(&state.db, &rules).await? {
         tracing::warn!(%address, account = %hashed(&account.email), retry_after, "password change refused: too many failures");
@@ -184,10 +182,15 @@ async fn change_password(
 #[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The caller's account.", body = AccountBody)))]
 async fn me(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<AccountBody>> {
-    let account = store::find_by_id(&state.db, claims.sub)
-        .await?
-        .ok_or(CustomerError::NotFound)?;
+    let account = caller_account(&state, &claims).await?;
     Ok(Json(account.into()))
+}
+
+/// The account of a verified caller (gone only if it was deleted since the token was issued).
+pub async fn caller_account(state: &AppState, claims: &contracts::Claims) -> Result<Account> {
+    store::find_by_id(&state.db, claims.sub)
+        .await?
+        .ok_or(CustomerError::NotFound)
 }
 
 /// Creates the operator account from settings, or resets its password and role when they

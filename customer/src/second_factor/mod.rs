@@ -27,6 +27,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::accounts::caller_account;
 use crate::accounts::store::{self as accounts, Account};
 use crate::app::AppState;
 use crate::error::{CustomerError, Result};
@@ -64,13 +65,18 @@ pub enum Requirement {
 /// The requirement for `account`'s logins, None when the password is enough.
 pub async fn requirement(state: &AppState, account: &Account) -> Result<Option<Requirement>> {
     let enrolled = store::factor(&state.db, account.id).await?.is_some_and(|f| f.confirmed);
-    Ok(if enrolled {
+    Ok(requirement_of(state, account, enrolled))
+}
+
+/// The requirement for `account`, which has a confirmed factor when `enrolled`.
+fn requirement_of(state: &AppState, account: &Account, enrolled: bool) -> Option<Requirement> {
+    if enrolled {
         Some(Requirement::Code)
     } else if account.role == Role::Operator && state.settings.require_operator_second_factor {
         Some(Requirement::Enrolment)
     } else {
         None
-    })
+    }
 }
 
 /// The answer to a right password when a second factor must follow.
@@ -229,10 +235,9 @@ async fn enrol_at_login(
     ClientAddress(address): ClientAddress,
     AppJson(request): AppJson<CodeRequest>,
 ) -> Result<Json<EnrolledBody>> {
-    let challenged = challenged(&state, &request.challenge).await?;
-    let account = challenged.account.clone();
+    let Challenged { account, token_hash } = challenged(&state, &request.challenge).await?;
     Ok(Json(
-        enrol(&state, &account, &request.code, address, Some(challenged)).await?,
+        enrol(&state, &account, &request.code, address, Some(&token_hash)).await?,
     ))
 }
 
@@ -240,13 +245,11 @@ async fn enrol_at_login(
 #[utoipa::path(get, path = "/api/me/second-factor", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The caller's second factor.", body = StatusBody)))]
 async fn status(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<StatusBody>> {
-    let account = accounts::find_by_id(&state.db, claims.sub)
-        .await?
-        .ok_or(CustomerError::NotFound)?;
+    let account = caller_account(&state, &claims).await?;
     let enrolled = store::factor(&state.db, account.id).await?.is_some_and(|f| f.confirmed);
     Ok(Json(StatusBody {
         enrolled,
-        required: enrolled || (account.role == Role::Operator && state.settings.require_operator_second_factor),
+        required: requirement_of(&state, &account, enrolled).is_some(),
         recovery_codes_left: store::recovery_codes_left(&state.db, account.id).await?,
     }))
 }
@@ -258,9 +261,7 @@ async fn status(State(state): State<AppState>, Caller(claims): Caller) -> Result
         (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
     ))]
 async fn my_enrolment(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<EnrolmentBody>> {
-    let account = accounts::find_by_id(&state.db, claims.sub)
-        .await?
-        .ok_or(CustomerError::NotFound)?;
+    let account = caller_account(&state, &claims).await?;
     Ok(Json(enrolment(&state, &account).await?))
 }
 
@@ -278,9 +279,7 @@ async fn enrol_mine(
     Caller(claims): Caller,
     AppJson(request): AppJson<MyCodeRequest>,
 ) -> Result<Json<EnrolledBody>> {
-    let account = accounts::find_by_id(&state.db, claims.sub)
-        .await?
-        .ok_or(CustomerError::NotFound)?;
+    let account = caller_account(&state, &claims).await?;
     Ok(Json(enrol(&state, &account, &request.code, address, None).await?))
 }
 
@@ -304,24 +303,23 @@ async fn enrol(
     account: &Account,
     code: &str,
     address: std::net::IpAddr,
-    challenge: Option<Challenged>,
+    challenge_hash: Option<&[u8]>,
 ) -> Result<EnrolledBody> {
     let rules = throttle::second_factor_rules(&account.email, account.id, address, &state.settings.login_limits);
     let lifetime = state.settings.session_lifetime();
     let mut tx = state.db.begin().await?;
     if !accept_code(state, &mut tx, account, code, Accepting::Enrolment, &rules).await? {
-        let token_hash = challenge.as_ref().map(|c| c.token_hash.as_slice());
-        return Err(wrong_code(state, account, &rules, address, token_hash).await?);
+        return Err(wrong_code(state, account, &rules, address, challenge_hash).await?);
     }
-    if let Some(challenge) = &challenge
-        && !store::end_challenge(&mut *tx, &challenge.token_hash).await?
+    if let Some(challenge_hash) = challenge_hash
+        && !store::end_challenge(&mut *tx, challenge_hash).await?
     {
         return Err(CustomerError::InvalidChallenge);
     }
     let codes = recovery::generate()?;
     let hashes: Vec<Vec<u8>> = codes
         .iter()
-        .map(|c| recovery::hash(&recovery::normalize(c).unwrap_or_default()))
+        .map(|c| recovery::digest(c).expect("a generated code reads back"))
         .collect();
     store::replace_recovery_codes(&mut tx, account.id, &hashes).await?;
     refresh::end(&mut tx, Ending::OfCustomer(account.id), lifetime).await?;
@@ -374,8 +372,8 @@ async fn accept_code(
         return Ok(store::use_step(&mut *tx, account.id, step).await?);
     }
     if accepting == Accepting::CodeOrRecovery
-        && let Some(code) = recovery::normalize(typed)
-        && store::use_recovery_code(&mut *tx, account.id, &recovery::hash(&code)).await?
+        && let Some(digest) = recovery::digest(typed)
+        && store::use_recovery_code(&mut *tx, account.id, &digest).await?
     {
         let left = store::recovery_codes_left(&mut *tx, account.id).await?;
         tracing::warn!(customer_id = %account.id, left, "signed in with a recovery code");

@@ -21,19 +21,16 @@ pub fn generate() -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
-/// The code as typed, when it looks like one: case, spaces and the dash do not matter.
-pub fn normalize(typed: &str) -> Option<String> {
+/// What is stored of a code, from the code as typed when it looks like one (case, spaces
+/// and the dash do not matter).
+pub fn digest(typed: &str) -> Option<Vec<u8>> {
     let code: String = typed
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    (code.len() == LENGTH && code.bytes().all(|b| LETTERS.contains(&b))).then_some(code)
-}
-
-/// What is stored of a (normalized) code.
-pub fn hash(code: &str) -> Vec<u8> {
-    Sha256::digest(code.as_bytes()).to_vec()
+    (code.len() == LENGTH && code.bytes().all(|b| LETTERS.contains(&b)))
+        .then(|| Sha256::digest(code.as_bytes()).to_vec())
 }
 
 #[cfg(test)]
@@ -48,12 +45,13 @@ mod tests {
         assert_eq!(distinct.len(), COUNT);
         let code = &codes[0];
         assert_eq!(code.len(), 11);
-        let plain = normalize(code).unwrap();
-        assert_eq!(normalize(&code.to_uppercase()), Some(plain.clone()));
-        assert_eq!(normalize(&format!(" {} ", code.replace('-', " "))), Some(plain.clone()));
-        assert_eq!(hash(&plain), hash(&normalize(code).unwrap()));
+        let stored = digest(code).unwrap();
+        assert_eq!(stored.len(), 32);
+        assert_eq!(digest(&code.to_uppercase()), Some(stored.clone()));
+        assert_eq!(digest(&format!(" {} ", code.replace('-', " "))), Some(stored.clone()));
+        assert_ne!(digest(&codes[1]), Some(stored));
         for typed in ["", "123456", "abcde-abcd", "abcde-abcde1", "abcd1-abcde"] {
-            assert_eq!(normalize(typed), None, "{typed:?}");
+            assert_eq!(digest(typed), None, "{typed:?}");
         }
     }
 }
