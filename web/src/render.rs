@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::header::{LOCATION, VARY};
+use axum::http::header::{LOCATION, RETRY_AFTER, VARY};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -124,6 +124,11 @@ pub fn page_html(ctx: &PageContext, status: StatusCode, title: &str, main: Strin
         }
     };
     (status, [(VARY, HeaderValue::from_static("HX-Request"))], Html(html)).into_response()
+}
+
+/// A refused page (429) that also tells the browser, in `Retry-After`, when to try again.
+pub fn retry_later(retry_after: u64, refused: Response) -> Response {
+    ([(RETRY_AFTER, retry_after.to_string())], refused).into_response()
 }
 
 /// Answers a fragment for htmx to place as it was told (no layout, never a page).

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +20,7 @@ use crate::app::AppState;
 use crate::cart::join_guest_cart;
 use crate::clients::customer::{CustomerCallError, SignIn, Tokens};
 use crate::error::{AppForm, WebError};
-use crate::render::{PageContext, page, see_other};
+use crate::render::{PageContext, page, retry_later, see_other};
 use crate::session::{Session, SessionChange, SignedIn};
 use views::{LoginView, PasswordView, RegisterView};
 
@@ -114,7 +113,7 @@ async fn register(
             let errors = BTreeMap::from([("form".to_owned(), message)]);
             let view = RegisterView::new(&ctx, &form.email, &form.name, errors);
             let response = page(&ctx, StatusCode::TOO_MANY_REQUESTS, "Register", &view);
-            return Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response());
+            return Ok(retry_later(retry_after, response));
         }
         Err(e) => return Err(e.into()),
     }
@@ -162,7 +161,7 @@ async fn login(
                 let message = format!("Too many attempts. Try again in {retry_after} seconds.");
                 let view = LoginView::new(&ctx, &form.email, next, Some(message));
                 let response = page(&ctx, StatusCode::TOO_MANY_REQUESTS, "Log in", &view);
-                return Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response());
+                return Ok(retry_later(retry_after, response));
             }
             Err(e) => return Err(e.into()),
         }
@@ -241,7 +240,7 @@ async fn change_password(
             let message = format!("Too many attempts. Try again in {retry_after} seconds.");
             let view = PasswordView::new(&ctx, false, BTreeMap::from([("form".to_owned(), message)]));
             let response = page(&ctx, StatusCode::TOO_MANY_REQUESTS, title, &view);
-            Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response())
+            Ok(retry_later(retry_after, response))
         }
         Err(e) => Err(e.into()),
     }

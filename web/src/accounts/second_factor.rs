@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
-use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +19,7 @@ use crate::app::AppState;
 use crate::clients::customer::{Challenge, CustomerCallError, Enrolled, Requirement};
 use crate::csrf::CsrfToken;
 use crate::error::{AppForm, WebError};
-use crate::render::{PageContext, page, see_other};
+use crate::render::{PageContext, page, retry_later, see_other};
 use crate::session::SessionChange;
 use crate::session::cookies::{self, SetCookies};
 use platform::http::ClientAddress;
@@ -219,7 +218,7 @@ async fn refused(
             let message = format!("Too many wrong codes. Try again in {retry_after} seconds.");
             let errors = BTreeMap::from([("form".to_owned(), message)]);
             let response = code_form(state, ctx, pending, next, errors, StatusCode::TOO_MANY_REQUESTS).await?;
-            Ok(([(RETRY_AFTER, retry_after.to_string())], response).into_response())
+            Ok(retry_later(retry_after, response))
         }
         CustomerCallError::SessionEnded | CustomerCallError::Refused(_) => Ok(start_over(state, ctx, next)),
         other => Err(other.into()),

@@ -206,12 +206,7 @@ impl CustomerClient {
         let response = self
             .send_post("/api/me/password", &body, Some(token), Some(shopper))
             .await?;
-        match response.status() {
-            StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::Fields(error_detail(response).await.fields)),
-            StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
-            StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
-            _ => json(response).await,
-        }
+        answer(response).await
     }
 
     /// A GET of `path` on behalf of the shopper whose access token is `token`.
@@ -277,10 +272,12 @@ async fn json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
         .map_err(|e| CustomerCallError::Unexpected(format!("{url}: {}", e.without_url())))
 }
 
-/// The body of a 2xx answer to an operator's call; refusals as their errors.
-async fn ops_answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+/// The body of a 2xx answer to a call made as a signed-in user or an operator, or with a
+/// login's challenge; refusals as their errors.
+async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
     match response.status() {
         StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
+        StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
         StatusCode::FORBIDDEN => Err(CustomerCallError::Forbidden),
         StatusCode::NOT_FOUND => Err(CustomerCallError::NotFound),
         StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::Fields(error_detail(response).await.fields)),

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::clients::customer::CustomerCallError;
 use crate::csrf::CsrfToken;
 use crate::error::{AppForm, WebError};
-use crate::render::{PageContext, page};
+use crate::render::{PageContext, page, retry_later};
 use platform::http::ClientAddress;
 
 pub fn router() -> Router<AppState> {
@@ -78,7 +78,8 @@ async fn enrol(
         Err(CustomerCallError::RateLimited { retry_after }) => {
             let message = format!("Too many wrong codes. Try again in {retry_after} seconds.");
             let errors = BTreeMap::from([("form".to_owned(), message)]);
-            enrolment_form(&state, &ctx, &operator, errors, StatusCode::TOO_MANY_REQUESTS).await
+            let response = enrolment_form(&state, &ctx, &operator, errors, StatusCode::TOO_MANY_REQUESTS).await?;
+            Ok(retry_later(retry_after, response))
         }
         // Enrolled meanwhile (another tab): the page says so.
         Err(CustomerCallError::Refused(_)) => {

@@ -179,14 +179,14 @@ impl CustomerClient {
         };
         let path = "/api/ops/dead-letters";
         let response = self.send(path, self.get(path, token).query(&query)).await?;
-        super::ops_answer(response).await
+        super::answer(response).await
     }
 
     /// One dead letter with its body and actions.
     pub async fn ops_dead_letter(&self, token: &str, id: Uuid) -> Result<DeadLetterDetail> {
         let path = format!("/api/ops/dead-letters/{id}");
         let response = self.send(&path, self.get(&path, token)).await?;
-        super::ops_answer(response).await
+        super::answer(response).await
     }
 
     /// Replays the selected dead letters, oldest first.
@@ -198,7 +198,7 @@ impl CustomerClient {
                 &SelectionBody::new(selection, None),
             )
             .await?;
-        super::ops_answer(response).await
+        super::answer(response).await
     }
 
     /// Discards the selected dead letters, saying why.
@@ -210,7 +210,7 @@ impl CustomerClient {
     ) -> Result<DiscardReport> {
         let body = SelectionBody::new(selection, Some(reason.trim()));
         let response = self.post_as("/api/ops/dead-letters/discard", token, &body).await?;
-        super::ops_answer(response).await
+        super::answer(response).await
     }
 }
 

@@ -36,6 +36,6 @@ impl CustomerClient {
     pub async fn ops_health(&self, token: &str, window_minutes: i32) -> Result<CustomerHealth> {
         let path = "/api/ops/health";
         let request = self.get(path, token).query(&[("window_minutes", window_minutes)]);
-        super::ops_answer(self.send(path, request).await?).await
+        super::answer(self.send(path, request).await?).await
     }
 }

@@ -11,6 +11,6 @@ impl CustomerClient {
         let path = "/api/ops/orders/digest";
         let ids: Vec<String> = order_ids.iter().map(Uuid::to_string).collect();
         let request = self.get(path, token).query(&[("ids", ids.join(","))]);
-        super::ops_answer(self.send(path, request).await?).await
+        super::answer(self.send(path, request).await?).await
     }
 }

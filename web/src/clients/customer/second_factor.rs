@@ -2,10 +2,9 @@
 
 use std::net::IpAddr;
 
-use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{CustomerCallError, CustomerClient, Result, Tokens, error_detail, json, rate_limited};
+use super::{CustomerClient, Result, Tokens, answer};
 
 /// What a login with the right password earns.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,16 +126,5 @@ impl CustomerClient {
             .send_post("/api/me/second-factor/confirm", &body, Some(token), Some(shopper))
             .await?;
         answer(response).await
-    }
-}
-
-/// 401 ends the challenge or session, 409 is an enrolment already made.
-async fn answer<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T> {
-    match response.status() {
-        StatusCode::UNAUTHORIZED => Err(CustomerCallError::SessionEnded),
-        StatusCode::CONFLICT => Err(CustomerCallError::Refused(error_detail(response).await.message)),
-        StatusCode::UNPROCESSABLE_ENTITY => Err(CustomerCallError::Fields(error_detail(response).await.fields)),
-        StatusCode::TOO_MANY_REQUESTS => Err(rate_limited(&response)),
-        _ => json(response).await,
     }
 }
