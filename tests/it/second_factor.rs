@@ -429,3 +429,31 @@ async fn an_operator_enrols_from_the_console_and_then_signs_in_with_a_code_throu
     assert_eq!(shopper.load("/ops/second-factor").await.status, StatusCode::FORBIDDEN);
     operated.shop.stop().await;
 }
+
+#[tokio::test]
+async fn one_code_sent_twice_at_once_signs_in_once() {
+    let operated = operated_shop().await;
+    let api = CustomerApi::new(&operated.shop.customer_url);
+    let operator = operator_email(&api, &operated.operator_token).await;
+    let (secret, step, _) = enrol(&api, &operated.operator_token).await;
+    let challenge = async || {
+        api.login(&operator, OPERATOR_PASSWORD).await.body["challenge"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (first, second) = (challenge().await, challenge().await);
+    // Two tabs, or a double click on two login attempts, with the same code.
+    let code = code_at(&secret, step + 1);
+    let (a, b) = tokio::join!(second_step(&api, &first, &code), second_step(&api, &second, &code));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::UNPROCESSABLE_ENTITY],
+        "{:?} / {:?}",
+        a.body,
+        b.body
+    );
+    operated.shop.stop().await;
+}
