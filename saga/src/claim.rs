@@ -41,18 +41,18 @@ impl Engine {
         })
     }
 
-    /// Takes the lease on a runnable instance whose lease is free, expired, or held by a worker
-    /// whose heartbeat stopped. The attempt about to run is not recorded yet (`record_start`).
+    /// Takes the lease on a runnable instance whose lease is free, expired, or held by another
+    /// worker whose heartbeat stopped (`store::claim`). The attempt about to run is not recorded yet (`record_start`).
     /// Nothing is committed here: the caller commits, alone or with the steps that follow.
     pub(crate) async fn claim_in(&self, tx: &mut PgConnection, id: Uuid) -> Result<Option<Claim>, Error> {
         let settings = &self.inner.settings;
         let Some(claimed) = store::claim(tx, id, self.worker(), self.lease(None), settings.orphaned_after()).await?
         else {
-            // Finished or not due yet: nothing to do (a job waits for the due time). Held by a
-            // worker that still looks alive: look again once it would count as dead, since this
-            // job may be the one its death handed over.
+            // Finished or not due yet: nothing to do (a job waits for the due time). Leased
+            // to a worker that still looks alive (this one included): look again once it
+            // could be claimed, since this job may be the one a lapse or a death handed over.
             let after = settings.orphaned_after() + Duration::from_secs(1);
-            if let Some(look_again_at) = store::held_elsewhere_until(tx, id, after).await? {
+            if let Some(look_again_at) = store::claimable_at(tx, id, self.worker(), after).await? {
                 queue::enqueue(tx, id, Some(look_again_at)).await?;
             }
             tracing::debug!(instance = %id, "instance not claimable now");

@@ -86,14 +86,12 @@ impl Engine {
             Chain::Ended(next) => self.run_on(next).await,
             // A step of the chain failed and took the chain with it: run the steps one
             // transaction each, so the failure is recorded after the successes before it.
-            Chain::RolledBack => self.drive_step_by_step(id).await,
+            // Its claim went with it, so the lease is as this claim found it: claimable.
+            Chain::RolledBack => {
+                let next = self.claim(id).await?.map_or(Next::Stop, Next::Continue);
+                self.run_on(next).await
+            }
         }
-    }
-
-    /// Drives the instance one step, one transaction, at a time: after its chain failed.
-    pub(crate) async fn drive_step_by_step(&self, id: Uuid) -> Result<(), Error> {
-        let next = self.claim(id).await?.map_or(Next::Stop, Next::Continue);
-        self.run_on(next).await
     }
 
     /// Goes on after a chain that ran at the start, now committed.
@@ -103,7 +101,7 @@ impl Engine {
     }
 
     /// Runs attempts, each in a transaction of its own, for as long as there is a next one.
-    async fn run_on(&self, mut next: Next) -> Result<(), Error> {
+    pub(crate) async fn run_on(&self, mut next: Next) -> Result<(), Error> {
         while let Next::Continue(claim) = next {
             next = self.run_attempt(claim).await?;
         }
@@ -122,7 +120,7 @@ impl Engine {
             tx.commit().await?;
             return Ok(Chain::Ended(Next::Continue(claim)));
         }
-        match self.chain(&mut tx, claim).await? {
+        match self.chain(&mut tx, &claim).await? {
             Some(run) => {
                 tx.commit().await?;
                 self.chain_committed(run.saga, &run.succeeded).await?;
@@ -138,7 +136,7 @@ impl Engine {
     /// Runs the claimed step, transactional, and the transactional steps after it on `conn`,
     /// then writes their attempts and the instance's move; the caller commits. None when a
     /// step failed: the caller rolls back what the chain wrote.
-    pub(crate) async fn chain(&self, conn: &mut PgConnection, claim: Claim) -> Result<Option<ChainRun>, Error> {
+    pub(crate) async fn chain(&self, conn: &mut PgConnection, claim: &Claim) -> Result<Option<ChainRun>, Error> {
         let definition = self.definition(claim.saga)?;
         let faults = &self.inner.faults;
         let mut position = claim.position.clone();
@@ -148,7 +146,7 @@ impl Engine {
             let phase = position.phase;
             faults.reach(step.name, phase, FaultPoint::BeforeStep).await;
             let started = Instant::now();
-            let result = run_action(step, &claim, &position, conn, faults).await?;
+            let result = run_action(step, claim, &position, conn, faults).await?;
             faults.reach(step.name, phase, FaultPoint::MidStep).await;
             if result.is_err() {
                 return Ok(None);
@@ -165,7 +163,7 @@ impl Engine {
                 continue;
             }
             let next = self
-                .record_chain(conn, &claim, definition, &succeeded, following, action)
+                .record_chain(conn, claim, definition, &succeeded, following, action)
                 .await?;
             return Ok(Some(ChainRun {
                 saga: claim.saga,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::run::{ChainRun, Claim};
+use crate::run::{ChainRun, Claim, Next};
 use crate::worker::Handover;
 use crate::{queue, store};
 
@@ -45,14 +45,15 @@ pub struct Started {
 /// What became of the first steps of an instance handed over at its start.
 #[derive(Debug)]
 enum AtStart {
-    /// The first step is not transactional: the worker runs it.
-    NotRun,
     /// They ran in the starting transaction.
     Ran(ChainRun),
-    /// One failed and they were undone: the worker runs them one transaction each, so the
-    /// failure is recorded after the successes before it (running the chain again would only
-    /// fail again).
-    Failed,
+    /// The first step is the worker's to run, one transaction at a time: it is not
+    /// transactional, or it failed in a chain that was undone (running the chain again would
+    /// only fail again; alone, its failure is recorded after the successes before it). Its
+    /// attempt is recorded as running in the starting transaction, under the lease the
+    /// instance starts with, so the worker goes on with this claim rather than claiming a
+    /// lease it already holds.
+    Claimed(Claim),
 }
 
 impl Engine {
@@ -129,8 +130,7 @@ impl Engine {
                 handover.drive(&inner, instance, move |engine: Engine| async move {
                     match at_start {
                         AtStart::Ran(run) => engine.continue_after(run).await,
-                        AtStart::Failed => engine.drive_step_by_step(instance).await,
-                        AtStart::NotRun => engine.drive(instance).await,
+                        AtStart::Claimed(claim) => engine.run_on(Next::Continue(claim)).await,
                     }
                 });
             }
@@ -148,15 +148,15 @@ impl Engine {
 
     /// Runs the first steps of a new instance in the transaction that starts it, when they
     /// are transactional, behind a savepoint. When one of them fails, the savepoint is rolled
-    /// back and the instance waits at its first step.
+    /// back and the instance waits at its first step, claimed by the worker it is handed to.
     async fn chain_at_start(&self, tx: &mut PgConnection, claim: Claim) -> Result<AtStart, Error> {
         let definition = self.definition(claim.saga)?;
         if !definition.shape().chains(claim.position.step) {
-            return Ok(AtStart::NotRun);
+            return Ok(AtStart::Claimed(self.record_start(tx, claim).await?));
         }
         let id = claim.id;
         store::savepoint_at_start(tx).await?;
-        match self.chain(tx, claim).await {
+        match self.chain(tx, &claim).await {
             Ok(Some(run)) => return Ok(AtStart::Ran(run)),
             Ok(None) => {}
             Err(e) => {
@@ -164,7 +164,7 @@ impl Engine {
             }
         }
         store::roll_back_to_start(tx).await?;
-        Ok(AtStart::Failed)
+        Ok(AtStart::Claimed(self.record_start(tx, claim).await?))
     }
 
     /// The instance started under an idempotency key, with the fingerprint recorded with it.

@@ -569,3 +569,29 @@ impl Stores {
         }
     }
 }
+
+/// Attempts left marked running where no worker can be running them, one line each: on an
+/// instance that ended or waits for an operator, away from its instance's position, or beside
+/// a later running attempt of the same instance. A worker records an attempt as running only
+/// at the position it holds, and whoever moves the instance on closes it, so none may stay.
+pub async fn stray_attempts(pool: &sqlx::PgPool, instances: Option<&[uuid::Uuid]>) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(uuid::Uuid, String, String, i32, String)> = sqlx::query_as(
+        "SELECT i.id, a.step_name, a.phase, a.attempt, i.state FROM saga.attempts a \
+         JOIN saga.instances i ON i.id = a.instance_id \
+         WHERE a.outcome = 'running' AND ($1::uuid[] IS NULL OR i.id = ANY($1)) \
+           AND (i.state NOT IN ('running', 'compensating') \
+                OR (a.step, a.phase, a.attempt) IS DISTINCT FROM (i.step, i.phase, i.attempts) \
+                OR EXISTS (SELECT 1 FROM saga.attempts b \
+                           WHERE b.instance_id = a.instance_id AND b.outcome = 'running' AND b.id > a.id)) \
+         ORDER BY a.id",
+    )
+    .bind(instances)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, step, phase, attempt, state)| {
+            format!("saga {id} ({state}) still has {step} ({phase}) attempt {attempt} marked running")
+        })
+        .collect())
+}

@@ -215,10 +215,14 @@ impl Bench {
         .await;
     }
 
+    /// Stops the workers, then checks that no attempt was left marked running where no worker
+    /// can be running it.
     async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        let strays = crate::helpers::stray_attempts(&self.pool, None).await.unwrap();
+        assert!(strays.is_empty(), "{strays:#?}");
     }
 }
 

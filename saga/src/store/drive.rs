@@ -92,8 +92,13 @@ pub(crate) struct Claimed {
     pub abandoned_attempt: Option<i64>,
 }
 
-/// Takes the lease on a runnable instance whose lease is free, expired, or held by a worker
-/// whose heartbeat stopped for `orphaned_after`, for `lease`.
+/// Takes the lease on a runnable instance whose lease is free, expired, or held by another
+/// worker whose heartbeat stopped for `orphaned_after`, for `lease`.
+///
+/// A live lease is never claimed again, not even by the worker holding it: two jobs of one
+/// worker (a sweep's and a re-queued one) would otherwise both drive the instance under one
+/// name, and the fence, which knows workers by name, could not tell them apart. The holder
+/// goes on with the claim it has instead (`run::Next::Continue`).
 ///
 /// Attempts still marked running belong to a worker that stopped before recording an
 /// outcome: their outcome is unknown until the step's own check has said whether they took
@@ -111,9 +116,10 @@ pub(crate) async fn claim(
                     updated_at = now() \
              WHERE id = $1 AND state IN ('running', 'compensating') \
                AND run_after <= now() + interval '1 second' \
-               AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now() \
-                    OR NOT EXISTS (SELECT 1 FROM apalis.workers w \
-                                   WHERE w.id = lease_owner AND w.last_seen > now() - make_interval(secs => $4))) \
+               AND (lease_owner IS NULL OR lease_until < now() \
+                    OR (lease_owner <> $2 \
+                        AND NOT EXISTS (SELECT 1 FROM apalis.workers w \
+                                        WHERE w.id = lease_owner AND w.last_seen > now() - make_interval(secs => $4)))) \
              RETURNING saga, state, step, phase, attempts, failure, public_failure, input), \
          abandoned AS ( \
              UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
@@ -142,19 +148,25 @@ pub(crate) async fn claim(
     .transpose()
 }
 
-/// When to look at an instance again that is runnable but held by another worker: `after`
-/// from now (seconds since the epoch); None when it is finished or not due.
-pub(crate) async fn held_elsewhere_until(
+/// When to look at an instance again that is runnable but leased (seconds since the epoch):
+/// when its lease lapses, or, held by another worker, once that worker would count as dead
+/// if its heartbeat stopped now (`after` from now), whichever comes first. None when it is
+/// finished, not due, or free.
+pub(crate) async fn claimable_at(
     tx: &mut PgConnection,
     id: Uuid,
+    worker: &str,
     after: Duration,
 ) -> Result<Option<f64>, Error> {
     let look_again_at = sqlx::query_scalar(
-        "SELECT extract(epoch FROM now() + make_interval(secs => $2))::float8 FROM saga.instances \
+        "SELECT extract(epoch FROM CASE WHEN lease_owner = $2 THEN lease_until \
+                                        ELSE least(lease_until, now() + make_interval(secs => $3)) END)::float8 \
+         FROM saga.instances \
          WHERE id = $1 AND state IN ('running', 'compensating') \
            AND run_after <= now() + interval '1 second' AND lease_owner IS NOT NULL",
     )
     .bind(id)
+    .bind(worker)
     .bind(after.as_secs_f64())
     .fetch_optional(&mut *tx)
     .await?;

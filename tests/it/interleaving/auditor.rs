@@ -33,6 +33,7 @@ use crate::helpers::{CustomerApi, Stores};
 pub enum Invariant {
     Answers,
     CheckoutsEnd,
+    AttemptsClosed,
     SagaAgreesWithOrder,
     OneOrderPerCheckout,
     Stock,
@@ -51,6 +52,7 @@ impl fmt::Display for Invariant {
         f.write_str(match self {
             Self::Answers => "every answer keeps the HTTP contract",
             Self::CheckoutsEnd => "every accepted checkout ends (stuck only for an injected cause)",
+            Self::AttemptsClosed => "no saga attempt left marked running where no worker runs it",
             Self::SagaAgreesWithOrder => "a saga's end agrees with its order",
             Self::OneOrderPerCheckout => "one order per completed checkout, none before placing",
             Self::Stock => "stock = initial + operator changes - standing orders, never negative",
@@ -204,6 +206,8 @@ struct Event {
 /// Both databases as far as the episode reaches.
 struct Snapshot {
     instances: Vec<Instance>,
+    /// Attempts left marked running where no worker can be running them.
+    stray_attempts: Vec<String>,
     orders: HashMap<Uuid, Order>,
     reservations: Vec<Reservation>,
     stock: HashMap<Uuid, i64>,
@@ -225,7 +229,7 @@ impl Snapshot {
         let owners: Vec<String> = cast.shoppers.iter().map(|s| s.id.to_string()).collect();
         let shoppers: Vec<Uuid> = cast.shoppers.iter().map(|s| s.id).collect();
         let products: Vec<Uuid> = cast.products.iter().map(|p| p.id).collect();
-        let instances = sqlx::query_as::<_, (Uuid, String, Option<String>, bool, bool)>(
+        let instances: Vec<Instance> = sqlx::query_as::<_, (Uuid, String, Option<String>, bool, bool)>(
             "SELECT i.id, i.state, \
                 (SELECT a.error FROM saga.attempts a WHERE a.instance_id = i.id AND a.outcome = 'failed' \
                  ORDER BY a.id DESC LIMIT 1), \
@@ -381,8 +385,11 @@ impl Snapshot {
         .into_iter()
         .filter_map(|id| id.parse().ok())
         .collect();
+        let instance_ids: Vec<Uuid> = instances.iter().map(|i| i.id).collect();
+        let stray_attempts = crate::helpers::stray_attempts(po, Some(&instance_ids)).await?;
         Ok(Self {
             instances,
+            stray_attempts,
             orders,
             reservations,
             stock,
@@ -503,6 +510,10 @@ fn checkouts(audit: &mut Audit, snapshot: &Snapshot, log: &Log) {
                 format!("checkout {id} never placed its order, yet has one")
             });
         }
+    }
+    *audit.checked.entry(Invariant::AttemptsClosed).or_default() += snapshot.instances.len();
+    for stray in &snapshot.stray_attempts {
+        audit.broken.push((Invariant::AttemptsClosed, stray.clone()));
     }
     for (order_id, order) in &snapshot.orders {
         audit.check(

@@ -2,7 +2,7 @@
 //! accepted checkout ended (a failure with a reason), one order per completed checkout and none
 //! for another, each order in customer once with the status product-order holds, every event
 //! published and applied, stock equal to the initial stock minus what was ordered, nothing left
-//! reserved.
+//! reserved, no saga attempt left marked running where no worker runs it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -82,6 +82,7 @@ async fn audit(stores: &Stores, accepted: &[Uuid], initial_stock: &HashMap<Uuid,
             })
             .collect();
     let mut mismatches = checkout_mismatches(accepted, &checkouts, &orders);
+    mismatches.extend(crate::helpers::stray_attempts(po, None).await?);
     mismatches.extend(stock_mismatches(po, initial_stock).await?);
     mismatches.extend(customer_mismatches(stores, &orders).await?);
     Ok(Audit {
