@@ -73,6 +73,7 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
         faults.push((step, FaultPoint::AfterStep));
     }
     let mut orders = HashMap::new();
+    let mut killed = Vec::new();
     for (round, (step, point)) in faults.iter().enumerate() {
         let doomed = ProductOrderReplica::product_order(settings.clone()).await;
         doomed.saga().faults().freeze_at(step, Phase::Forward, *point);
@@ -83,6 +84,7 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
         tokio::time::timeout(Duration::from_secs(30), doomed.saga().faults().frozen())
             .await
             .unwrap_or_else(|_| panic!("the worker never reached {step} {point:?}"));
+        killed.push(doomed.saga().worker().to_owned());
         doomed.kill();
 
         let rescuer = ProductOrderReplica::product_order(settings.clone()).await;
@@ -109,11 +111,14 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
             .await
             .unwrap();
     assert_eq!(states, [("committed".to_owned(), faults.len() as i64)]);
-    let decisions: Vec<(String, String)> =
-        sqlx::query_as("SELECT step_name, error FROM saga.attempts WHERE outcome = 'abandoned' ORDER BY id")
+    let abandoned: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT worker, step_name, error FROM saga.attempts WHERE outcome = 'abandoned' ORDER BY id")
             .fetch_all(&db)
             .await
             .unwrap();
+    // Beside the kills, a live worker starved of CPU on a busy machine may let a lease lapse
+    // and see its attempt taken over: that is abandoned too, says so, and is decided alike.
+    let (decisions, lapsed): (Vec<_>, Vec<_>) = abandoned.iter().partition(|(worker, ..)| killed.contains(worker));
     // validate, reserve and place share one transaction with the claim: a kill anywhere in
     // them rolls it all back, and the next worker starts afresh with nothing to decide. A kill
     // after that transaction committed, or in the middle of the publish, leaves the publish's
@@ -123,12 +128,19 @@ async fn a_worker_killed_anywhere_in_a_step_leaves_one_reservation_one_order_and
         2,
         "the kills after place_order and in the publish left an attempt open: {decisions:?}"
     );
-    for (step, error) in &decisions {
+    for (_, step, error) in &decisions {
         assert_eq!(step, "publish_order_placed");
         assert!(
             error.starts_with("outcome unknown: worker")
+                && error.contains(" stopped before recording an outcome")
                 && error.contains("the step's check found it not done: it runs again"),
             "{step}: {error}"
+        );
+    }
+    for (worker, step, error) in &lapsed {
+        assert!(
+            error.contains(&format!("worker {worker} let its lease lapse")),
+            "{step} abandoned by a worker that was not killed: {error}"
         );
     }
 

@@ -101,8 +101,10 @@ pub(crate) struct Claimed {
 /// goes on with the claim it has instead (`run::Next::Continue`).
 ///
 /// Attempts still marked running belong to a worker that stopped before recording an
-/// outcome: their outcome is unknown until the step's own check has said whether they took
-/// effect. The claim marks them, and names the one of the step about to run.
+/// outcome, or that still runs but let its lease lapse (stalled past the step's timeout and
+/// margin; its fence will fail): their outcome is unknown until the step's own check has said
+/// whether they took effect. The claim marks them, says which of the two it was, and names the
+/// one of the step about to run.
 pub(crate) async fn claim(
     tx: &mut PgConnection,
     id: Uuid,
@@ -123,7 +125,11 @@ pub(crate) async fn claim(
              RETURNING saga, state, step, phase, attempts, failure, public_failure, input), \
          abandoned AS ( \
              UPDATE saga.attempts SET outcome = 'abandoned', ended_at = now(), \
-                    error = 'outcome unknown: worker ' || worker || ' stopped before recording an outcome' \
+                    error = 'outcome unknown: worker ' || worker || \
+                            CASE WHEN EXISTS (SELECT 1 FROM apalis.workers w WHERE w.id = worker \
+                                              AND w.last_seen > now() - make_interval(secs => $4)) \
+                                 THEN ' let its lease lapse' ELSE ' stopped' END || \
+                            ' before recording an outcome' \
              WHERE instance_id = $1 AND outcome = 'running' AND EXISTS (SELECT 1 FROM claimed) \
              RETURNING id, step, phase, attempt) \
          SELECT c.*, (SELECT a.id FROM abandoned a \
