@@ -342,17 +342,6 @@ async fn a_lease_that_lapses_under_a_live_worker_goes_to_another_and_the_stalled
         ["abandoned", "succeeded"],
         "the stalled attempt stays abandoned"
     );
-    let why: String = sqlx::query_scalar("SELECT error FROM saga.attempts WHERE outcome = 'abandoned'")
-        .fetch_one(&bench.pool)
-        .await
-        .unwrap();
-    assert!(
-        why.starts_with(&format!(
-            "outcome unknown: worker {} let its lease lapse",
-            stalled.worker()
-        )),
-        "{why}"
-    );
     bench.stop().await;
 }
 
