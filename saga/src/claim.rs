@@ -42,8 +42,9 @@ impl Engine {
     }
 
     /// Takes the lease on a runnable instance whose lease is free, expired, or held by another
-    /// worker whose heartbeat stopped (`store::claim`). The attempt about to run is not recorded yet (`record_start`).
-    /// Nothing is committed here: the caller commits, alone or with the steps that follow.
+    /// worker whose heartbeat stopped (`store::claim`). The attempt about to run is not
+    /// recorded yet (`record_start`). Nothing is committed here: the caller commits, alone or
+    /// with the steps that follow.
     pub(crate) async fn claim_in(&self, tx: &mut PgConnection, id: Uuid) -> Result<Option<Claim>, Error> {
         let settings = &self.inner.settings;
         let Some(claimed) = store::claim(tx, id, self.worker(), self.lease(None), settings.orphaned_after()).await?
