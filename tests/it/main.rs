@@ -18,6 +18,7 @@ mod ended_sessions;
 mod helpers;
 mod hostile;
 mod interleaving;
+mod kubernetes;
 mod openapi;
 mod operations;
 mod ops_health;
