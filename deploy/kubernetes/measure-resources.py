@@ -9,7 +9,7 @@ limits in deploy/kubernetes (README, "Running it on Kubernetes").
 Starts the three release binaries as processes of their own (as in a pod: one service each)
 against the local PostgreSQL (postgres@127.0.0.1:5432, trust auth) and RabbitMQ (guest@
 127.0.0.1:5672), on ports 18080-18082 / 19080-19082, on databases, an exchange and a queue of
-their own (dropped afterwards). Then, phase by phase: idle; the catalog (web's product list
+their own (deleted afterwards). Then, phase by phase: idle; the catalog (web's product list
 and product-order's API); sign-ups and logins (argon2id, 19 MiB a hash); checkouts (cart, saga,
 order events to customer). Every 0.2 s it reads VmRSS from /proc/PID/status, and per phase
 the CPU time from /proc/PID/stat; at the end VmHWM, the peak resident set of each process.
@@ -273,6 +273,11 @@ def main():
             subprocess.run(["psql", "-qh", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {database}"], check=False)
         for queue in (QUEUE, f"{QUEUE}.dead", f"{EXCHANGE}.sessions-ended"):
             subprocess.run(["rabbitmqctl", "-q", "delete_queue", queue], check=False, capture_output=True)
+        # rabbitmqctl has no command to delete an exchange; its eval does (RabbitMQ 3.10+).
+        for exchange in (EXCHANGE, f"{QUEUE}.dlx"):
+            name = f'rabbit_misc:r(<<"/">>, exchange, <<"{exchange}">>)'
+            erlang = f'rabbit_exchange:delete({name}, false, <<"measure-resources">>).'
+            subprocess.run(["rabbitmqctl", "-q", "eval", erlang], check=False, capture_output=True)
 
     names = list(processes)
     print("| phase | calls/s | " + " | ".join(f"{n} RSS peak MiB | {n} CPU cores" for n in names) + " |")
