@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::OrderStatus;
 
 /// What kind of disagreement a mismatch is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MismatchKind {
     /// Stock is held for a checkout whose saga has ended or does not exist.
@@ -82,7 +82,7 @@ impl MismatchKind {
 }
 
 /// A repair product-order offers, each recorded with who, when, why and what it changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Repair {
     /// Send the order's events again, with their own ids, in version order
@@ -114,7 +114,7 @@ impl std::str::FromStr for Repair {
 }
 
 /// One disagreement, with its cause in words and the repair that applies, if one does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Mismatch {
     pub kind: MismatchKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,7 +130,7 @@ pub struct Mismatch {
 
 /// `GET /api/ops/reconciliation`: product-order's own check, as it ran just now, and the
 /// latest repairs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reconciliation {
     pub checked_at: DateTime<Utc>,
     pub mismatches: Vec<Mismatch>,
@@ -139,7 +139,7 @@ pub struct Reconciliation {
 }
 
 /// A repair as recorded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepairRecord {
     pub repair: Repair,
     pub operator: String,

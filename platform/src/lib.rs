@@ -13,5 +13,6 @@ pub mod openapi;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod whole_number;
 
 pub use error::{ApiError, FieldErrors, StartupError};

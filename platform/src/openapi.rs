@@ -103,12 +103,14 @@ fn add_common_answers(operation: &mut Operation) {
         statuses.extend(["400", "413", "415", "422"]);
     }
     // A path value of the wrong kind names nothing (404); a query value of the wrong kind is
-    // a bad request (400), one of the right kind out of range an invalid field (422).
+    // a bad request (400), one of the right kind out of range an invalid field (422); a
+    // header that cannot be taken is a bad request.
     for parameter in operation.parameters.iter().flatten() {
         if let RefOr::T(parameter) = parameter {
             match parameter.parameter_in {
                 ParameterIn::Path => statuses.push("404"),
                 ParameterIn::Query => statuses.extend(["400", "414", "422"]),
+                ParameterIn::Header => statuses.push("400"),
                 _ => {}
             }
         }
@@ -135,6 +137,14 @@ fn add_common_answers(operation: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
     }
+}
+
+/// A string that is one of `values`, or empty (a filter left blank: no filter).
+pub fn one_of_or_blank<'a>(values: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(std::iter::once("").chain(values)))
+        .build()
 }
 
 /// `api` as the committed file holds it: pretty JSON with a final newline.

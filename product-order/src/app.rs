@@ -8,6 +8,8 @@ use platform::auth::TokenVerifier;
 use platform::broker::Publisher;
 use platform::metrics::GaugeByKind;
 use sqlx::PgPool;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::catalog::word_stats::WordStats;
 use crate::outbox::RelayWaker;
@@ -37,15 +39,29 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The capabilities' routes.
-pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+/// Every route of the API, each with its description.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(catalog::router())
         .merge(cart::router())
         .merge(checkout::router())
         .merge(orders::router())
         .merge(sagas::router())
         .merge(health::router())
-        .merge(reconcile::router());
+        .merge(reconcile::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = routes().split_for_parts();
     platform::http::json_fallbacks(routes).with_state(state)
+}
+
+/// The API's description, served at `/openapi.json` on the internal listener and kept in
+/// `openapi/product-order.json`.
+pub fn openapi() -> OpenApi {
+    platform::openapi::finish(
+        routes().into_openapi(),
+        "Shop product-order",
+        "The catalog, carts (a shopper's, or a guest's by its token), checkout as a saga, orders, and for operators the saga console, health, reconciliation and repairs.",
+    )
 }

@@ -8,9 +8,8 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use platform::FieldErrors;
 use platform::auth::Operator;
@@ -18,12 +17,15 @@ use platform::http::AppQuery;
 use saga::views::{FailureReason, WaitingAt};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/ops/health", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
 /// The checkout saga's name in the engine.
@@ -31,16 +33,22 @@ const CHECKOUT: &str = "checkout";
 /// How many failure reasons are shown.
 const TOP_REASONS: usize = 5;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HealthQuery {
-    /// Recent figures are taken over this many minutes (default 15).
+    /// Recent figures are taken over this many minutes, 1 to 1440 (default 15).
+    #[param(minimum = 1, maximum = 1440)]
     window_minutes: Option<i32>,
-    /// A running saga that has not moved for this many minutes counts as idle (default 5).
+    /// A running saga that has not moved for this many minutes counts as idle, 1 to 1440
+    /// (default 5).
+    #[param(minimum = 1, maximum = 1440)]
     stuck_minutes: Option<i32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProductOrderHealth)]
 struct Health {
+    #[schema(value_type = String)]
     service: &'static str,
     at: DateTime<Utc>,
     window_minutes: i32,
@@ -51,7 +59,7 @@ struct Health {
 }
 
 /// Checkouts started within the window, and how they stand now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Checkouts {
     started: i64,
     per_minute: f64,
@@ -64,7 +72,7 @@ struct Checkouts {
     failure_reasons: Vec<FailureReason>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Sagas {
     /// How long the oldest due saga job has waited for a worker (sampled every few seconds);
     /// None where this instance runs no saga workers, so samples nothing.
@@ -78,7 +86,7 @@ struct Sagas {
 }
 
 /// Events written but not yet published.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 struct Outbox {
     unpublished: i64,
     oldest_age_seconds: Option<f64>,
@@ -92,6 +100,9 @@ fn minutes(value: Option<i32>, default: i32, field: &str, errors: &mut FieldErro
     minutes
 }
 
+/// Product-order's figures for the health page.
+#[utoipa::path(get, path = "/api/ops/health", tag = "operators", params(HealthQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Recent checkouts, waiting sagas and the outbox backlog.", body = Health)))]
 async fn health(
     State(state): State<AppState>,
     _: Operator,

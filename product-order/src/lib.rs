@@ -126,7 +126,7 @@ pub async fn start(
             metrics,
             dependencies: vec![Dependency::Database(db), Dependency::Broker(broker)],
             request_ids: http::RequestIds::FromCaller,
-            openapi: None,
+            openapi: Some(app::openapi()),
         },
         listener,
         internal_listener,

@@ -147,8 +147,9 @@ async fn send_stored(
 
 /// Where an event of the outbox stands: written, sent to the broker (published, not
 /// confirmed), or confirmed by the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = EventDelivery)]
 pub enum Delivery {
     Written,
     Published,
@@ -156,7 +157,8 @@ pub enum Delivery {
 }
 
 /// An event of the outbox as operators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = OutboxEvent)]
 pub struct EventState {
     pub event_id: Uuid,
     pub routing_key: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::machine::{Phase, Shape, newest_compensable_below};
 
 /// A place an instance can be at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Node {
     /// A step's action (`forward`) or its compensation.
@@ -19,7 +19,7 @@ pub enum Node {
 }
 
 /// Why the machine moves along an edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// The step succeeded.
@@ -30,7 +30,7 @@ pub enum EdgeKind {
     Undone,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Edge {
     pub from: Node,
     pub to: Node,

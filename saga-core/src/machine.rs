@@ -45,7 +45,7 @@ impl Shape<'_> {
 
 /// The life of an instance: running -> completed, or running -> compensating -> failed, or
 /// compensating -> stuck (waiting for an operator) when a compensation fails for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceState {
     Running,
@@ -87,7 +87,7 @@ impl InstanceState {
 }
 
 /// Whether a step's action or its compensation is meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Forward,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a step (or its compensation) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     Pending,
@@ -30,7 +30,7 @@ impl StepState {
 
 /// How an attempt ended, as recorded: `abandoned` when its worker stopped before recording an
 /// outcome (or an operator's move superseded it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Running,

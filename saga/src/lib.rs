@@ -42,7 +42,7 @@ pub use machine::{Action, Event, InstanceState, Phase, Position, Refused, Shape,
 pub use metrics::SagaMetrics;
 pub use operator::Actor;
 pub use policy::RetryPolicy;
-pub use saga_core::{OperatorMove, StepState};
+pub use saga_core::{AttemptOutcome, OperatorMove, StepState};
 pub use settings::EngineSettings;
 pub use start::{NewInstance, Started};
 pub use views::{AttemptView, InstanceSummary, InstanceView, ListFilter, Search, StepView};

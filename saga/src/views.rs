@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::store;
 
 /// An instance in a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InstanceSummary {
     pub id: Uuid,
     pub saga: String,
@@ -36,7 +36,7 @@ pub struct InstanceSummary {
 }
 
 /// A step of the definition with how it went in this instance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepView {
     pub index: usize,
     pub name: String,
@@ -47,7 +47,7 @@ pub struct StepView {
     pub compensation: Option<CompensationView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CompensationView {
     pub state: StepState,
     pub attempts: u32,
@@ -55,7 +55,7 @@ pub struct CompensationView {
 }
 
 /// One attempt of a step or of its compensation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub id: i64,
     pub step: String,
@@ -64,13 +64,12 @@ pub struct AttemptView {
     pub worker: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
-    /// running, succeeded, failed or abandoned.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error: Option<String>,
 }
 
 /// What an operator did to the instance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OperatorActionView {
     pub operator: String,
     pub action: String,
@@ -83,7 +82,7 @@ pub struct OperatorActionView {
 }
 
 /// One instance, whole.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InstanceView {
     #[serde(flatten)]
     pub summary: InstanceSummary,
@@ -120,7 +119,7 @@ pub struct Search {
 }
 
 /// How the instances of one saga started within a window stand now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecentInstances {
     pub started: i64,
     pub completed: i64,
@@ -130,7 +129,7 @@ pub struct RecentInstances {
     pub failure_reasons: Vec<FailureReason>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailureReason {
     pub reason: String,
     pub count: i64,
@@ -138,7 +137,7 @@ pub struct FailureReason {
 
 /// Instances waiting: stuck for an operator, or idle (running or compensating without a move
 /// for a while), and where they wait.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WaitingInstances {
     pub stuck: i64,
     pub idle: i64,
@@ -146,7 +145,7 @@ pub struct WaitingInstances {
     pub steps: Vec<WaitingAt>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WaitingAt {
     pub saga: String,
     pub step: String,
@@ -266,12 +265,7 @@ fn step_views(definition: &Definition, position: &Position, attempts: &[AttemptV
     let state_of = |index: usize, name: &str, phase: Phase| -> Result<(StepState, u32, Option<String>), Error> {
         let mine: Vec<&AttemptView> = attempts.iter().filter(|a| a.step == name && a.phase == phase).collect();
         let last = mine.last();
-        let outcome = last
-            .map(|a| {
-                AttemptOutcome::parse(&a.outcome)
-                    .ok_or_else(|| Error::Corrupt(format!("unknown attempt outcome {:?}", a.outcome)))
-            })
-            .transpose()?;
+        let outcome = last.map(|a| a.outcome);
         let retried = position.step == index && position.phase == phase && waiting;
         let error = last.and_then(|a| a.error.clone());
         Ok((StepState::after(outcome, retried), mine.len() as u32, error))

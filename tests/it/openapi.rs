@@ -7,7 +7,13 @@ use testkit::TestShop;
 
 /// Each described service, with the description its code generates.
 fn descriptions() -> Vec<(&'static str, String)> {
-    vec![("customer", platform::openapi::to_file(&customer::app::openapi()))]
+    vec![
+        ("customer", platform::openapi::to_file(&customer::app::openapi())),
+        (
+            "product-order",
+            platform::openapi::to_file(&product_order::app::openapi()),
+        ),
+    ]
 }
 
 #[test]
@@ -41,25 +47,30 @@ fn the_committed_descriptions_are_what_the_code_generates() {
 async fn each_service_serves_its_description_on_its_internal_listener_only() {
     let shop = TestShop::start().await;
     let http = reqwest::Client::new();
-    let internal = http
-        .get(format!("{}/openapi.json", shop.customer_internal_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(internal.status(), StatusCode::OK);
-    let served: serde_json::Value = internal.json().await.unwrap();
-    let generated: serde_json::Value = serde_json::to_value(customer::app::openapi()).unwrap();
-    assert_eq!(served, generated);
-    assert!(
-        served["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        served["openapi"]
-    );
-    let public = http
-        .get(format!("{}/openapi.json", shop.customer_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let services = [
+        (
+            &shop.customer_internal_url,
+            &shop.customer_url,
+            customer::app::openapi(),
+        ),
+        (
+            &shop.product_order_internal_url,
+            &shop.product_order_url,
+            product_order::app::openapi(),
+        ),
+    ];
+    for (internal_url, public_url, generated) in services {
+        let internal = http.get(format!("{internal_url}/openapi.json")).send().await.unwrap();
+        assert_eq!(internal.status(), StatusCode::OK, "{internal_url}");
+        let served: serde_json::Value = internal.json().await.unwrap();
+        assert_eq!(served, serde_json::to_value(generated).unwrap(), "{internal_url}");
+        assert!(
+            served["openapi"].as_str().unwrap().starts_with("3.1"),
+            "{}",
+            served["openapi"]
+        );
+        let public = http.get(format!("{public_url}/openapi.json")).send().await.unwrap();
+        assert_eq!(public.status(), StatusCode::NOT_FOUND, "{public_url}");
+    }
     shop.stop().await;
 }

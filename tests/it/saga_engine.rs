@@ -190,7 +190,7 @@ impl Bench {
         let view = engine.instance(id).await.unwrap().unwrap();
         view.attempts_log
             .into_iter()
-            .map(|a| (a.step, a.phase, a.outcome))
+            .map(|a| (a.step, a.phase, a.outcome.as_str().to_owned()))
             .collect()
     }
 

@@ -3,30 +3,43 @@
 
 pub mod store;
 
+use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::routing::{post, put};
-use axum::{Json, Router};
 use platform::FieldErrors;
 use platform::auth::{Caller, TokenVerifier, bearer_token};
 use platform::http::{AppJson, AppPath};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::catalog::domain::Quantity;
+use crate::catalog::domain::{Currency, Quantity};
 use crate::catalog::store as catalog_store;
 use crate::error::{ProductOrderError, Result};
 use store::CartLine;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/cart", axum::routing::get(get_cart))
-        .route("/api/cart/items", post(add_item))
-        .route("/api/cart/items/{product_id}", put(set_item).delete(remove_item))
-        .route("/api/cart/merge", post(merge_guest_cart))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(set_item, remove_item))
+        .routes(routes!(merge_guest_cart))
+}
+
+/// The guest's cart token as sent. Any well-formed token names a cart (empty until something is
+/// added), so the description calls it a parameter, not a credential.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+struct CartTokenHeader<'a> {
+    /// A guest's cart token, for a cart without an account (a bearer token names the
+    /// shopper's cart instead): 22 to 128 letters, digits, `-` or `_`.
+    #[param(rename = "X-Cart-Token", value_type = String, required = false, pattern = "^[A-Za-z0-9_-]{22,128}$")]
+    token: Option<&'a str>,
 }
 
 /// The header carrying a guest's cart token.
@@ -64,17 +77,28 @@ where
 {
     type Rejection = ProductOrderError;
 
+    /// A malformed guest token is refused even beside a bearer token (it names no cart).
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let header = CartTokenHeader {
+            token: parts
+                .headers
+                .get(CART_TOKEN_HEADER)
+                .map(|v| v.to_str().unwrap_or_default()),
+        };
+        let guest = header
+            .token
+            .map(|token| CartOwner::guest(token).ok_or(ProductOrderError::NoCartOwner))
+            .transpose()?;
         if bearer_token(parts).is_some() {
             let Caller(claims) = Caller::from_request_parts(parts, state).await?;
             return Ok(CartOwner::Customer(claims.sub));
         }
-        let token = parts.headers.get(CART_TOKEN_HEADER).and_then(|v| v.to_str().ok());
-        token.and_then(CartOwner::guest).ok_or(ProductOrderError::NoCartOwner)
+        guest.ok_or(ProductOrderError::NoCartOwner)
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CartItem)]
 pub struct CartItemBody {
     product_id: Uuid,
     sku: String,
@@ -82,6 +106,7 @@ pub struct CartItemBody {
     image_url: Option<String>,
     unit_price: i64,
     /// The product's currency now; another than the cart's when an operator changed it.
+    #[schema(value_type = Currency)]
     currency: String,
     quantity: i32,
     line_total: i64,
@@ -91,12 +116,14 @@ pub struct CartItemBody {
     problem: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Cart)]
 pub struct CartBody {
     items: Vec<CartItemBody>,
     /// The total of the lines in `currency`.
     total: i64,
     /// The cart's currency (its first line's); null while the cart is empty.
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// Some lines are priced in another currency than `currency`: they carry a problem, and
     /// the cart cannot be checked out until they are removed.
@@ -163,16 +190,30 @@ impl From<Vec<CartLine>> for CartBody {
     }
 }
 
+/// The caller's cart (a shopper's, or a guest's by its token), each line with what stops it
+/// being ordered, if anything.
+#[utoipa::path(get, path = "/api/cart", tag = "cart", params(CartTokenHeader), security((), ("bearer" = [])),
+    responses((status = 200, description = "The cart.", body = CartBody)))]
 async fn get_cart(State(state): State<AppState>, owner: CartOwner) -> Result<Json<CartBody>> {
     Ok(Json(store::lines(&state.db, &owner.key()).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SetQuantity {
+    /// 1 to 99, and no more than is in stock.
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 99)]
     quantity: Option<i64>,
 }
 
 /// Sets a line's quantity.
+#[utoipa::path(put, path = "/api/cart/items/{product_id}", tag = "cart", params(("product_id" = Uuid, Path, description = "The product's id"), CartTokenHeader),
+    request_body = SetQuantity, security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart.", body = CartBody),
+        (status = 409, description = "Not that many in stock (`insufficient_stock`), or priced in another currency than the cart (`currency_mismatch`).", body = platform::error::ErrorBody),
+        (status = 422, description = "The product is no longer for sale (`product_unavailable`), or a field is invalid.", body = platform::error::ErrorBody),
+    ))]
 async fn set_item(
     State(state): State<AppState>,
     owner: CartOwner,
@@ -183,13 +224,24 @@ async fn set_item(
     change_line(&state, &owner, product_id, |_| quantity).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AddItem {
+    #[schema(value_type = Uuid, required = true)]
     product_id: Option<Uuid>,
+    /// 1 to 99 more (at most 99 in the line, and no more than is in stock).
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 99)]
     quantity: Option<i64>,
 }
 
 /// Adds to a line (or starts it): two tabs adding at once both count.
+#[utoipa::path(post, path = "/api/cart/items", tag = "cart", params(CartTokenHeader), request_body = AddItem, security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The cart.", body = CartBody),
+        (status = 404, description = "No such product.", body = platform::error::ErrorBody),
+        (status = 409, description = "Not that many in stock (`insufficient_stock`), or priced in another currency than the cart (`currency_mismatch`).", body = platform::error::ErrorBody),
+        (status = 422, description = "The product is no longer for sale (`product_unavailable`), the line would pass 99, or a field is invalid.", body = platform::error::ErrorBody),
+    ))]
 async fn add_item(
     State(state): State<AppState>,
     owner: CartOwner,
@@ -272,6 +324,10 @@ async fn change_line(
     Ok(Json(cart.into()))
 }
 
+/// Takes a product out of the cart (nothing happens if it was not in).
+#[utoipa::path(delete, path = "/api/cart/items/{product_id}", tag = "cart", params(("product_id" = Uuid, Path, description = "The product's id"), CartTokenHeader),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The cart.", body = CartBody)))]
 async fn remove_item(
     State(state): State<AppState>,
     owner: CartOwner,
@@ -282,14 +338,18 @@ async fn remove_item(
     Ok(Json(store::lines(&state.db, &key).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct MergeRequest {
+    /// The guest's cart token: 22 to 128 letters, digits, `-` or `_`.
     #[serde(default)]
+    #[schema(required = true, pattern = "^[A-Za-z0-9_-]{22,128}$")]
     cart_token: String,
 }
 
 /// Moves a guest's cart into the signed-in shopper's: quantities add up (at most 99 and what
 /// is in stock); lines in another currency than the shopper's cart stay behind in the guest cart.
+#[utoipa::path(post, path = "/api/cart/merge", tag = "cart", request_body = MergeRequest, security(("bearer" = [])),
+    responses((status = 200, description = "The shopper's cart, with the guest's lines in it.", body = CartBody)))]
 async fn merge_guest_cart(
     State(state): State<AppState>,
     Caller(claims): Caller,

@@ -25,6 +25,19 @@ impl Currency {
     }
 }
 
+/// One of `ACCEPTED` (as the serde impls above read and write it).
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ACCEPTED))
+            .description(Some("An ISO 4217 currency the shop sells in."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {}
+
 impl TryFrom<String> for Currency {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -157,7 +170,7 @@ pub fn parse_stock(value: i64) -> Result<i32, String> {
 }
 
 /// How much is left, as shoppers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
     InStock,

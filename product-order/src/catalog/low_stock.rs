@@ -1,12 +1,14 @@
 //! Low stock, for the operators' orders board: the products about to run out.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::AppQuery;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::ProductBody;
 use super::domain::{LOW_STOCK, MAX_STOCK};
@@ -14,24 +16,30 @@ use super::store;
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/ops/low-stock", get(list_low_stock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_low_stock))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LowStockQuery {
-    /// At most this many in stock (default: what shoppers see as "low").
+    /// At most this many in stock (default: what shoppers see as "low", 5).
+    #[param(minimum = 0, maximum = 1_000_000)]
     threshold: Option<i64>,
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LowStock {
     threshold: i32,
     items: Vec<ProductBody>,
 }
 
 /// Active products with stock at or below the threshold, lowest first.
+#[utoipa::path(get, path = "/api/ops/low-stock", tag = "operators", params(LowStockQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The products about to run out.", body = LowStock)))]
 async fn list_low_stock(
     State(state): State<AppState>,
     _: Operator,

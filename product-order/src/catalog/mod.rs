@@ -7,10 +7,9 @@ mod low_stock;
 pub mod store;
 pub mod word_stats;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -18,6 +17,9 @@ use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::{AppJson, AppPath, AppQuery};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -27,23 +29,26 @@ use platform::auth::MaybeCaller;
 use platform::db::violates;
 use store::{After, Listing, Product, ProductFields, Sort};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/products", get(list_products).post(create_product))
-        .route("/api/products/{id}", get(get_product).patch(update_product))
-        .route("/api/products/{id}/stock-changes", get(list_stock_changes))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product))
+        .routes(routes!(list_stock_changes))
         .merge(low_stock::router())
         .merge(images::router())
 }
 
 /// A product as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Product)]
 pub struct ProductBody {
     pub id: Uuid,
     pub sku: String,
     pub name: String,
     pub description: String,
+    /// In minor units (cents).
     pub price: i64,
+    #[schema(value_type = Currency)]
     pub currency: String,
     pub stock: i32,
     pub availability: Availability,
@@ -57,7 +62,7 @@ pub struct ProductBody {
 }
 
 /// Where an uploaded image is served; `path` changes whenever the image does.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UploadedImage {
     pub sha256: String,
     pub path: String,
@@ -86,17 +91,27 @@ impl From<Product> for ProductBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProductPage)]
 struct Page {
     items: Vec<ProductBody>,
+    /// The `cursor` of the next page, while there is one.
     next_cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Words to search names and descriptions for (at most 200 characters).
+    #[param(max_length = 200)]
     q: Option<String>,
+    /// The `next_cursor` of the page before (of a listing in the same order).
     cursor: Option<String>,
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// newest (the default) or name.
+    #[param(inline)]
     sort: Option<Sort>,
     /// Operators only: list inactive products too.
     #[serde(default)]
@@ -114,6 +129,13 @@ fn decode_cursor(raw: &str) -> Option<After> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
 }
 
+/// Active products (and inactive ones, for operators who ask), newest first or by name; with
+/// `q`, those matching every word, best matches first.
+#[utoipa::path(get, path = "/api/products", tag = "catalog", params(ListParams), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of products.", body = Page),
+        (status = 403, description = "`include_inactive` asked for by a shopper.", body = platform::error::ErrorBody),
+    ))]
 async fn list_products(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
@@ -181,6 +203,10 @@ async fn list_products(
     }))
 }
 
+/// One product; an inactive one only for operators.
+#[utoipa::path(get, path = "/api/products/{id}", tag = "catalog", params(("id" = Uuid, Path, description = "The product's id")),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The product.", body = ProductBody)))]
 async fn get_product(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
@@ -194,23 +220,54 @@ async fn get_product(
     Ok(Json(product.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateProduct {
+    /// 1 to 64 letters, digits, `-`, `_` or `.` (kept in upper case).
     #[serde(default)]
+    #[schema(required = true, pattern = "^\\s*[A-Za-z0-9._-]{1,64}\\s*$")]
     sku: String,
     #[serde(default)]
+    #[schema(
+        required = true,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(
+        max_length = 5000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     description: String,
+    /// In minor units (cents).
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[schema(value_type = i64, required = true, minimum = 0, maximum = 100_000_000)]
     price: Option<i64>,
     #[serde(default)]
+    #[schema(value_type = Currency, required = true)]
     currency: String,
+    /// 0 (the default) to 1,000,000.
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     stock: Option<i64>,
+    /// An http(s) address of an image elsewhere (its host a name, not a number); empty for
+    /// none.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^\\s*(https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9._~/-]*)?)?\\s*$"
+    )]
     image_url: String,
+    /// Whether shoppers see it (default true).
     active: Option<bool>,
 }
 
+/// A new product, with its initial stock recorded as a stock change.
+#[utoipa::path(post, path = "/api/products", tag = "operators", request_body = CreateProduct, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The product.", body = ProductBody),
+        (status = 409, description = "Another product has this SKU (`sku_taken`, named in `fields`).", body = platform::error::ErrorBody),
+    ))]
 async fn create_product(
     State(state): State<AppState>,
     Operator(operator): Operator,
@@ -267,20 +324,53 @@ async fn create_product(
 /// Fields an operator may change; absent ones stay as they are. `stock` sets the stock,
 /// `stock_delta` adjusts it; either needs a `stock_reason` for the audit trail (default
 /// "manual correction").
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateProduct {
+    /// 1 to 64 letters, digits, `-`, `_` or `.` (kept in upper case).
+    #[schema(pattern = "^\\s*[A-Za-z0-9._-]{1,64}\\s*$")]
     sku: Option<String>,
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: Option<String>,
+    #[schema(
+        max_length = 5000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     description: Option<String>,
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[schema(minimum = 0, maximum = 100_000_000)]
     price: Option<i64>,
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
+    #[schema(
+        max_length = 2000,
+        pattern = "^\\s*(https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9._~/-]*)?)?\\s*$"
+    )]
     image_url: Option<String>,
     active: Option<bool>,
+    /// The stock to set (0 to 1,000,000); not with `stock_delta`.
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     stock: Option<i64>,
+    /// How much to add to the stock (or take off); the result must be 0 to 1,000,000.
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
     stock_delta: Option<i64>,
+    /// Why the stock changed, for the audit trail.
+    #[schema(
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     stock_reason: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/products/{id}", tag = "operators", params(("id" = Uuid, Path, description = "The product's id")),
+    request_body = UpdateProduct, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The product as it is now.", body = ProductBody),
+        (status = 409, description = "Another product has this SKU (`sku_taken`, named in `fields`).", body = platform::error::ErrorBody),
+    ))]
 async fn update_product(
     State(state): State<AppState>,
     Operator(operator): Operator,
@@ -387,11 +477,15 @@ async fn update_product(
     Ok(Json(product.into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StockChanges {
     items: Vec<store::StockChange>,
 }
 
+/// Every change to the product's stock, oldest first: who, when, from what to what, why.
+#[utoipa::path(get, path = "/api/products/{id}/stock-changes", tag = "operators", params(("id" = Uuid, Path, description = "The product's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The product's stock changes.", body = StockChanges)))]
 async fn list_stock_changes(
     State(state): State<AppState>,
     Operator(_): Operator,

@@ -26,7 +26,7 @@ const COLUMNS: &str =
     "id, sku, name, description, price, currency, stock, image_url, image_sha256, active, created_at, updated_at";
 
 /// The order of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     Newest,
@@ -293,7 +293,7 @@ pub async fn record_initial_stock(conn: &mut PgConnection, product_ids: &[Uuid])
 }
 
 /// A recorded stock change.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct StockChange {
     pub changed_at: DateTime<Utc>,
     pub changed_by: Uuid,

@@ -100,29 +100,79 @@ fn uk_postcode(code: &str) -> Option<String> {
 }
 
 /// The details as sent; every field may be missing or wrong.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Details)]
 pub struct DetailsForm {
+    #[schema(required = true)]
+    #[serde(default)]
     pub contact: ContactForm,
+    #[schema(required = true)]
+    #[serde(default)]
     pub delivery: DeliveryForm,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ContactDetails)]
 pub struct ContactForm {
+    #[schema(
+        required = true,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    #[serde(default)]
     pub name: String,
+    #[schema(
+        required = true,
+        max_length = 254,
+        pattern = "^\\s*[^\\s@\\u0000-\\u001f\\u007f-\\u009f]{1,64}@[^\\s@.\\u0000-\\u001f\\u007f-\\u009f][^\\s@\\u0000-\\u001f\\u007f-\\u009f]*\\.[^\\s@\\u0000-\\u001f\\u007f-\\u009f]*[^\\s@.\\u0000-\\u001f\\u007f-\\u009f]\\s*$"
+    )]
+    #[serde(default)]
     pub email: String,
+    /// 6 to 15 digits, with spaces, dots, dashes and brackets between, `+` first.
+    #[schema(required = true, pattern = "^\\s*\\+?[ ().-]*([0-9][ ().-]*){6,15}\\s*$")]
+    #[serde(default)]
     pub phone: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeliveryDetails)]
 pub struct DeliveryForm {
+    #[schema(
+        required = true,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    #[serde(default)]
     pub line1: String,
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[serde(default)]
     pub line2: String,
+    #[schema(
+        required = true,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    #[serde(default)]
     pub city: String,
+    /// In a shape of the country's postal codes.
+    #[schema(
+        required = true,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    #[serde(default)]
     pub postal_code: String,
+    /// One of `GET /api/shipping-countries`.
+    #[schema(required = true, schema_with = country_code)]
+    #[serde(default)]
     pub country: String,
+}
+
+/// The codes of `SHIPPING_COUNTRIES`.
+fn country_code() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(SHIPPING_COUNTRIES.iter().map(|c| c.code)))
+        .build()
 }
 
 impl DetailsForm {
@@ -198,12 +248,12 @@ fn text(errors: &mut FieldErrors, field: &str, raw: &str, min: usize, max: usize
 
 fn email(errors: &mut FieldErrors, raw: &str) -> String {
     let value = raw.trim().to_owned();
-    let valid = value.len() <= 254
+    let valid = value.chars().count() <= 254
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
         && match value.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
-                    && local.len() <= 64
+                    && local.chars().count() <= 64
                     && !domain.contains('@')
                     && domain.contains('.')
                     && !domain.starts_with('.')

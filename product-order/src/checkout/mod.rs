@@ -7,10 +7,8 @@ mod request;
 pub mod steps;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use contracts::OrderStatus;
 use contracts::events::OrderLine;
 use platform::auth::Caller;
@@ -18,6 +16,9 @@ use platform::http::{AppJson, AppPath};
 use saga::{InstanceState, NewInstance, StepState};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -28,15 +29,16 @@ use details::DetailsForm;
 use request::CheckoutRequest;
 use steps::{CHECKOUT, CheckoutInput};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/checkout", post(start_checkout))
-        .route("/api/checkouts", get(list_checkouts))
-        .route("/api/checkouts/{id}", get(show_checkout))
-        .route("/api/shipping-countries", get(shipping_countries))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_checkout))
+        .routes(routes!(list_checkouts))
+        .routes(routes!(show_checkout))
+        .routes(routes!(shipping_countries))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CheckoutAccepted)]
 struct Accepted {
     checkout_id: Uuid,
     status_url: String,
@@ -46,6 +48,14 @@ struct Accepted {
 /// Starts a checkout of the caller's cart, as the shopper reviewed it. The `Idempotency-Key`
 /// header makes a repeat (a double click, a retry after a timeout) return the first checkout
 /// instead of a second order.
+#[utoipa::path(post, path = "/api/checkout", tag = "checkout", request_body = CheckoutRequest,
+    params(("Idempotency-Key" = String, Header, pattern = "^\\s*[!-~]{1,255}\\s*$",
+        description = "1 to 255 visible ASCII characters (a UUID, say), new for each order the shopper means to place")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The checkout is recorded and runs (a repeat gets the first one).", body = Accepted),
+        (status = 409, description = "The cart is empty (`empty_cart`), mixes currencies (`mixed_currencies`), costs another total than reviewed (`prices_changed`), holds a line that cannot be served (`insufficient_stock`, `product_unavailable`), or another checkout is placing it (`checkout_in_progress`).", body = platform::error::ErrorBody),
+    ))]
 async fn start_checkout(
     State(state): State<AppState>,
     Caller(claims): Caller,
@@ -172,7 +182,8 @@ fn fingerprint(form: &DetailsForm) -> String {
     format!("{:x}", Sha256::digest(canonical))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Checkout)]
 struct CheckoutBody {
     checkout_id: Uuid,
     state: InstanceState,
@@ -187,7 +198,8 @@ struct CheckoutBody {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CheckoutStep)]
 struct StepBody {
     name: String,
     state: StepState,
@@ -196,6 +208,9 @@ struct StepBody {
 }
 
 /// How the caller's checkout goes; another shopper's is 404.
+#[utoipa::path(get, path = "/api/checkouts/{id}", tag = "checkout", params(("id" = Uuid, Path, description = "The checkout's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The checkout, its steps and its order once placed.", body = CheckoutBody)))]
 async fn show_checkout(
     State(state): State<AppState>,
     Caller(claims): Caller,
@@ -262,7 +277,7 @@ fn shopper_step_error(step: &str, state: StepState) -> Option<&'static str> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CheckoutSummary {
     checkout_id: Uuid,
     state: InstanceState,
@@ -271,13 +286,15 @@ struct CheckoutSummary {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CheckoutList {
     items: Vec<CheckoutSummary>,
 }
 
 /// The caller's most recent checkouts (newest first, at most 20), so a page can show an order
 /// that is still being placed or announced.
+#[utoipa::path(get, path = "/api/checkouts", tag = "checkout", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's recent checkouts.", body = CheckoutList)))]
 async fn list_checkouts(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<CheckoutList>> {
     let filter = saga::ListFilter {
         saga: Some(CHECKOUT.to_owned()),
@@ -307,13 +324,16 @@ async fn list_checkouts(State(state): State<AppState>, Caller(claims): Caller) -
     Ok(Json(CheckoutList { items }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ShippingCountry)]
 struct CountryBody {
     code: &'static str,
     name: &'static str,
 }
 
 /// The countries the checkout form offers.
+#[utoipa::path(get, path = "/api/shipping-countries", tag = "checkout",
+    responses((status = 200, description = "Code and name of each country the shop delivers to.", body = Vec<CountryBody>)))]
 async fn shipping_countries() -> Json<Vec<CountryBody>> {
     Json(
         details::SHIPPING_COUNTRIES

@@ -10,19 +10,30 @@ use crate::catalog::domain::{Currency, Money};
 /// The body as sent; every field may be missing or wrong. Its fields are those of
 /// `DetailsForm` and `reviewed` side by side rather than a flattened `DetailsForm`: serde's
 /// flatten loses the path of a wrong field (which a 422 names) and cannot deny unknown fields.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
+    #[schema(required = true)]
+    #[serde(default)]
     pub contact: ContactForm,
+    #[schema(required = true)]
+    #[serde(default)]
     pub delivery: DeliveryForm,
+    #[schema(value_type = ReviewedForm, required = true)]
+    #[serde(default)]
     pub reviewed: Option<ReviewedForm>,
 }
 
-/// The total the shopper reviewed, in minor units, and its currency.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The total the shopper reviewed, in minor units, and its currency: when the cart's total is
+/// another now, the checkout is refused (`prices_changed`) rather than charging it.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewedForm {
+    #[schema(value_type = i64, required = true, minimum = 0)]
+    #[serde(default, deserialize_with = "platform::whole_number::optional")]
     pub total: Option<i64>,
+    #[schema(value_type = Currency, required = true)]
+    #[serde(default)]
     pub currency: Option<String>,
 }
 

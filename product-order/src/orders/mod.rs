@@ -4,29 +4,31 @@
 pub mod store;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, patch, post};
 use contracts::OrderStatus;
 use platform::auth::{Caller, Operator};
 use platform::http::{AppJson, AppPath, AppQuery, keyset_page};
 use saga::InstanceState;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 use store::{StatusChange, StatusChangeError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/orders/{id}/cancel", post(cancel_order))
-        .route("/api/ops/orders", get(list_orders))
-        .route("/api/ops/orders/{id}", get(show_order))
-        .route("/api/ops/orders/{id}/status", patch(set_status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cancel_order))
+        .routes(routes!(list_orders))
+        .routes(routes!(show_order))
+        .routes(routes!(set_status))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderStatusBody)]
 struct StatusBody {
     order_id: Uuid,
     status: OrderStatus,
@@ -34,6 +36,12 @@ struct StatusBody {
 }
 
 /// The caller cancels their order before it ships; its stock goes back on sale.
+#[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", params(("id" = Uuid, Path, description = "The order's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The order, cancelled.", body = StatusBody),
+        (status = 409, description = "Shipped already, or cancelled (`status_move_refused`).", body = platform::error::ErrorBody),
+    ))]
 async fn cancel_order(
     State(state): State<AppState>,
     Caller(claims): Caller,
@@ -49,14 +57,24 @@ async fn cancel_order(
     move_order(&state, change).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only orders of this status (empty: all).
+    #[param(schema_with = status_filter)]
     status: Option<String>,
+    /// The `next_cursor` of the page before.
     cursor: Option<Uuid>,
+    /// 1 to 200 (default 50).
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+fn status_filter() -> utoipa::openapi::schema::Object {
+    platform::openapi::one_of_or_blank(OrderStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderItem)]
 struct OrderItem {
     #[serde(flatten)]
     order: store::OrderRow,
@@ -64,7 +82,7 @@ struct OrderItem {
     allowed_moves: Vec<OrderStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OrderList {
     items: Vec<OrderItem>,
     next_cursor: Option<Uuid>,
@@ -88,6 +106,8 @@ fn item(order: store::OrderRow) -> OrderItem {
 }
 
 /// Orders for operators, newest first, optionally of one status.
+#[utoipa::path(get, path = "/api/ops/orders", tag = "operators", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of orders.", body = OrderList)))]
 async fn list_orders(
     State(state): State<AppState>,
     _: Operator,
@@ -106,7 +126,7 @@ async fn list_orders(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OrderDetail {
     #[serde(flatten)]
     item: OrderItem,
@@ -114,6 +134,10 @@ struct OrderDetail {
     history: Vec<store::StatusChangeRow>,
 }
 
+/// An order with its lines and every status change.
+#[utoipa::path(get, path = "/api/ops/orders/{id}", tag = "operators", params(("id" = Uuid, Path, description = "The order's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The order.", body = OrderDetail)))]
 async fn show_order(
     State(state): State<AppState>,
     _: Operator,
@@ -129,15 +153,23 @@ async fn show_order(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetStatus {
+    #[schema(value_type = OrderStatus)]
     status: String,
+    /// Why, for the order's history.
     #[serde(default)]
     reason: Option<String>,
 }
 
-/// An operator moves an order along one of its allowed edges.
+/// An operator moves an order along one of its allowed edges (`allowed_moves`).
+#[utoipa::path(patch, path = "/api/ops/orders/{id}/status", tag = "operators", params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = SetStatus, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The order's new status.", body = StatusBody),
+        (status = 409, description = "Not one of its allowed moves (`status_move_refused`), or its checkout is being undone (`checkout_being_undone`).", body = platform::error::ErrorBody),
+    ))]
 async fn set_status(
     State(state): State<AppState>,
     Operator(claims): Operator,

@@ -272,16 +272,20 @@ pub async fn release_stock(tx: &mut PgConnection, checkout_id: Uuid, states: &[&
 }
 
 /// An order as operators list it.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Order)]
 pub struct OrderRow {
     pub id: Uuid,
     pub checkout_id: Uuid,
     pub customer_id: Uuid,
+    #[schema(value_type = contracts::OrderStatus)]
     pub status: String,
     pub version: i64,
     pub total: i64,
     pub currency: String,
+    #[schema(value_type = contracts::events::Contact)]
     pub contact: serde_json::Value,
+    #[schema(value_type = contracts::events::Delivery)]
     pub delivery: serde_json::Value,
     pub placed_at: chrono::DateTime<Utc>,
     pub updated_at: chrono::DateTime<Utc>,
@@ -340,10 +344,13 @@ pub async fn lines(db: &sqlx::PgPool, order_id: Uuid) -> Result<Vec<OrderLine>, 
 }
 
 /// Every status change of an order, oldest first.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = StatusChange)]
 pub struct StatusChangeRow {
     pub version: i64,
+    #[schema(value_type = contracts::OrderStatus)]
     pub status: String,
+    #[schema(value_type = Option<contracts::OrderStatus>)]
     pub previous_status: Option<String>,
     pub changed_by: Option<Uuid>,
     pub reason: Option<String>,

@@ -11,9 +11,8 @@ mod store;
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use contracts::reconciliation::{self, MismatchKind, OrderDigest, Reconciliation};
 use platform::auth::Operator;
@@ -21,6 +20,9 @@ use platform::http::AppQuery;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
@@ -30,15 +32,12 @@ const EVERY: Duration = Duration::from_secs(30);
 /// Repairs listed with the check.
 const REPAIRS_LISTED: i64 = 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/ops/reconciliation", get(reconciliation))
-        .route("/api/ops/orders/digest", get(order_digest))
-        .route("/api/ops/orders/{id}/republish", post(repairs::republish_order))
-        .route(
-            "/api/ops/reservations/{checkout_id}/release",
-            post(repairs::release_reservations),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(reconciliation))
+        .routes(routes!(order_digest))
+        .routes(routes!(repairs::republish_order))
+        .routes(routes!(repairs::release_reservations))
 }
 
 /// Runs the check and sets the gauge from it.
@@ -73,6 +72,8 @@ pub fn spawn(state: AppState, shutdown: CancellationToken, tasks: &TaskTracker) 
 }
 
 /// The check, run now, with the latest repairs.
+#[utoipa::path(get, path = "/api/ops/reconciliation", tag = "operators", security(("bearer" = [])),
+    responses((status = 200, description = "What the check found, and the latest repairs.", body = Reconciliation)))]
 async fn reconciliation(State(state): State<AppState>, _: Operator) -> Result<Json<Reconciliation>> {
     let checked_at = Utc::now();
     let mismatches = check(&state).await?;
@@ -83,16 +84,21 @@ async fn reconciliation(State(state): State<AppState>, _: Operator) -> Result<Js
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DigestQuery {
     updated_since: DateTime<Utc>,
     /// Only orders whose last change is at least this many seconds old, by product-order's
-    /// clock (their events should be applied by now); default 0.
+    /// clock (their events should be applied by now); 0 (the default) to 86400.
+    #[param(maximum = 86_400)]
     settled_seconds: Option<u32>,
+    /// 1 to 500 (default 200).
     limit: Option<i64>,
 }
 
 /// Orders changed since `updated_since`, newest change first: id, status and version.
+#[utoipa::path(get, path = "/api/ops/orders/digest", tag = "operators", params(DigestQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The status and version of each order changed since.", body = OrderDigest)))]
 async fn order_digest(
     State(state): State<AppState>,
     _: Operator,

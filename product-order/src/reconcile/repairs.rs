@@ -10,7 +10,6 @@ use axum::extract::State;
 use contracts::reconciliation::{Repair, RepairRecord};
 use platform::auth::Operator;
 use platform::http::{AppJson, AppPath};
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -20,21 +19,22 @@ use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 use crate::orders::store::release_stock;
 use crate::outbox;
-use crate::sagas::{operator_name, reason};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RepairBody {
-    reason: String,
-}
+use crate::sagas::{ReasonBody, operator_name, reason};
 
 /// Sends the order's events again, oldest version first; the order stays locked meanwhile,
 /// so no status change slips in between.
+#[utoipa::path(post, path = "/api/ops/orders/{id}/republish", tag = "operators", params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The repair as recorded.", body = RepairRecord),
+        (status = 409, description = "Nothing to send (`repair_refused`, with why).", body = platform::error::ErrorBody),
+        (status = 503, description = "RabbitMQ did not take an event.", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn republish_order(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(order_id): AppPath<Uuid>,
-    AppJson(body): AppJson<RepairBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Json<RepairRecord>> {
     let reason = reason(&body.reason)?;
     let mut tx = state.db.begin().await?;
@@ -68,11 +68,18 @@ pub(super) async fn republish_order(
 
 /// Gives back what a checkout holds once its saga has ended (or when it has none), unless its
 /// order stands: that order ships the stock.
+#[utoipa::path(post, path = "/api/ops/reservations/{checkout_id}/release", tag = "operators",
+    params(("checkout_id" = Uuid, Path, description = "The checkout's id")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The repair as recorded.", body = RepairRecord),
+        (status = 409, description = "It holds nothing, its saga is live, or its order ships the stock (`repair_refused`, with why).", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn release_reservations(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(checkout_id): AppPath<Uuid>,
-    AppJson(body): AppJson<RepairBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Json<RepairRecord>> {
     let reason = reason(&body.reason)?;
     let refused = |why: String| Err(ProductOrderError::RepairRefused(why));

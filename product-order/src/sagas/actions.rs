@@ -19,48 +19,65 @@ use platform::http::{AppJson, AppPath};
 use saga::{Actor, InstanceState};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{SagaBody, checkout_input, operator_name, privacy, reason, saga_body};
+use super::{ReasonBody, SagaBody, checkout_input, operator_name, privacy, reason, saga_body};
 use crate::app::AppState;
 use crate::checkout::details::{ContactForm, DeliveryForm, DetailsForm};
 use crate::checkout::steps::{PUBLISH_ORDER_PLACED, VALIDATE_DETAILS};
 use crate::error::{ProductOrderError, Result};
 use crate::outbox;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ActionBody {
-    reason: String,
-}
-
+/// Runs the step the saga stands at (or its compensation) again, now.
+#[utoipa::path(post, path = "/api/ops/sagas/{id}/retry", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The saga as it stands after the retry was scheduled.", body = SagaBody),
+        (status = 409, description = "Completed, or refused by its steps (`saga_action_refused`, with why).", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn retry_saga(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<ActionBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Json<SagaBody>> {
     let operator = operator_name(&claims);
     state.saga.retry(id, actor(&operator, &body.reason)?).await?;
     Ok(Json(saga_body(&state, id).await?))
 }
 
+/// Stops a running saga and undoes what its steps did.
+#[utoipa::path(post, path = "/api/ops/sagas/{id}/cancel", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The saga, compensating.", body = SagaBody),
+        (status = 409, description = "Not running, or refused by its steps (`saga_action_refused`, with why).", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn cancel_saga(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<ActionBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Json<SagaBody>> {
     let operator = operator_name(&claims);
     state.saga.cancel(id, actor(&operator, &body.reason)?).await?;
     Ok(Json(saga_body(&state, id).await?))
 }
 
+/// Ends a stuck saga as failed, the operator having undone by hand what its compensation
+/// could not.
+#[utoipa::path(post, path = "/api/ops/sagas/{id}/mark-compensated", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The saga, failed.", body = SagaBody),
+        (status = 409, description = "Not stuck (`saga_action_refused`).", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn mark_compensated(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<ActionBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Json<SagaBody>> {
     let operator = operator_name(&claims);
     state.saga.mark_compensated(id, actor(&operator, &body.reason)?).await?;
@@ -69,11 +86,18 @@ pub(super) async fn mark_compensated(
 
 /// Publishes `order.placed` now: the publish step of a running saga, or the event of a
 /// completed one again.
+#[utoipa::path(post, path = "/api/ops/sagas/{id}/retry-publish", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The saga after the publish.", body = SagaBody),
+        (status = 503, description = "RabbitMQ did not take the event.", body = platform::error::ErrorBody),
+        (status = 409, description = "Nothing to publish (`saga_action_refused`).", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn retry_publish(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<ActionBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Json<SagaBody>> {
     let operator = operator_name(&claims);
     let actor = actor(&operator, &body.reason)?;
@@ -106,11 +130,14 @@ pub(super) async fn retry_publish(
 }
 
 /// The shopper's details, unmasked, in this answer only (never cached), the reading recorded.
+#[utoipa::path(post, path = "/api/ops/sagas/{id}/reveal", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    request_body = ReasonBody, security(("bearer" = [])),
+    responses((status = 200, description = "The contact and delivery details as the shopper gave them.", body = DetailsForm)))]
 pub(super) async fn reveal_details(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<ActionBody>,
+    AppJson(body): AppJson<ReasonBody>,
 ) -> Result<Response> {
     let operator = operator_name(&claims);
     let actor = actor(&operator, &body.reason)?;
@@ -129,15 +156,23 @@ pub(super) async fn reveal_details(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EditBody {
+    /// Why, for the saga's record (at most 500 characters).
+    #[schema(max_length = 500, pattern = "\\S")]
     reason: String,
     contact: ContactForm,
     delivery: DeliveryForm,
 }
 
 /// Replaces the details of a saga that failed validation and runs it again from validation.
+#[utoipa::path(put, path = "/api/ops/sagas/{id}/details", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    request_body = EditBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The saga, running again from validation.", body = SagaBody),
+        (status = 409, description = "It did not fail at validation, or its details changed meanwhile (`saga_action_refused`).", body = platform::error::ErrorBody),
+    ))]
 pub(super) async fn edit_details(
     State(state): State<AppState>,
     Operator(claims): Operator,

@@ -9,13 +9,14 @@ mod privacy;
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post, put};
 use platform::auth::Operator;
 use platform::http::{AppPath, AppQuery, keyset_page};
 use saga::{InstanceState, InstanceSummary, InstanceView, ListFilter, OperatorMove, Search, StepState};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -23,26 +24,43 @@ use crate::checkout::steps::{CHECKOUT, CheckoutInput, PUBLISH_ORDER_PLACED, VALI
 use crate::error::{ProductOrderError, Result};
 use crate::outbox::{self, EventState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/ops/sagas", get(list_sagas))
-        .route("/api/ops/sagas/bulk-retry", post(bulk::bulk_retry))
-        .route("/api/ops/sagas/{id}", get(show_saga))
-        .route("/api/ops/sagas/{id}/retry", post(actions::retry_saga))
-        .route("/api/ops/sagas/{id}/cancel", post(actions::cancel_saga))
-        .route("/api/ops/sagas/{id}/mark-compensated", post(actions::mark_compensated))
-        .route("/api/ops/sagas/{id}/retry-publish", post(actions::retry_publish))
-        .route("/api/ops/sagas/{id}/reveal", post(actions::reveal_details))
-        .route("/api/ops/sagas/{id}/details", put(actions::edit_details))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sagas))
+        .routes(routes!(bulk::bulk_retry))
+        .routes(routes!(show_saga))
+        .routes(routes!(actions::retry_saga))
+        .routes(routes!(actions::cancel_saga))
+        .routes(routes!(actions::mark_compensated))
+        .routes(routes!(actions::retry_publish))
+        .routes(routes!(actions::reveal_details))
+        .routes(routes!(actions::edit_details))
 }
+
+/// What an operator can do to a saga, as `actions` and `refused` name it; each is a
+/// `POST /api/ops/sagas/{id}/<action>` (edit-details: `PUT .../details`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SagaAction {
+    Retry,
+    Cancel,
+    MarkCompensated,
+    RetryPublish,
+    Reveal,
+    EditDetails,
+}
+
+/// The longest idleness a filter asks about: a year, in minutes.
+const MAX_IDLE_MINUTES: u32 = 525_600;
 
 /// Which sagas: `?state=&idle_minutes=&q=` (q: a checkout id, an order id or an email address).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub(crate) struct FilterQuery {
     pub state: Option<String>,
-    /// Only instances that have not moved for this many minutes.
+    /// Only instances that have not moved for this many minutes (at most a year's).
     pub idle_minutes: Option<u32>,
     pub q: Option<String>,
+    /// Only the sagas started by this owner (a shopper's id).
     #[serde(default, skip_serializing)]
     pub owner: Option<String>,
 }
@@ -74,7 +92,7 @@ impl FilterQuery {
                         key: None,
                     })
                 }
-                Err(_) if q.contains('@') && q.len() <= 254 => Some(Search {
+                Err(_) if q.contains('@') && q.chars().count() <= 254 => Some(Search {
                     ids: Vec::new(),
                     key: Some(q.to_owned()),
                 }),
@@ -84,6 +102,9 @@ impl FilterQuery {
                 }
             },
         };
+        if self.idle_minutes.is_some_and(|m| m > MAX_IDLE_MINUTES) {
+            errors.add("idle_minutes", "At most a year: 525600 minutes.");
+        }
         if !errors.is_empty() {
             return Err(ProductOrderError::Validation(errors));
         }
@@ -101,35 +122,57 @@ impl FilterQuery {
 
 /// The list's query (not a flattened `FilterQuery`: query strings lose their numbers' types
 /// through `flatten`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only sagas in this state (empty: all).
+    #[param(schema_with = state_filter)]
     state: Option<String>,
+    /// Only sagas that have not moved for this many minutes (at most a year's).
+    #[param(maximum = 525_600)]
     idle_minutes: Option<u32>,
+    /// A checkout id, an order id or an email address.
+    #[param(
+        max_length = 254,
+        pattern = "^\\s*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[^@]*@.*)?\\s*$"
+    )]
     q: Option<String>,
+    /// Only the sagas started by this owner (a shopper's id).
     owner: Option<String>,
+    /// The `next_cursor` of the page before.
     cursor: Option<Uuid>,
-    limit: Option<usize>,
+    /// 1 to 200 (default 50).
+    limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+fn state_filter() -> utoipa::openapi::schema::Object {
+    platform::openapi::one_of_or_blank(InstanceState::ALL.map(InstanceState::as_str))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SagaList)]
 struct ListBody {
     items: Vec<InstanceSummary>,
     next_cursor: Option<Uuid>,
     counts: Vec<StateCount>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SagaStateCount)]
 struct StateCount {
     state: InstanceState,
     count: i64,
 }
 
+/// Checkout sagas newest first, filtered, with the count in each state.
+#[utoipa::path(get, path = "/api/ops/sagas", tag = "operators", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of sagas.", body = ListBody)))]
 async fn list_sagas(
     State(state): State<AppState>,
     _: Operator,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<ListBody>> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = query.limit.unwrap_or(50).clamp(1, 200) as usize;
     let filter = ListFilter {
         before: query.cursor,
         limit: limit + 1,
@@ -159,7 +202,8 @@ async fn list_sagas(
 
 /// A saga as operators read it: the instance with its shopper's details masked, its order,
 /// that order's events and how far each got, and the actions that apply now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Saga)]
 pub(crate) struct SagaBody {
     #[serde(flatten)]
     instance: InstanceView,
@@ -168,19 +212,23 @@ pub(crate) struct SagaBody {
     order_id: Option<Uuid>,
     /// The order's events: written, published (sent, not confirmed) or confirmed.
     outbox: Vec<EventState>,
-    /// What an operator may do now: retry, cancel, mark-compensated, retry-publish, reveal,
-    /// edit-details.
-    actions: Vec<&'static str>,
+    /// What an operator may do now.
+    actions: Vec<SagaAction>,
     /// The moves the saga's state would allow but what its steps made rules out, with why.
     refused: Vec<RefusedAction>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RefusedAction {
-    action: &'static str,
+    action: SagaAction,
     reason: String,
 }
 
+/// One saga whole: steps, every attempt, operator actions, its order's events, what may be
+/// done now.
+#[utoipa::path(get, path = "/api/ops/sagas/{id}", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The saga.", body = SagaBody)))]
 async fn show_saga(State(state): State<AppState>, _: Operator, AppPath(id): AppPath<Uuid>) -> Result<Json<SagaBody>> {
     saga_body(&state, id).await.map(Json)
 }
@@ -221,7 +269,7 @@ fn actions_for(
     instance: &InstanceView,
     is_checkout: bool,
     refusals: &[(OperatorMove, String)],
-) -> (Vec<&'static str>, Vec<RefusedAction>) {
+) -> (Vec<SagaAction>, Vec<RefusedAction>) {
     let summary = &instance.summary;
     let failed_at = |step: &str| {
         summary.state == InstanceState::Failed
@@ -229,7 +277,7 @@ fn actions_for(
                 .attempts_log
                 .iter()
                 .rfind(|a| a.phase == saga::Phase::Forward)
-                .is_some_and(|a| a.step == step && a.outcome != "succeeded")
+                .is_some_and(|a| a.step == step && a.outcome != saga::AttemptOutcome::Succeeded)
     };
     let at_publish = summary.state == InstanceState::Running
         && summary.step == PUBLISH_ORDER_PLACED
@@ -238,21 +286,21 @@ fn actions_for(
             .iter()
             .any(|s| s.name == PUBLISH_ORDER_PLACED && s.state != StepState::Succeeded);
     let offered = [
-        ("retry", summary.state != InstanceState::Completed),
-        ("cancel", summary.state == InstanceState::Running),
-        ("mark-compensated", summary.state == InstanceState::Stuck),
+        (SagaAction::Retry, summary.state != InstanceState::Completed),
+        (SagaAction::Cancel, summary.state == InstanceState::Running),
+        (SagaAction::MarkCompensated, summary.state == InstanceState::Stuck),
         (
-            "retry-publish",
+            SagaAction::RetryPublish,
             is_checkout && (at_publish || summary.state == InstanceState::Completed),
         ),
-        ("reveal", is_checkout),
-        ("edit-details", is_checkout && failed_at(VALIDATE_DETAILS)),
+        (SagaAction::Reveal, is_checkout),
+        (SagaAction::EditDetails, is_checkout && failed_at(VALIDATE_DETAILS)),
     ];
     let (mut actions, mut refused) = (Vec::new(), Vec::new());
     for (action, _) in offered.into_iter().filter(|(_, applies)| *applies) {
         let operator_move = match action {
-            "retry" => Some(OperatorMove::Retry),
-            "cancel" => Some(OperatorMove::Cancel),
+            SagaAction::Retry => Some(OperatorMove::Retry),
+            SagaAction::Cancel => Some(OperatorMove::Cancel),
             _ => None,
         };
         match refusals.iter().find(|(m, _)| Some(*m) == operator_move) {
@@ -278,10 +326,22 @@ pub(crate) fn operator_name(claims: &contracts::Claims) -> String {
     format!("{} ({})", claims.email, claims.sub)
 }
 
+/// An operator's action that needs nothing but why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReasonBody {
+    /// Why, for the record (at most 500 characters).
+    #[schema(max_length = 500, pattern = "\\S")]
+    pub reason: String,
+}
+
+/// The longest reason an action takes, in characters.
+pub(crate) const REASON_MAX_CHARS: usize = 500;
+
 /// The reason an action needs, trimmed; 422 when blank or longer than 500 characters.
 pub(crate) fn reason(text: &str) -> Result<&str> {
     let reason = text.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
         let mut errors = platform::FieldErrors::new();
         errors.add("reason", "Say why, in at most 500 characters.");
         return Err(ProductOrderError::Validation(errors));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use saga_core::{InstanceState, Phase, Position};
+use saga_core::{AttemptOutcome, InstanceState, Phase, Position};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -141,7 +141,11 @@ pub(crate) async fn attempts(pool: &PgPool, id: Uuid) -> Result<Vec<AttemptView>
             worker: a.get("worker"),
             started_at: a.get("started_at"),
             ended_at: a.get("ended_at"),
-            outcome: a.get("outcome"),
+            outcome: {
+                let text: String = a.get("outcome");
+                AttemptOutcome::parse(&text)
+                    .ok_or_else(|| Error::Corrupt(format!("unknown attempt outcome {text:?}")))?
+            },
             error: a.get("error"),
         })
     })

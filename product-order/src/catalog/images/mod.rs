@@ -4,7 +4,6 @@
 pub mod store;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{
@@ -12,12 +11,13 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use futures::StreamExt;
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::AppPath;
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::ProductBody;
@@ -25,10 +25,10 @@ use super::domain::{ImageKind, MAX_IMAGE_BYTES};
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/products/{id}/image", put(upload_image).delete(remove_image))
-        .route("/api/products/{id}/images/{sha256}", get(image))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_image, remove_image))
+        .routes(routes!(image))
 }
 
 /// Where product-order serves a product's uploaded image.
@@ -36,7 +36,17 @@ pub fn path(product_id: Uuid, sha256: &str) -> String {
     format!("/api/products/{product_id}/images/{sha256}")
 }
 
-/// The image is the request body, whatever its `Content-Type` says.
+/// The image is the request body, whatever its `Content-Type` says: what it is is read from
+/// its first bytes.
+#[utoipa::path(put, path = "/api/products/{id}/image", tag = "operators", params(("id" = Uuid, Path, description = "The product's id")),
+    request_body(description = "A JPEG, PNG or WebP image of at most 2 MiB.",
+        content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"), (ImageBytes = "application/octet-stream"))),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The product with its new image.", body = super::ProductBody),
+        (status = 413, description = "Larger than 2 MiB (`image_too_large`, named in `fields`).", body = platform::error::ErrorBody),
+        (status = 422, description = "Empty, or not a JPEG, PNG or WebP (named in `fields`).", body = platform::error::ErrorBody),
+    ))]
 async fn upload_image(
     State(state): State<AppState>,
     Operator(operator): Operator,
@@ -44,7 +54,7 @@ async fn upload_image(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ProductBody>> {
-    let bytes = read_image(&headers, body).await?;
+    let ImageBytes(bytes) = read_image(&headers, body).await?;
     let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
         let mut errors = FieldErrors::new();
         errors.add(
@@ -71,6 +81,10 @@ async fn upload_image(
     Ok(Json(product.into()))
 }
 
+/// The product without its uploaded image.
+#[utoipa::path(delete, path = "/api/products/{id}/image", tag = "operators", params(("id" = Uuid, Path, description = "The product's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The product without an uploaded image.", body = super::ProductBody)))]
 async fn remove_image(
     State(state): State<AppState>,
     Operator(operator): Operator,
@@ -89,9 +103,29 @@ async fn remove_image(
     Ok(Json(product.into()))
 }
 
+/// An image's bytes, as a body of their own (not JSON).
+struct ImageBytes(Vec<u8>);
+
+impl utoipa::PartialSchema for ImageBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ImageBytes {}
+
 /// A year, and never revalidated: the address names the content.
 const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
+/// An uploaded image, by its content address (cached for a year).
+#[utoipa::path(get, path = "/api/products/{id}/images/{sha256}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "The product's id"), ("sha256" = String, Path, description = "The image's SHA-256, as `uploaded_image.path` gives it")),
+    responses((status = 200, description = "The image.", content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp")))))]
 async fn image(State(state): State<AppState>, AppPath((id, sha256)): AppPath<(Uuid, String)>) -> Result<Response> {
     let image = store::find(&state.db, id, &sha256)
         .await?
@@ -115,7 +149,7 @@ const MAX_DRAINED_BYTES: usize = 4 * MAX_IMAGE_BYTES;
 
 /// The body, up to `MAX_IMAGE_BYTES`. A larger one is refused after reading it through (up to a
 /// bound), so the client gets the answer instead of a connection reset mid-upload.
-async fn read_image(headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
+async fn read_image(headers: &HeaderMap, body: Body) -> Result<ImageBytes> {
     let announced = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -139,5 +173,5 @@ async fn read_image(headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
     if seen > MAX_IMAGE_BYTES {
         return Err(ProductOrderError::ImageTooLarge { max: MAX_IMAGE_BYTES });
     }
-    Ok(bytes)
+    Ok(ImageBytes(bytes))
 }
