@@ -39,12 +39,6 @@ const CHECKOV_SKIPS: &[(&str, Option<&str>, &str)] = &[
     ("CKV_K8S_15", Some("dev"), "image pull policy Always"),
 ];
 
-/// Environment variables that are no setting of the shop's but of what it runs on.
-const RUNTIME_SETTINGS: &[&str] = &[
-    // glibc's malloc: customer's argon2 buffers go back to the kernel when freed (customer.yaml).
-    "GLIBC_TUNABLES",
-];
-
 /// Per service: its settings' prefix, the ports it reaches (besides DNS) and its database.
 const SERVICES: &[(&str, &str, &[u16], Option<&str>)] = &[
     ("customer", "CUSTOMER", &[5432, 5672], Some("shop_customer")),
@@ -403,7 +397,7 @@ fn assert_settings_only(what: &str, env: &BTreeMap<&str, &Value>, settings: &BTr
         let spelled = env
             .values()
             .any(|e| e["value"].as_str().is_some_and(|v| v.contains(&format!("$({name})"))));
-        let known = settings.contains(*name) || spelled || RUNTIME_SETTINGS.contains(name);
+        let known = settings.contains(*name) || spelled;
         assert!(known, "{what}: {name} is neither a setting nor spelled into one");
         if is_secret(name) {
             let from_secret = entry["valueFrom"]["secretKeyRef"].is_object();
