@@ -10,6 +10,7 @@ pub mod health;
 pub mod orders;
 pub mod outbox;
 pub mod reconcile;
+pub mod reservations;
 pub mod sagas;
 
 use std::sync::Arc;

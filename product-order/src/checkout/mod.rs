@@ -304,17 +304,14 @@ async fn list_checkouts(State(state): State<AppState>, Caller(claims): Caller) -
     };
     let instances = state.saga.list(&filter).await?;
     let ids: Vec<Uuid> = instances.iter().map(|i| i.id).collect();
-    let orders: Vec<(Uuid, Uuid)> = sqlx::query_as("SELECT checkout_id, id FROM orders WHERE checkout_id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(&state.db)
-        .await?;
+    let orders = crate::orders::store::orders_of(&state.db, &ids).await?;
     let items = instances
         .into_iter()
         .map(|i| CheckoutSummary {
             order_id: orders
                 .iter()
-                .find(|(checkout, _)| *checkout == i.id)
-                .map(|(_, order)| *order),
+                .find(|(checkout, _, _)| *checkout == i.id)
+                .map(|(_, order, _)| *order),
             checkout_id: i.id,
             state: i.state,
             failure: shopper_failure(i.state, i.public_failure),

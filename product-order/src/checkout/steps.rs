@@ -10,7 +10,7 @@ use saga::{
     StepAction, StepContext, StepError, StepFuture,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use contracts::OrderStatus;
@@ -20,6 +20,7 @@ use platform::broker::Publisher;
 use super::details::DetailsForm;
 use crate::orders::store::{self as orders, NewOrder, StatusChange};
 use crate::outbox;
+use crate::reservations::{self, ReservationState};
 
 /// The saga's name in the engine.
 pub const CHECKOUT: &str = "checkout";
@@ -160,96 +161,17 @@ impl StepAction for ReserveStock {
     fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
         Box::pin(async move {
             let input = CheckoutInput::of(context)?;
-            let checkout_id = context.instance_id;
-            // Rows are locked in one order by every checkout, so two never deadlock.
-            let mut lines = input.lines.clone();
-            lines.sort_by_key(|l| l.product_id);
-            let mut taken = Vec::new();
-            let mut shortages = Vec::new();
-            for line in &lines {
-                let took = sqlx::query(
-                    "UPDATE products SET stock = stock - $2, updated_at = now() \
-                     WHERE id = $1 AND active AND stock >= $2 RETURNING stock",
-                )
-                .bind(line.product_id)
-                .bind(line.quantity)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if took.is_some() {
-                    taken.push(line);
-                    continue;
-                }
-                let row = sqlx::query("SELECT stock, active FROM products WHERE id = $1")
-                    .bind(line.product_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                shortages.push(match row {
-                    Some(row) if row.get::<bool, _>("active") => match row.get::<i32, _>("stock") {
-                        0 => format!("{} is out of stock.", line.name),
-                        left => format!("Only {left} of {} left (you asked for {}).", line.name, line.quantity),
-                    },
-                    _ => format!("{} is no longer for sale.", line.name),
-                });
-            }
-            if !shortages.is_empty() {
-                // A checkout whose stock an earlier attempt holds is not short of it.
-                if holds_stock(tx, checkout_id).await? {
-                    give_back(tx, &taken).await?;
-                    return Ok(());
-                }
-                // The engine rolls back this transaction: nothing stays reserved.
-                return Err(StepError::rejected(shortages.join(" ")));
-            }
-            // A line held already by an earlier attempt of this checkout keeps its reservation,
-            // and what this attempt took for it goes back; a released one is held again.
-            let held: Vec<Uuid> = sqlx::query_scalar(
-                "INSERT INTO stock_reservations (checkout_id, product_id, quantity, state) \
-                 SELECT $1, * , 'held' FROM UNNEST($2::uuid[], $3::int[]) \
-                 ON CONFLICT (checkout_id, product_id) DO UPDATE \
-                 SET quantity = EXCLUDED.quantity, state = 'held', updated_at = now() \
-                 WHERE stock_reservations.state = 'released' \
-                 RETURNING product_id",
-            )
-            .bind(checkout_id)
-            .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-            .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
-            .fetch_all(&mut *tx)
-            .await?;
-            if held.len() < lines.len() {
-                taken.retain(|line| !held.contains(&line.product_id));
-                give_back(tx, &taken).await?;
-            }
-            Ok(())
+            // On a shortage the engine rolls back this transaction: nothing stays reserved.
+            reservations::reserve(tx, context.instance_id, &input.lines)
+                .await?
+                .map_err(|shortages| StepError::rejected(shortages.join(" ")))
         })
     }
 
     /// Reserved when the checkout holds (or has committed) stock.
     fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
-        Box::pin(async move { Ok(Some(holds_stock(tx, context.instance_id).await?)) })
+        Box::pin(async move { Ok(Some(reservations::holds(tx, context.instance_id).await?)) })
     }
-}
-
-/// Whether the checkout holds (or has committed) stock.
-async fn holds_stock(tx: &mut PgConnection, checkout_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE checkout_id = $1 AND state <> 'released')",
-    )
-    .bind(checkout_id)
-    .fetch_one(&mut *tx)
-    .await
-}
-
-/// Puts back stock this attempt took (its rows are locked by it already).
-async fn give_back(tx: &mut PgConnection, lines: &[&OrderLine]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE products p SET stock = p.stock + l.quantity, updated_at = now() \
-         FROM UNNEST($1::uuid[], $2::int[]) AS l(id, quantity) WHERE p.id = l.id",
-    )
-    .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// Gives back what the checkout still holds.
@@ -258,22 +180,14 @@ struct ReleaseStock;
 impl StepAction for ReleaseStock {
     fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
         Box::pin(async move {
-            orders::release_stock(tx, context.instance_id, &["held"]).await?;
+            reservations::release(tx, context.instance_id, &[ReservationState::Held]).await?;
             Ok(())
         })
     }
 
     /// Released when nothing is held any more.
     fn took_effect<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> CheckFuture<'a> {
-        Box::pin(async move {
-            let holding: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE checkout_id = $1 AND state = 'held')",
-            )
-            .bind(context.instance_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            Ok(Some(!holding))
-        })
+        Box::pin(async move { Ok(Some(!reservations::holding(tx, context.instance_id).await?)) })
     }
 }
 

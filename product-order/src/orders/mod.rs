@@ -201,7 +201,7 @@ async fn refuse_while_undone(
     if to == OrderStatus::Cancelled {
         return Ok(());
     }
-    let checkout = store::checkout_of(tx, order_id)
+    let checkout = store::checkout_of(&mut *tx, order_id)
         .await?
         .ok_or(ProductOrderError::NotFound)?;
     match state.saga.lock_state(tx, checkout).await? {

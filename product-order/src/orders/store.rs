@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::outbox::{self, NewEvent};
+use crate::reservations::{self, ReservationState};
 
 /// How long the relay leaves an `order.placed` to the checkout saga's publish step.
 const SAGA_PUBLISHES_WITHIN: Duration = Duration::from_secs(30);
@@ -76,12 +77,7 @@ pub async fn place(tx: &mut PgConnection, order: NewOrder<'_>) -> Result<Placed,
         .bind(placed_at)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE stock_reservations SET state = 'committed', updated_at = now() WHERE checkout_id = $1 AND state = 'held'",
-    )
-    .bind(order.checkout_id)
-    .execute(&mut *tx)
-    .await?;
+    reservations::commit(tx, order.checkout_id).await?;
     crate::cart::store::remove_taken(tx, &format!("customer:{}", order.customer_id), order.checkout_id).await?;
     let event_id = Uuid::now_v7();
     outbox::write(
@@ -215,7 +211,7 @@ pub async fn change_status(tx: &mut PgConnection, change: StatusChange<'_>) -> R
     .execute(&mut *tx)
     .await?;
     if change.to == OrderStatus::Cancelled {
-        release_stock(tx, checkout_id, &["held", "committed"]).await?;
+        reservations::release(tx, checkout_id, &[ReservationState::Held, ReservationState::Committed]).await?;
     }
     let event_id = Uuid::now_v7();
     outbox::write(
@@ -248,27 +244,25 @@ fn status_of(row: &sqlx::postgres::PgRow) -> Result<OrderStatus, sqlx::Error> {
 }
 
 /// The checkout that placed an order.
-pub async fn checkout_of(tx: &mut PgConnection, order_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn checkout_of(db: impl PgExecutor<'_>, order_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("SELECT checkout_id FROM orders WHERE id = $1")
         .bind(order_id)
-        .fetch_optional(tx)
+        .fetch_optional(db)
         .await
 }
 
-/// Gives back the stock a checkout holds in the given reservation states. Safe to repeat.
-pub async fn release_stock(tx: &mut PgConnection, checkout_id: Uuid, states: &[&str]) -> Result<u64, sqlx::Error> {
-    let released = sqlx::query(
-        "WITH released AS ( \
-             UPDATE stock_reservations SET state = 'released', updated_at = now() \
-             WHERE checkout_id = $1 AND state = ANY($2) RETURNING product_id, quantity) \
-         UPDATE products p SET stock = p.stock + r.quantity, updated_at = now() \
-         FROM released r WHERE p.id = r.product_id",
-    )
-    .bind(checkout_id)
-    .bind(states)
-    .execute(tx)
-    .await?;
-    Ok(released.rows_affected())
+/// The orders of these checkouts (those that placed one): (checkout, order, status).
+pub async fn orders_of(
+    db: impl PgExecutor<'_>,
+    checkout_ids: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid, OrderStatus)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT checkout_id, id, status FROM orders WHERE checkout_id = ANY($1)")
+        .bind(checkout_ids)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.get("checkout_id"), row.get("id"), status_of(row)?)))
+        .collect()
 }
 
 /// An order as operators list it.

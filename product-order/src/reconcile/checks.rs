@@ -113,7 +113,8 @@ async fn sagas_and_orders(state: &AppState) -> Result<Vec<Mismatch>> {
     let (completed, failed) = tokio::try_join!(state.saga.list(&completed), state.saga.list(&failed))?;
     let completed: Vec<Uuid> = completed.iter().map(|s| s.id).collect();
     let failed: Vec<Uuid> = failed.iter().map(|s| s.id).collect();
-    let orders = store::orders_of(&state.db, &[completed.as_slice(), failed.as_slice()].concat()).await?;
+    let orders =
+        crate::orders::store::orders_of(&state.db, &[completed.as_slice(), failed.as_slice()].concat()).await?;
     let orders: HashMap<Uuid, (Uuid, OrderStatus)> = orders
         .into_iter()
         .map(|(checkout, order, status)| (checkout, (order, status)))

@@ -17,8 +17,8 @@ use super::checks::{is_live, saga_states};
 use super::store::{self, NewRecord};
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
-use crate::orders::store::release_stock;
 use crate::outbox;
+use crate::reservations::{self, ReservationState};
 use crate::sagas::{ReasonBody, operator_name, reason};
 
 /// Sends the order's events again, oldest version first; the order stays locked meanwhile,
@@ -104,7 +104,7 @@ pub(super) async fn release_reservations(
             "Its order {order} is {status} and ships this stock; releasing it would sell it twice."
         ));
     }
-    release_stock(&mut tx, checkout_id, &["held"]).await?;
+    reservations::release(&mut tx, checkout_id, &[ReservationState::Held]).await?;
     let released: Vec<_> = held
         .iter()
         .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))

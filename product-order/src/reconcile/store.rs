@@ -66,17 +66,6 @@ pub async fn lock_held(tx: &mut PgConnection, checkout_id: Uuid) -> sqlx::Result
     .await
 }
 
-/// The orders of these checkouts, by checkout: (checkout, order, status).
-pub async fn orders_of(db: impl PgExecutor<'_>, checkout_ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Uuid, OrderStatus)>> {
-    let rows = sqlx::query("SELECT checkout_id, id, status FROM orders WHERE checkout_id = ANY($1)")
-        .bind(checkout_ids)
-        .fetch_all(db)
-        .await?;
-    rows.into_iter()
-        .map(|row| Ok((row.get("checkout_id"), row.get("id"), status_of(row.get("status"))?)))
-        .collect()
-}
-
 /// A product whose stock is not what its record gives.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Drift {

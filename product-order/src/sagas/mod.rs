@@ -83,10 +83,7 @@ impl FilterQuery {
             None => None,
             Some(q) => match Uuid::parse_str(q) {
                 Ok(id) => {
-                    let of_order: Option<Uuid> = sqlx::query_scalar("SELECT checkout_id FROM orders WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&state.db)
-                        .await?;
+                    let of_order = crate::orders::store::checkout_of(&state.db, id).await?;
                     Some(Search {
                         ids: std::iter::once(id).chain(of_order).collect(),
                         key: None,
