@@ -14,6 +14,7 @@ pub mod csrf;
 pub mod error;
 pub mod fields;
 pub mod headers;
+pub mod listing;
 pub mod money;
 pub mod multipart;
 pub mod ops;

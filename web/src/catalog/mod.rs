@@ -15,8 +15,9 @@ use crate::app::AppState;
 use crate::cart::views::AddToCartView;
 use crate::clients::product_order::{Caller, ProductQuery, Sort};
 use crate::error::{WebError, parse_id};
+use crate::listing::{LoadMore, MoreView};
 use crate::render::{PageContext, fragment, page};
-use views::{LoadMore, MoreProductsView, ProductListView, ProductView, listing_url};
+use views::{ProductCard, ProductListView, ProductView, listing_url};
 
 /// Products per page of the list.
 const PAGE_SIZE: u32 = 12;
@@ -116,8 +117,8 @@ async fn products_page(
     };
     let listing = params.fetch(&state, Caller::Anonymous, spec, ctx.partial).await?;
     if listing.load_more.oob {
-        let view = MoreProductsView {
-            products: &listing.products,
+        let view = MoreView {
+            rows: listing.products.iter().map(|product| ProductCard { product }).collect(),
             load_more: listing.load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));

@@ -4,19 +4,7 @@ use askama::Template;
 
 use crate::cart::views::AddToCartView;
 use crate::clients::product_order::{Product, Sort};
-
-/// The "Load more" link (`#load-more`) under a listing. Without JavaScript it opens the next
-/// page; htmx fetches the next page's items into `target` instead, and the answer replaces
-/// this element (out of band) with the link after them.
-#[derive(Template)]
-#[template(path = "partials/load_more.html")]
-pub struct LoadMore {
-    /// The next page; None on the last one.
-    pub next_url: Option<String>,
-    /// The selector of the element the next items are appended to.
-    pub target: &'static str,
-    pub oob: bool,
-}
+use crate::listing::LoadMore;
 
 /// The address of a listing page: `path` with the search, the order and where to start.
 pub fn listing_url(path: &str, q: &str, sort: Sort, cursor: Option<&str>) -> String {
@@ -50,12 +38,11 @@ pub struct ProductListView<'a> {
     pub load_more: LoadMore,
 }
 
-/// The next page of cards, for htmx to append to `#product-list`.
+/// A product's card in the catalog's grid.
 #[derive(Template)]
-#[template(path = "catalog/more.html")]
-pub struct MoreProductsView<'a> {
-    pub products: &'a [Product],
-    pub load_more: LoadMore,
+#[template(path = "catalog/product_card.html")]
+pub struct ProductCard<'a> {
+    pub product: &'a Product,
 }
 
 /// /products/{id}.

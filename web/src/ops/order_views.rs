@@ -5,8 +5,8 @@ use contracts::OrderStatus;
 use uuid::Uuid;
 
 use super::OperatorSession;
-use crate::catalog::views::LoadMore;
 use crate::clients::product_order::{LowStock, OpsOrder, OpsOrderDetail, OrderStatusEntry};
+use crate::listing::LoadMore;
 use crate::orders::views::{short_id, status_label};
 use crate::render::PageContext;
 
@@ -84,12 +84,11 @@ impl<'a> OpsOrdersView<'a> {
     }
 }
 
-/// The next rows, for htmx to append to `#ops-order-rows`.
+/// An order's row in the operators' order board.
 #[derive(Template)]
-#[template(path = "ops/more_orders.html")]
-pub struct OpsMoreOrdersView<'a> {
-    pub orders: &'a [OpsOrder],
-    pub load_more: LoadMore,
+#[template(path = "ops/order_row.html")]
+pub struct OpsOrderRow<'a> {
+    pub order: &'a OpsOrder,
 }
 
 /// /ops/orders/{id}: the order, its lines and history, and one form per move it may make.

@@ -11,11 +11,11 @@ use contracts::OrderStatus;
 use serde::Deserialize;
 
 use super::OperatorSession;
-use super::order_views::{OpsMoreOrdersView, OpsOrderView, OpsOrdersView, orders_url};
+use super::order_views::{OpsOrderRow, OpsOrderView, OpsOrdersView, orders_url};
 use crate::app::AppState;
-use crate::catalog::views::LoadMore;
 use crate::clients::product_order::{OpsOrderQuery, ProductOrderCallError};
 use crate::error::{AppForm, WebError, parse_cursor, parse_id};
+use crate::listing::{LoadMore, MoreView};
 use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the list.
@@ -83,8 +83,8 @@ async fn orders_page(
         oob: ctx.partial && cursor.is_some(),
     };
     if load_more.oob {
-        let view = OpsMoreOrdersView {
-            orders: &listing.items,
+        let view = MoreView {
+            rows: listing.items.iter().map(|order| OpsOrderRow { order }).collect(),
             load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));

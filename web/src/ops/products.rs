@@ -12,11 +12,12 @@ use uuid::Uuid;
 
 use super::OperatorSession;
 use super::form::{FieldErrors, ProductForm, StockForm};
-use super::views::{EditProductView, NewProductView, OpsMoreRowsView, OpsProductsView, notice};
+use super::views::{EditProductView, NewProductView, OpsProductRow, OpsProductsView, notice};
 use crate::app::AppState;
 use crate::catalog::{ListingParams, ListingSpec};
 use crate::clients::product_order::{Caller, Product, ProductChanges, ProductOrderCallError, StockChange};
 use crate::error::{AppForm, WebError, parse_id};
+use crate::listing::MoreView;
 use crate::multipart;
 use crate::render::{PageContext, fragment, page, see_other};
 
@@ -55,8 +56,12 @@ async fn products_page(
         .fetch(&state, Caller::Bearer(&operator.access_token), spec, ctx.partial)
         .await?;
     if listing.load_more.oob {
-        let view = OpsMoreRowsView {
-            products: &listing.products,
+        let view = MoreView {
+            rows: listing
+                .products
+                .iter()
+                .map(|product| OpsProductRow { product })
+                .collect(),
             load_more: listing.load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));

@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use super::saga_drawing::SagaDrawing;
 
-use crate::catalog::views::LoadMore;
 use crate::checkout::form::{CheckoutForm, FieldErrors};
 use crate::clients::product_order::{
     OutboxEvent, SagaAction, SagaAttempt, SagaCompensation, SagaContactDetails, SagaDetail, SagaPage, SagaSummary,
     ShippingCountry,
 };
+use crate::listing::LoadMore;
 use crate::orders::views::short_id;
 use crate::render::PageContext;
 
@@ -141,12 +141,11 @@ impl<'a> OpsSagasView<'a> {
     }
 }
 
-/// The next rows, for htmx to append to `#ops-saga-rows`.
+/// A saga's row in the console's saga list.
 #[derive(Template)]
-#[template(path = "ops/more_sagas.html")]
-pub struct OpsMoreSagasView<'a> {
-    pub sagas: &'a [SagaSummary],
-    pub load_more: LoadMore,
+#[template(path = "ops/saga_row.html")]
+pub struct OpsSagaRow<'a> {
+    pub saga: &'a SagaSummary,
 }
 
 /// The shopper's details of a checkout saga as shown: masked, or revealed on this answer.

@@ -15,14 +15,14 @@ use serde::Deserialize;
 
 use super::OperatorSession;
 use super::saga_views::{
-    ConfirmView, EditDetailsForm, OpsMoreSagasView, OpsSagaView, OpsSagasView, STATUS_PART, SagaFilter, what_it_does,
+    ConfirmView, EditDetailsForm, OpsSagaRow, OpsSagaView, OpsSagasView, STATUS_PART, SagaFilter, what_it_does,
 };
 
 use crate::app::AppState;
-use crate::catalog::views::LoadMore;
 use crate::checkout::form::{CheckoutForm, field_errors};
 use crate::clients::product_order::{ProductOrderCallError, SagaAction, SagaDetail, SagaQuery};
 use crate::error::{AppForm, WebError, parse_cursor, parse_id};
+use crate::listing::{LoadMore, MoreView};
 use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the list.
@@ -120,8 +120,8 @@ async fn sagas_page(
         oob: ctx.partial && cursor.is_some(),
     };
     if load_more.oob {
-        let view = OpsMoreSagasView {
-            sagas: &listing.items,
+        let view = MoreView {
+            rows: listing.items.iter().map(|saga| OpsSagaRow { saga }).collect(),
             load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));

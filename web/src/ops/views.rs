@@ -3,9 +3,9 @@
 use askama::Template;
 
 use super::form::{CURRENCIES, FieldErrors, ProductForm, StockForm};
-use crate::catalog::views::LoadMore;
 use crate::clients::product_order::{Product, Sort, StockChange};
 use crate::fields::split_errors;
+use crate::listing::LoadMore;
 use crate::render::PageContext;
 
 /// The fields of the product form that show their own messages.
@@ -33,12 +33,11 @@ pub struct OpsProductsView<'a> {
     pub load_more: LoadMore,
 }
 
-/// The next rows, for htmx to append to `#ops-product-rows`.
+/// A product's row in the operators' product table.
 #[derive(Template)]
-#[template(path = "ops/more_rows.html")]
-pub struct OpsMoreRowsView<'a> {
-    pub products: &'a [Product],
-    pub load_more: LoadMore,
+#[template(path = "ops/product_row.html")]
+pub struct OpsProductRow<'a> {
+    pub product: &'a Product,
 }
 
 /// /ops/products/new.

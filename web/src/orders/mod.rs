@@ -15,14 +15,14 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::catalog::views::LoadMore;
 use crate::clients::customer::{CustomerCallError, OrderPage};
 use crate::clients::product_order::{CheckoutSummary, ProductOrderCallError};
 use crate::error::{WebError, call_error, parse_cursor, parse_id};
+use crate::listing::{LoadMore, MoreView};
 use crate::render::{PageContext, fragment, page};
 use crate::session::SignedIn;
 use pending::{checkout_of, pending_orders};
-use views::{MoreOrdersView, OrderStatusView, OrderView, OrdersView, ProcessingView, STATUS_PART};
+use views::{OrderRow, OrderStatusView, OrderView, OrdersView, ProcessingView, STATUS_PART};
 
 /// Orders per page of the list.
 const PAGE_SIZE: u32 = 20;
@@ -75,8 +75,8 @@ async fn orders_page(
         oob: ctx.partial && cursor.is_some(),
     };
     if load_more.oob {
-        let view = MoreOrdersView {
-            orders: &history.items,
+        let view = MoreView {
+            rows: history.items.iter().map(|order| OrderRow { order }).collect(),
             load_more,
         };
         return Ok(fragment(StatusCode::OK, &view));

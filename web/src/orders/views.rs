@@ -7,8 +7,8 @@ use contracts::OrderStatus;
 use uuid::Uuid;
 
 use super::pending::PendingOrder;
-use crate::catalog::views::LoadMore;
 use crate::clients::customer::{Order, OrderSummary};
+use crate::listing::LoadMore;
 use crate::render::PageContext;
 
 /// The id of an order page's main part (`#order`), which htmx polls while the order is on
@@ -52,12 +52,11 @@ pub struct OrdersView<'a> {
     pub load_more: LoadMore,
 }
 
-/// The next rows, for htmx to append to `#order-rows`.
+/// An order's row in the shopper's order history.
 #[derive(Template)]
-#[template(path = "orders/more.html")]
-pub struct MoreOrdersView<'a> {
-    pub orders: &'a [OrderSummary],
-    pub load_more: LoadMore,
+#[template(path = "orders/row.html")]
+pub struct OrderRow<'a> {
+    pub order: &'a OrderSummary,
 }
 
 /// /orders/{id} (`#order`): the order, its delivery and contact details, and its status part.
