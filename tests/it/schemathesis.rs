@@ -46,60 +46,65 @@ fn summary(stdout: &str) -> String {
         .join("; ")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schemathesis_finds_nothing_in_customers_api() {
-    let operated = operated_shop().await;
-    let api = CustomerApi::new(&operated.shop.customer_url);
-    let shopper = api.signed_up(&email("fuzzed")).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let leaver = api.signed_up(&email("fuzzed-leaver")).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// Who a run is as, its bearer token and which operations it takes.
+struct Run {
+    who: &'static str,
+    token: String,
+    selection: Vec<&'static str>,
+}
+
+/// Each run against the API at `api_url` described at `description_url`, one after another
+/// with one seed, each run's summary printed.
+async fn run_all(description_url: String, api_url: String, runs: Vec<Run>) {
     let seed = seed();
-    let description = format!("{}/openapi.json", operated.shop.customer_internal_url);
-    let base = operated.shop.customer_url.clone();
-    let operator = operated.operator_token.clone();
     let reports = tokio::task::spawn_blocking(move || {
-        [
-            (
-                "operator",
-                run(&description, &base, &operator, &["--include-tag", "operators"], &seed),
-            ),
-            (
-                "shopper",
-                run(
-                    &description,
-                    &base,
-                    &shopper,
-                    &[
-                        "--exclude-tag",
-                        "operators",
-                        "--exclude-operation-id",
-                        "logout_everywhere",
-                    ],
-                    &seed,
-                ),
-            ),
-            (
-                "log out everywhere",
-                run(
-                    &description,
-                    &base,
-                    &leaver,
-                    &["--include-operation-id", "logout_everywhere"],
-                    &seed,
-                ),
-            ),
-        ]
+        (runs.into_iter())
+            .map(|r| (r.who, run(&description_url, &api_url, &r.token, &r.selection, &seed)))
+            .collect::<Vec<_>>()
     })
     .await
     .expect("the runs finish");
     for (who, stdout) in reports {
         eprintln!("schemathesis as {who}: {}", summary(&stdout));
     }
+}
+
+/// A new shopper's access token.
+async fn shopper_token(api: &CustomerApi, name: &str) -> String {
+    api.signed_up(&email(name)).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_in_customers_api() {
+    let operated = operated_shop().await;
+    let api = CustomerApi::new(&operated.shop.customer_url);
+    let runs = vec![
+        Run {
+            who: "operator",
+            token: operated.operator_token.clone(),
+            selection: vec!["--include-tag", "operators"],
+        },
+        Run {
+            who: "shopper",
+            token: shopper_token(&api, "fuzzed").await,
+            selection: vec![
+                "--exclude-tag",
+                "operators",
+                "--exclude-operation-id",
+                "logout_everywhere",
+            ],
+        },
+        Run {
+            who: "log out everywhere",
+            token: shopper_token(&api, "fuzzed-leaver").await,
+            selection: vec!["--include-operation-id", "logout_everywhere"],
+        },
+    ];
+    let description = format!("{}/openapi.json", operated.shop.customer_internal_url);
+    run_all(description, operated.shop.customer_url.clone(), runs).await;
     operated.shop.stop().await;
 }
 
@@ -109,31 +114,20 @@ async fn schemathesis_finds_nothing_in_customers_api() {
 async fn schemathesis_finds_nothing_in_product_orders_api() {
     let operated = operated_shop().await;
     let api = CustomerApi::new(&operated.shop.customer_url);
-    let shopper = api.signed_up(&email("fuzzed")).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let seed = seed();
+    let runs = vec![
+        Run {
+            who: "operator",
+            token: operated.operator_token.clone(),
+            selection: vec!["--include-tag", "operators"],
+        },
+        Run {
+            who: "shopper",
+            token: shopper_token(&api, "fuzzed").await,
+            selection: vec!["--exclude-tag", "operators"],
+        },
+    ];
     let description = format!("{}/openapi.json", operated.shop.product_order_internal_url);
-    let base = operated.shop.product_order_url.clone();
-    let operator = operated.operator_token.clone();
-    let reports = tokio::task::spawn_blocking(move || {
-        [
-            (
-                "operator",
-                run(&description, &base, &operator, &["--include-tag", "operators"], &seed),
-            ),
-            (
-                "shopper",
-                run(&description, &base, &shopper, &["--exclude-tag", "operators"], &seed),
-            ),
-        ]
-    })
-    .await
-    .expect("the runs finish");
-    for (who, stdout) in reports {
-        eprintln!("schemathesis as {who}: {}", summary(&stdout));
-    }
+    run_all(description, operated.shop.product_order_url.clone(), runs).await;
     operated.shop.stop().await;
 }
 

@@ -113,17 +113,35 @@ pub fn parse_text(raw: &str, what: &str, min: usize, max: usize, multiline: bool
     Ok(text.to_owned())
 }
 
-/// An http(s) URL of a product image.
+/// An http(s) URL of a product image: `http://` or `https://`, a host name (dot-separated
+/// labels of letters, digits and inner hyphens, the last starting with a letter, so never a
+/// number or an address), then optionally a path, query or fragment of visible characters. No
+/// port, no user, nothing a browser would quietly drop or rewrite (a line break, a space):
+/// what the API description's pattern says, exactly.
 pub fn parse_image_url(raw: &str) -> Result<Option<String>, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
     let invalid = || "Enter an http:// or https:// address of at most 2000 characters.".to_owned();
-    let url = url::Url::parse(raw).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "http" | "https") || raw.len() > 2000 || url.host().is_none() {
+    let rest = (raw.strip_prefix("https://").or_else(|| raw.strip_prefix("http://"))).ok_or_else(invalid)?;
+    let (host, after) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let host_ok = host.split('.').all(label)
+        && host
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()));
+    let after_ok = !after.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !host_ok || !after_ok || raw.chars().count() > 2000 {
         return Err(invalid());
     }
+    let url = url::Url::parse(raw).map_err(|_| invalid())?;
     Ok(Some(url.to_string()))
 }
 
@@ -252,6 +270,22 @@ mod tests {
         assert!(parse_image_url("https://img.example/t.png").unwrap().is_some());
         assert!(parse_image_url("javascript:alert(1)").is_err());
         assert!(parse_image_url("not a url").is_err());
+        for odd in [
+            "https://img.example/t.png\n *",
+            "https://img.example:8080/t.png",
+            "https://user@img.example/t.png",
+            "https://10.0.0.1/t.png",
+            "https://img.example.0/t.png",
+            "HTTPS://img.example/t.png",
+            "https://-img.example/t.png",
+        ] {
+            assert!(parse_image_url(odd).is_err(), "{odd:?} was taken");
+        }
+        assert!(
+            parse_image_url(" https://img.example/a/b.png?size=2#x ")
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -250,12 +250,12 @@ struct CreateProduct {
     #[serde(default, deserialize_with = "platform::whole_number::optional")]
     #[schema(minimum = 0, maximum = 1_000_000)]
     stock: Option<i64>,
-    /// An http(s) address of an image elsewhere (its host a name, not a number); empty for
-    /// none.
+    /// An http(s) address of an image elsewhere (its host a name, not a number; no port);
+    /// empty for none.
     #[serde(default)]
     #[schema(
         max_length = 2000,
-        pattern = "^\\s*(https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9._~/-]*)?)?\\s*$"
+        pattern = "^\\s*(https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?)?\\s*$"
     )]
     image_url: String,
     /// Whether shoppers see it (default true).
@@ -346,7 +346,7 @@ struct UpdateProduct {
     currency: Option<String>,
     #[schema(
         max_length = 2000,
-        pattern = "^\\s*(https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9._~/-]*)?)?\\s*$"
+        pattern = "^\\s*(https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?)?\\s*$"
     )]
     image_url: Option<String>,
     active: Option<bool>,
