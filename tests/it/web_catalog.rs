@@ -4,13 +4,20 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::helpers::{ProductOrderApi, email, operated_shop};
+use crate::helpers::{CustomerApi, ProductOrderApi, email, operated_shop};
 
 fn cart_count(html: &str) -> Option<String> {
     let start = html.find(r#"id="cart-count""#)?;
     let tag_end = start + html[start..].find('>')?;
     let text_end = tag_end + html[tag_end..].find("</span>")?;
     Some(html[tag_end + 1..text_end].to_owned())
+}
+
+/// The address the "Load more" link under a listing opens.
+fn load_more_url(html: &str) -> String {
+    let link = r#"id="load-more-link" class="button secondary" href=""#;
+    let start = html.find(link).map(|i| i + link.len()).expect("a load-more link");
+    html[start..].split('"').next().unwrap().replace("&amp;", "&")
 }
 
 #[tokio::test]
@@ -36,14 +43,7 @@ async fn the_catalog_pages_list_search_and_load_more() {
     let list = browser.get("/products").await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.html.contains(r#"id="product-list""#) && list.html.contains(r#"id="load-more-link""#));
-    let next = {
-        let start = list
-            .html
-            .find(r#"id="load-more-link" class="button secondary" href=""#)
-            .map(|i| i + r#"id="load-more-link" class="button secondary" href=""#.len())
-            .expect("a load-more link");
-        list.html[start..].split('"').next().unwrap().replace("&amp;", "&")
-    };
+    let next = load_more_url(&list.html);
     let more = browser.htmx_get(&next).await;
     assert_eq!(more.status, StatusCode::OK);
     assert!(!more.html.contains("<html"), "htmx gets a fragment, not a page");
@@ -210,4 +210,44 @@ async fn operator_pages_are_for_operators_and_show_field_errors() {
     let listed = api.get("/api/products?q=stoneware").await;
     assert_eq!(listed.body["items"][0]["stock"], json!(1));
     assert_eq!(listed.body["items"][0]["price"], json!(1590));
+}
+
+#[tokio::test]
+async fn the_operators_product_table_appends_its_next_rows_and_then_ends() {
+    let ops = operated_shop().await;
+    let db = sqlx::PgPool::connect(&ops.shop.product_order_database_url)
+        .await
+        .unwrap();
+    product_order::catalog::demo::generate(&db, 30).await.unwrap();
+    let me = CustomerApi::new(&ops.shop.customer_url).me(&ops.operator_token).await;
+    let mut browser = Browser::open(&ops.shop.web_url).await;
+    browser
+        .log_in(me.body["email"].as_str().unwrap(), "operator password")
+        .await;
+
+    let table = browser.get("/ops/products").await;
+    assert_eq!(table.status, StatusCode::OK);
+    let rows = |html: &str| -> Vec<String> {
+        html.match_indices(r#"<tr id="ops-product-"#)
+            .map(|(i, _)| html[i..i + 56].to_owned())
+            .collect()
+    };
+    let first = rows(&table.html);
+    assert_eq!(first.len(), 25, "a page of the table");
+    let more = browser.htmx_get(&load_more_url(&table.html)).await;
+    assert_eq!(more.status, StatusCode::OK);
+    assert!(!more.html.contains("<html"), "htmx gets a fragment, not a page");
+    let next = rows(&more.html);
+    assert_eq!(next.len(), 5, "the rest of the 30: {}", more.html);
+    assert!(
+        next.iter().all(|row| !first.contains(row)),
+        "the next rows are other products"
+    );
+    assert!(
+        more.html
+            .contains(r#"id="load-more" class="load-more" hx-swap-oob="true""#),
+        "the link is replaced out of band: {}",
+        more.html
+    );
+    assert!(!more.html.contains("load-more-link"), "the last page offers no more");
 }
