@@ -17,7 +17,7 @@ pub(crate) use operate::*;
 pub(crate) use read::*;
 pub(crate) use sweep::*;
 
-use saga_core::{InstanceState, Phase, Position};
+use saga_core::{AttemptOutcome, InstanceState, Phase, Position};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -41,4 +41,8 @@ fn state_of(text: String) -> Result<InstanceState, Error> {
 
 fn phase_of(text: String) -> Result<Phase, Error> {
     Phase::parse(&text).ok_or_else(|| Error::Corrupt(format!("unknown phase {text:?}")))
+}
+
+fn outcome_of(text: String) -> Result<AttemptOutcome, Error> {
+    AttemptOutcome::parse(&text).ok_or_else(|| Error::Corrupt(format!("unknown attempt outcome {text:?}")))
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::{position_of, state_of};
+use super::{outcome_of, position_of, state_of};
 use crate::error::Error;
 
 /// An instance where it stands, for an operator's move.
@@ -72,12 +72,7 @@ pub(crate) async fn last_forward_attempt(
     .bind(id)
     .fetch_optional(tx)
     .await?;
-    last.map(|(step, outcome)| {
-        let outcome = AttemptOutcome::parse(&outcome)
-            .ok_or_else(|| Error::Corrupt(format!("unknown attempt outcome {outcome:?}")))?;
-        Ok((step, outcome))
-    })
-    .transpose()
+    last.map(|(step, outcome)| Ok((step, outcome_of(outcome)?))).transpose()
 }
 
 /// Replaces the instance's input, and the keys it is found by.

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use saga_core::{AttemptOutcome, InstanceState, Phase, Position};
+use saga_core::{InstanceState, Phase, Position};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{phase_of, position_of};
+use super::{outcome_of, phase_of, position_of};
 use crate::error::Error;
 use crate::views::{AttemptView, ListFilter, OperatorActionView};
 
@@ -141,11 +141,7 @@ pub(crate) async fn attempts(pool: &PgPool, id: Uuid) -> Result<Vec<AttemptView>
             worker: a.get("worker"),
             started_at: a.get("started_at"),
             ended_at: a.get("ended_at"),
-            outcome: {
-                let text: String = a.get("outcome");
-                AttemptOutcome::parse(&text)
-                    .ok_or_else(|| Error::Corrupt(format!("unknown attempt outcome {text:?}")))?
-            },
+            outcome: outcome_of(a.get("outcome"))?,
             error: a.get("error"),
         })
     })
