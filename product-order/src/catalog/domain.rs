@@ -28,11 +28,9 @@ impl Currency {
 /// One of `ACCEPTED` (as the serde impls above read and write it).
 impl utoipa::PartialSchema for Currency {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(Self::ACCEPTED))
-            .description(Some("An ISO 4217 currency the shop sells in."))
-            .into()
+        let mut schema = platform::openapi::one_of(Self::ACCEPTED);
+        schema.description = Some("An ISO 4217 currency the shop sells in.".to_owned());
+        schema.into()
     }
 }
 

@@ -169,10 +169,7 @@ pub struct DeliveryForm {
 
 /// The codes of `SHIPPING_COUNTRIES`.
 fn country_code() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(SHIPPING_COUNTRIES.iter().map(|c| c.code)))
-        .build()
+    platform::openapi::one_of(SHIPPING_COUNTRIES.iter().map(|c| c.code))
 }
 
 impl DetailsForm {

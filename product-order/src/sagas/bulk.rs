@@ -64,10 +64,7 @@ fn retryable_state() -> utoipa::openapi::schema::Object {
     let states = InstanceState::ALL
         .into_iter()
         .filter(|s| *s != InstanceState::Completed);
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(states.map(InstanceState::as_str)))
-        .build()
+    platform::openapi::one_of(states.map(InstanceState::as_str))
 }
 
 fn yes() -> bool {

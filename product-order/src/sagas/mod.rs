@@ -100,7 +100,7 @@ impl FilterQuery {
             },
         };
         if self.idle_minutes.is_some_and(|m| m > MAX_IDLE_MINUTES) {
-            errors.add("idle_minutes", "At most a year: 525600 minutes.");
+            errors.add("idle_minutes", format!("At most a year: {MAX_IDLE_MINUTES} minutes."));
         }
         if !errors.is_empty() {
             return Err(ProductOrderError::Validation(errors));
