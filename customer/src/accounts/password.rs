@@ -51,11 +51,10 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("password-hash-{n}"))
                 .spawn(move || {
-                    // Allocated at the first hash, so an idle instance holds none.
+                    // Grown at the first hash (`blocks`), so an idle instance holds none.
                     let mut memory = Vec::new();
                     // The lock is held only while waiting for the next job.
                     while let Some(job) = queue.lock().ok().and_then(|q| q.recv().ok()) {
-                        memory.resize(params().block_count().max(memory.len()), Block::new());
                         job(&mut memory);
                         memory.fill(Block::new());
                     }
@@ -107,12 +106,21 @@ impl PasswordHasher {
     }
 }
 
+/// The first blocks of `memory` that `params` work in, growing it if it holds fewer (it
+/// keeps its size: the next hash reuses it).
+fn blocks<'m>(memory: &'m mut Vec<Block>, params: &Params) -> &'m mut [Block] {
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::new());
+    }
+    &mut memory[..params.block_count()]
+}
+
 /// `password` hashed in `memory` with a fresh salt, as a PHC string.
 fn hash_in(memory: &mut Vec<Block>, password: &[u8]) -> anyhow::Result<String> {
     let salt = Salt::generate();
     let mut out = [0u8; OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
-        .hash_password_into_with_memory(password, &salt, &mut out, memory.as_mut_slice())
+        .hash_password_into_with_memory(password, &salt, &mut out, blocks(memory, &params()))
         .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
@@ -124,8 +132,8 @@ fn hash_in(memory: &mut Vec<Block>, password: &[u8]) -> anyhow::Result<String> {
     Ok(phc.to_string())
 }
 
-/// Whether `password` hashes to `phc` (with the algorithm, version and parameters it names;
-/// `memory` grows if they ask for more). Outputs are compared in constant time.
+/// Whether `password` hashes to `phc` (with the algorithm, version and parameters it names).
+/// Outputs are compared in constant time.
 fn verify_in(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> bool {
     let Ok(stored) = PasswordHash::new(phc) else {
         return false;
@@ -140,12 +148,10 @@ fn verify_in(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> bool {
     ) else {
         return false;
     };
-    if memory.len() < params.block_count() {
-        memory.resize(params.block_count(), Block::new());
-    }
     let mut out = vec![0u8; expected.len()];
+    let memory = blocks(memory, &params);
     Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password, salt, &mut out, memory.as_mut_slice())
+        .hash_password_into_with_memory(password, salt, &mut out, memory)
         .is_ok()
         && Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
