@@ -207,6 +207,42 @@ mod tests {
         ));
     }
 
+    /// A caller that gave up while its hash waited (its request dropped) costs no hash: the
+    /// threads skip its work when they reach it.
+    #[tokio::test]
+    async fn work_whose_caller_is_gone_by_its_turn_is_skipped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let hasher = PasswordHasher::new();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        // Every thread busy until released.
+        let (release, released) = mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        for _ in 0..cores {
+            let released = released.clone();
+            let busy: Job = Box::new(move |_| {
+                let _ = released.lock().unwrap().recv();
+            });
+            hasher.jobs.send(busy).unwrap();
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let waiting = hasher.run({
+            let ran = ran.clone();
+            move |_| ran.store(true, Ordering::SeqCst)
+        });
+        // Queued, then given up on: the request's future is dropped while it waits.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), waiting).await;
+        assert!(gave_up.is_err(), "it waited behind the busy threads");
+        for _ in 0..cores {
+            release.send(()).unwrap();
+        }
+        // Work queued after it has run on every thread, so every thread is past it.
+        for _ in 0..cores * 2 {
+            hasher.run(|_| ()).await.unwrap();
+        }
+        assert!(!ran.load(Ordering::SeqCst), "the work of a caller gone was done");
+        assert!(hasher.verify("x", None).await.is_ok(), "the threads still serve");
+    }
+
     #[tokio::test]
     async fn salts_differ() {
         let hasher = PasswordHasher::new();
