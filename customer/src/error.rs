@@ -1,5 +1,6 @@
 //! Customer's error type, mapped to HTTP responses here and nowhere else.
 
+use api::ErrorCode;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform::auth::AuthError;
@@ -44,35 +45,39 @@ impl From<CustomerError> for ApiError {
                 fields.add("email", "An account with this email already exists. Log in instead.");
                 ApiError {
                     fields: fields.0,
-                    ..ApiError::new(StatusCode::CONFLICT, "email_taken", "This email is already registered.")
+                    ..ApiError::new(
+                        StatusCode::CONFLICT,
+                        ErrorCode::EmailTaken,
+                        "This email is already registered.",
+                    )
                 }
             }
             // One message whether the email exists or not.
             CustomerError::InvalidCredentials => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
+                ErrorCode::InvalidCredentials,
                 "Email or password is incorrect.",
             ),
             CustomerError::RateLimited { retry_after } => ApiError::too_many_requests(retry_after),
             CustomerError::InvalidRefreshToken => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_refresh_token",
+                ErrorCode::InvalidRefreshToken,
                 "The session has ended. Log in again.",
             ),
             CustomerError::InvalidChallenge => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_challenge",
+                ErrorCode::InvalidChallenge,
                 "This sign-in has expired or saw too many wrong codes. Log in again.",
             ),
             CustomerError::SecondFactorEnrolled => ApiError::new(
                 StatusCode::CONFLICT,
-                "second_factor_enrolled",
+                ErrorCode::SecondFactorEnrolled,
                 "A second factor is enrolled already.",
             ),
             CustomerError::NotFound => ApiError::not_found(),
             CustomerError::DeadLetterClosed(state) => ApiError::new(
                 StatusCode::CONFLICT,
-                "dead_letter_closed",
+                ErrorCode::DeadLetterClosed,
                 format!("This dead letter was {} already.", state.as_str()),
             ),
             CustomerError::Auth(e) => e.into(),

@@ -13,6 +13,5 @@ pub mod openapi;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
-pub mod whole_number;
 
 pub use error::{ApiError, FieldErrors, StartupError};

@@ -11,7 +11,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
 
-use crate::error::{ErrorBody, ErrorDetail};
+use api::{ErrorBody, ErrorCode, ErrorDetail};
 
 /// The name of the bearer scheme handlers refer to: `security(("bearer" = []))`.
 pub const BEARER: &str = "bearer";
@@ -53,6 +53,7 @@ pub fn finish(mut api: OpenApi, title: &str, description: &str) -> OpenApi {
     components
         .schemas
         .insert("ErrorDetail".to_owned(), ErrorDetail::schema());
+    components.schemas.insert("ErrorCode".to_owned(), ErrorCode::schema());
     for (status, name, description) in COMMON {
         let response = ResponseBuilder::new().description(description);
         // The HTTP server itself refuses an address too long to read, with no body.
@@ -137,20 +138,6 @@ fn add_common_answers(operation: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
     }
-}
-
-/// A string that is one of `values` (the words of a Rust enum or list a schema is derived
-/// from by hand).
-pub fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::schema::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(values))
-        .build()
-}
-
-/// A string that is one of `values`, or empty (a filter left blank: no filter).
-pub fn one_of_or_blank<'a>(values: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::schema::Object {
-    one_of(std::iter::once("").chain(values))
 }
 
 /// `api` as the committed file holds it: pretty JSON with a final newline.

@@ -1,5 +1,6 @@
 //! Product-order's error type, mapped to HTTP responses here and nowhere else.
 
+use api::ErrorCode;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform::auth::AuthError;
@@ -85,13 +86,17 @@ impl From<ProductOrderError> for ApiError {
             ProductOrderError::NotFound => ApiError::not_found(),
             ProductOrderError::Forbidden => ApiError::forbidden(),
             ProductOrderError::SkuTaken => with_field(
-                ApiError::new(StatusCode::CONFLICT, "sku_taken", "Another product has this SKU."),
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::SkuTaken,
+                    "Another product has this SKU.",
+                ),
                 "sku",
                 "Another product already has this SKU.".into(),
             ),
             ProductOrderError::ProductUnavailable { name } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "product_unavailable",
+                ErrorCode::ProductUnavailable,
                 format!("{name} is no longer for sale."),
             ),
             ProductOrderError::InsufficientStock { name, available } => {
@@ -100,7 +105,7 @@ impl From<ProductOrderError> for ApiError {
                     n => format!("Only {n} of {name} left."),
                 };
                 with_field(
-                    ApiError::new(StatusCode::CONFLICT, "insufficient_stock", message.clone()),
+                    ApiError::new(StatusCode::CONFLICT, ErrorCode::InsufficientStock, message.clone()),
                     "quantity",
                     message,
                 )
@@ -116,7 +121,7 @@ impl From<ProductOrderError> for ApiError {
                         cart.join(" and ")
                     ),
                 };
-                ApiError::new(StatusCode::CONFLICT, "currency_mismatch", message)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::CurrencyMismatch, message)
             }
             ProductOrderError::ImageTooLarge { max } => {
                 let message = format!(
@@ -124,7 +129,7 @@ impl From<ProductOrderError> for ApiError {
                     max / (1024 * 1024)
                 );
                 with_field(
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", message.clone()),
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::ImageTooLarge, message.clone()),
                     "image",
                     message,
                 )
@@ -134,7 +139,7 @@ impl From<ProductOrderError> for ApiError {
             }
             ProductOrderError::EmptyCart => ApiError::new(
                 StatusCode::CONFLICT,
-                "empty_cart",
+                ErrorCode::EmptyCart,
                 "Your cart is empty: add something before checking out.",
             ),
             ProductOrderError::MixedCurrencies { currency, others } => {
@@ -144,7 +149,7 @@ impl From<ProductOrderError> for ApiError {
                     .collect();
                 ApiError::new(
                     StatusCode::CONFLICT,
-                    "mixed_currencies",
+                    ErrorCode::MixedCurrencies,
                     format!(
                         "One order takes one currency: your cart is in {currency}, but {}. Remove those items \
                          to check out.",
@@ -154,7 +159,7 @@ impl From<ProductOrderError> for ApiError {
             }
             ProductOrderError::PricesChanged { total, currency } => ApiError::new(
                 StatusCode::CONFLICT,
-                "prices_changed",
+                ErrorCode::PricesChanged,
                 format!(
                     "Prices changed since you reviewed your cart: the total is now {}. Review the cart and check \
                      out again.",
@@ -167,12 +172,12 @@ impl From<ProductOrderError> for ApiError {
             ),
             ProductOrderError::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "This Idempotency-Key was used for a checkout with other details; use a new key.",
             ),
             ProductOrderError::CheckoutInProgress { checkout_id } => ApiError::new(
                 StatusCode::CONFLICT,
-                "checkout_in_progress",
+                ErrorCode::CheckoutInProgress,
                 format!(
                     "This cart's order is being placed by checkout {checkout_id}, which has not finished; \
                      wait for it (or change the cart) before checking out again."
@@ -188,11 +193,11 @@ impl From<ProductOrderError> for ApiError {
                         allowed.join(" or ")
                     )
                 };
-                ApiError::new(StatusCode::CONFLICT, "status_move_refused", message)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::StatusMoveRefused, message)
             }
             ProductOrderError::CheckoutBeingUndone { state } => ApiError::new(
                 StatusCode::CONFLICT,
-                "checkout_being_undone",
+                ErrorCode::CheckoutBeingUndone,
                 format!(
                     "This order's checkout is {} (being undone): the order can only be cancelled now.",
                     state.as_str()
@@ -201,7 +206,9 @@ impl From<ProductOrderError> for ApiError {
             ProductOrderError::Unavailable(cause) => ApiError::unavailable(cause),
             ProductOrderError::Saga(e) => match e {
                 saga::Error::NotFound => ApiError::not_found(),
-                saga::Error::Refused(message) => ApiError::new(StatusCode::CONFLICT, "saga_action_refused", message),
+                saga::Error::Refused(message) => {
+                    ApiError::new(StatusCode::CONFLICT, ErrorCode::SagaActionRefused, message)
+                }
                 saga::Error::Database(e) => ApiError::database(e),
                 saga::Error::Stopping => {
                     ApiError::unavailable("This instance is stopping; send the same request again.")
@@ -212,7 +219,7 @@ impl From<ProductOrderError> for ApiError {
             ProductOrderError::Auth(e) => e.into(),
             ProductOrderError::Database(e) => ApiError::database(e),
             ProductOrderError::Internal(e) => ApiError::internal(format!("{e:#}")),
-            ProductOrderError::RepairRefused(why) => ApiError::new(StatusCode::CONFLICT, "repair_refused", why),
+            ProductOrderError::RepairRefused(why) => ApiError::new(StatusCode::CONFLICT, ErrorCode::RepairRefused, why),
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::sagas::{EventDelivery, OutboxEvent};
 use chrono::{DateTime, Utc};
 use platform::broker::{self, Publisher};
 use serde::Serialize;
@@ -145,37 +146,8 @@ async fn send_stored(
     }
 }
 
-/// Where an event of the outbox stands: written, sent to the broker (published, not
-/// confirmed), or confirmed by the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[schema(as = EventDelivery)]
-pub enum Delivery {
-    Written,
-    Published,
-    Confirmed,
-}
-
-/// An event of the outbox as operators see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = OutboxEvent)]
-pub struct EventState {
-    pub event_id: Uuid,
-    pub routing_key: String,
-    pub state: Delivery,
-    pub written_at: DateTime<Utc>,
-    /// The last time it was handed to the broker.
-    pub sent_at: Option<DateTime<Utc>>,
-    /// When the broker's confirm was recorded.
-    pub confirmed_at: Option<DateTime<Utc>>,
-    /// Whether the broker routed it to a queue (false: no queue was bound; it was dropped).
-    pub routed: Option<bool>,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-}
-
 /// The events about `aggregate_id` (an order), oldest first.
-pub async fn events_of(db: impl sqlx::PgExecutor<'_>, aggregate_id: Uuid) -> Result<Vec<EventState>, sqlx::Error> {
+pub async fn events_of(db: impl sqlx::PgExecutor<'_>, aggregate_id: Uuid) -> Result<Vec<OutboxEvent>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, routing_key, created_at, sent_at, published_at, routed, attempts, last_error \
          FROM outbox WHERE aggregate_id = $1 ORDER BY created_at, id",
@@ -189,11 +161,11 @@ pub async fn events_of(db: impl sqlx::PgExecutor<'_>, aggregate_id: Uuid) -> Res
             let sent_at: Option<DateTime<Utc>> = row.get("sent_at");
             let confirmed_at: Option<DateTime<Utc>> = row.get("published_at");
             let state = match (sent_at, confirmed_at) {
-                (_, Some(_)) => Delivery::Confirmed,
-                (Some(_), None) => Delivery::Published,
-                (None, None) => Delivery::Written,
+                (_, Some(_)) => EventDelivery::Confirmed,
+                (Some(_), None) => EventDelivery::Published,
+                (None, None) => EventDelivery::Written,
             };
-            EventState {
+            OutboxEvent {
                 event_id: row.get("id"),
                 routing_key: row.get("routing_key"),
                 state,

@@ -9,6 +9,7 @@
 //! - `progress`: how each step of an instance stands, and how attempts ended.
 //! - `recovery`: what becomes of an attempt whose worker stopped.
 //! - `operator`: what an operator's move may do.
+//! - `views`: an instance as its readers see it.
 
 pub mod graph;
 pub mod machine;
@@ -16,6 +17,7 @@ pub mod operator;
 pub mod policy;
 pub mod progress;
 pub mod recovery;
+pub mod views;
 
 pub use graph::{Edge, EdgeKind, Node, edges};
 pub use machine::{Action, Event, InstanceState, Phase, Position, Refused, Shape, StepShape, transition};

@@ -1,5 +1,7 @@
 //! How far an instance's steps got, in the words operators and requesters read.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// How a step (or its compensation) stands.
@@ -25,6 +27,13 @@ impl StepState {
             Some(AttemptOutcome::Failed | AttemptOutcome::Abandoned) if retried => Self::Retrying,
             Some(AttemptOutcome::Failed | AttemptOutcome::Abandoned) => Self::Failed,
         }
+    }
+}
+
+/// The state as sent (serde writes a unit variant's name to a formatter).
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.serialize(f)
     }
 }
 
@@ -57,6 +66,12 @@ impl AttemptOutcome {
     }
 }
 
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +88,7 @@ mod tests {
         for (state, word) in all {
             assert_eq!(serde_json::to_value(state).unwrap(), word);
             assert_eq!(serde_json::from_value::<StepState>(word.into()).unwrap(), state);
+            assert_eq!(state.to_string(), word);
         }
         for outcome in AttemptOutcome::ALL {
             assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());

@@ -79,8 +79,8 @@ impl From<Account> for AccountBody {
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, description = "The new shopper account.", body = AccountBody),
-        (status = 409, description = "The email is taken (`email_taken`, named in `fields`).", body = platform::error::ErrorBody),
-        (status = 429, description = "Too many registrations from this address (`Retry-After`).", body = platform::error::ErrorBody),
+        (status = 409, description = "The email is taken (`email_taken`, named in `fields`).", body = api::ErrorBody),
+        (status = 429, description = "Too many registrations from this address (`Retry-After`).", body = api::ErrorBody),
     ))]
 async fn register(
     State(state): State<AppState>,
@@ -132,7 +132,7 @@ struct PasswordChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The tokens of a new session; every earlier one ended.", body = TokenBody),
-        (status = 429, description = "Too many wrong current passwords (`Retry-After`).", body = platform::error::ErrorBody),
+        (status = 429, description = "Too many wrong current passwords (`Retry-After`).", body = api::ErrorBody),
     ))]
 async fn change_password(
     State(state): State<AppState>,

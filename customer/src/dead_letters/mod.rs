@@ -349,7 +349,7 @@ async fn not_open(state: &AppState, id: Uuid) -> CustomerError {
 #[utoipa::path(post, path = "/api/ops/dead-letters/{id}/replay", tag = "operators", params(("id" = Uuid, Path, description = "The dead letter's id")), security(("bearer" = [])),
     responses(
         (status = 200, description = "What came of it.", body = Replayed),
-        (status = 409, description = "Replayed or discarded already (`dead_letter_closed`).", body = platform::error::ErrorBody),
+        (status = 409, description = "Replayed or discarded already (`dead_letter_closed`).", body = api::ErrorBody),
     ))]
 async fn replay_dead_letter(
     State(state): State<AppState>,
@@ -368,7 +368,7 @@ async fn replay_dead_letter(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The dead letter, discarded.", body = DeadLetterDetail),
-        (status = 409, description = "Replayed or discarded already (`dead_letter_closed`).", body = platform::error::ErrorBody),
+        (status = 409, description = "Replayed or discarded already (`dead_letter_closed`).", body = api::ErrorBody),
     ))]
 async fn discard_dead_letter(
     State(state): State<AppState>,

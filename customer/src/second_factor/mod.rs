@@ -169,8 +169,8 @@ async fn challenged(state: &AppState, challenge: &str) -> Result<Challenged> {
 #[utoipa::path(post, path = "/api/auth/second-factor", tag = "sessions", request_body = CodeRequest,
     responses(
         (status = 200, description = "The session.", body = TokenBody),
-        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = platform::error::ErrorBody),
-        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = platform::error::ErrorBody),
+        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = api::ErrorBody),
+        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = api::ErrorBody),
     ))]
 async fn sign_in(
     State(state): State<AppState>,
@@ -211,8 +211,8 @@ async fn sign_in(
 #[utoipa::path(post, path = "/api/auth/second-factor/enrolment", tag = "sessions", request_body = ChallengeRequest,
     responses(
         (status = 200, description = "The secret to enrol.", body = EnrolmentBody),
-        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = platform::error::ErrorBody),
-        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
+        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = api::ErrorBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = api::ErrorBody),
     ))]
 async fn enrolment_at_login(
     State(state): State<AppState>,
@@ -226,9 +226,9 @@ async fn enrolment_at_login(
 #[utoipa::path(post, path = "/api/auth/second-factor/enrolment/confirm", tag = "sessions", request_body = CodeRequest,
     responses(
         (status = 200, description = "The session and the recovery codes, shown only now.", body = EnrolledBody),
-        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = platform::error::ErrorBody),
-        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
-        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = platform::error::ErrorBody),
+        (status = 401, description = "The challenge expired, was used or saw five wrong codes (`invalid_challenge`).", body = api::ErrorBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = api::ErrorBody),
+        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = api::ErrorBody),
     ))]
 async fn enrol_at_login(
     State(state): State<AppState>,
@@ -258,7 +258,7 @@ async fn status(State(state): State<AppState>, Caller(claims): Caller) -> Result
 #[utoipa::path(post, path = "/api/me/second-factor", tag = "accounts", security(("bearer" = [])),
     responses(
         (status = 200, description = "The secret to enrol.", body = EnrolmentBody),
-        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = api::ErrorBody),
     ))]
 async fn my_enrolment(State(state): State<AppState>, Caller(claims): Caller) -> Result<Json<EnrolmentBody>> {
     let account = caller_account(&state, &claims).await?;
@@ -270,8 +270,8 @@ async fn my_enrolment(State(state): State<AppState>, Caller(claims): Caller) -> 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A new session and the recovery codes, shown only now.", body = EnrolledBody),
-        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = platform::error::ErrorBody),
-        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = platform::error::ErrorBody),
+        (status = 409, description = "A factor is enrolled already (`second_factor_enrolled`).", body = api::ErrorBody),
+        (status = 429, description = "Too many wrong codes (`Retry-After`).", body = api::ErrorBody),
     ))]
 async fn enrol_mine(
     State(state): State<AppState>,

@@ -73,8 +73,8 @@ pub enum LoginAnswer {
 #[utoipa::path(post, path = "/api/auth/login", tag = "sessions", request_body = LoginRequest,
     responses(
         (status = 200, description = "A session, or the challenge a second factor must meet.", body = LoginAnswer),
-        (status = 401, description = "Email or password is incorrect (`invalid_credentials`).", body = platform::error::ErrorBody),
-        (status = 429, description = "Too many failures from this address (`Retry-After`).", body = platform::error::ErrorBody),
+        (status = 401, description = "Email or password is incorrect (`invalid_credentials`).", body = api::ErrorBody),
+        (status = 429, description = "Too many failures from this address (`Retry-After`).", body = api::ErrorBody),
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -125,7 +125,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "sessions", request_body = RefreshRequest,
     responses(
         (status = 200, description = "The session's next tokens; the one shown is spent.", body = TokenBody),
-        (status = 401, description = "Unknown, spent, expired or revoked (`invalid_refresh_token`); a spent one ends its session.", body = platform::error::ErrorBody),
+        (status = 401, description = "Unknown, spent, expired or revoked (`invalid_refresh_token`); a spent one ends its session.", body = api::ErrorBody),
     ))]
 async fn refresh_session(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 
 pub mod store;
 
+use api::money::Currency;
 use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -18,7 +19,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::catalog::domain::{Currency, Quantity};
+
+use crate::catalog::domain::Quantity;
 use crate::catalog::store as catalog_store;
 use crate::error::{ProductOrderError, Result};
 use store::CartLine;
@@ -201,7 +203,7 @@ async fn get_cart(State(state): State<AppState>, owner: CartOwner) -> Result<Jso
 #[derive(Deserialize, ToSchema)]
 struct SetQuantity {
     /// 1 to 99, and no more than is in stock.
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     #[schema(value_type = i64, required = true, minimum = 1, maximum = 99)]
     quantity: Option<i64>,
 }
@@ -211,8 +213,8 @@ struct SetQuantity {
     request_body = SetQuantity, security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The cart.", body = CartBody),
-        (status = 409, description = "Not that many in stock (`insufficient_stock`), or priced in another currency than the cart (`currency_mismatch`).", body = platform::error::ErrorBody),
-        (status = 422, description = "The product is no longer for sale (`product_unavailable`), or a field is invalid.", body = platform::error::ErrorBody),
+        (status = 409, description = "Not that many in stock (`insufficient_stock`), or priced in another currency than the cart (`currency_mismatch`).", body = api::ErrorBody),
+        (status = 422, description = "The product is no longer for sale (`product_unavailable`), or a field is invalid.", body = api::ErrorBody),
     ))]
 async fn set_item(
     State(state): State<AppState>,
@@ -229,7 +231,7 @@ struct AddItem {
     #[schema(value_type = Uuid, required = true)]
     product_id: Option<Uuid>,
     /// 1 to 99 more (at most 99 in the line, and no more than is in stock).
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     #[schema(value_type = i64, required = true, minimum = 1, maximum = 99)]
     quantity: Option<i64>,
 }
@@ -238,9 +240,9 @@ struct AddItem {
 #[utoipa::path(post, path = "/api/cart/items", tag = "cart", params(CartTokenHeader), request_body = AddItem, security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The cart.", body = CartBody),
-        (status = 404, description = "No such product.", body = platform::error::ErrorBody),
-        (status = 409, description = "Not that many in stock (`insufficient_stock`), or priced in another currency than the cart (`currency_mismatch`).", body = platform::error::ErrorBody),
-        (status = 422, description = "The product is no longer for sale (`product_unavailable`), the line would pass 99, or a field is invalid.", body = platform::error::ErrorBody),
+        (status = 404, description = "No such product.", body = api::ErrorBody),
+        (status = 409, description = "Not that many in stock (`insufficient_stock`), or priced in another currency than the cart (`currency_mismatch`).", body = api::ErrorBody),
+        (status = 422, description = "The product is no longer for sale (`product_unavailable`), the line would pass 99, or a field is invalid.", body = api::ErrorBody),
     ))]
 async fn add_item(
     State(state): State<AppState>,

@@ -7,6 +7,7 @@ mod low_stock;
 pub mod store;
 pub mod word_stats;
 
+use api::money::Currency;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
-use domain::{Availability, Currency, Sku, parse_image_url, parse_price, parse_stock, parse_text};
+use domain::{Availability, Sku, parse_image_url, parse_price, parse_stock, parse_text};
 use platform::auth::MaybeCaller;
 use platform::db::violates;
 use store::{After, Listing, Product, ProductFields, Sort};
@@ -134,7 +135,7 @@ fn decode_cursor(raw: &str) -> Option<After> {
 #[utoipa::path(get, path = "/api/products", tag = "catalog", params(ListParams), security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of products.", body = Page),
-        (status = 403, description = "`include_inactive` asked for by a shopper.", body = platform::error::ErrorBody),
+        (status = 403, description = "`include_inactive` asked for by a shopper.", body = api::ErrorBody),
     ))]
 async fn list_products(
     State(state): State<AppState>,
@@ -240,14 +241,14 @@ struct CreateProduct {
     )]
     description: String,
     /// In minor units (cents).
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     #[schema(value_type = i64, required = true, minimum = 0, maximum = 100_000_000)]
     price: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Currency, required = true)]
     currency: String,
     /// 0 (the default) to 1,000,000.
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     #[schema(minimum = 0, maximum = 1_000_000)]
     stock: Option<i64>,
     /// An http(s) address of an image elsewhere (its host a name, not a number; no port);
@@ -266,7 +267,7 @@ struct CreateProduct {
 #[utoipa::path(post, path = "/api/products", tag = "operators", request_body = CreateProduct, security(("bearer" = [])),
     responses(
         (status = 201, description = "The product.", body = ProductBody),
-        (status = 409, description = "Another product has this SKU (`sku_taken`, named in `fields`).", body = platform::error::ErrorBody),
+        (status = 409, description = "Another product has this SKU (`sku_taken`, named in `fields`).", body = api::ErrorBody),
     ))]
 async fn create_product(
     State(state): State<AppState>,
@@ -339,7 +340,7 @@ struct UpdateProduct {
         pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
     )]
     description: Option<String>,
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     #[schema(minimum = 0, maximum = 100_000_000)]
     price: Option<i64>,
     #[schema(value_type = Option<Currency>)]
@@ -351,11 +352,11 @@ struct UpdateProduct {
     image_url: Option<String>,
     active: Option<bool>,
     /// The stock to set (0 to 1,000,000); not with `stock_delta`.
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     #[schema(minimum = 0, maximum = 1_000_000)]
     stock: Option<i64>,
     /// How much to add to the stock (or take off); the result must be 0 to 1,000,000.
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
+    #[serde(default, deserialize_with = "api::whole_number::optional")]
     stock_delta: Option<i64>,
     /// Why the stock changed, for the audit trail.
     #[schema(
@@ -369,7 +370,7 @@ struct UpdateProduct {
     request_body = UpdateProduct, security(("bearer" = [])),
     responses(
         (status = 200, description = "The product as it is now.", body = ProductBody),
-        (status = 409, description = "Another product has this SKU (`sku_taken`, named in `fields`).", body = platform::error::ErrorBody),
+        (status = 409, description = "Another product has this SKU (`sku_taken`, named in `fields`).", body = api::ErrorBody),
     ))]
 async fn update_product(
     State(state): State<AppState>,

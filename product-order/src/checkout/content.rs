@@ -57,7 +57,7 @@ impl OrderContent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::domain::Currency;
+    use api::money::Currency;
 
     fn line(name: &str, price: i64, quantity: i32, currency: &str) -> CartLine {
         CartLine {

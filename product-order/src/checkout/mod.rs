@@ -6,17 +6,17 @@ pub mod details;
 mod request;
 pub mod steps;
 
+use api::checkout::{
+    Checkout, CheckoutAccepted, CheckoutList, CheckoutRequest, CheckoutStep, CheckoutSummary, CountryOption,
+    DetailsForm, SHIPPING_COUNTRIES,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use contracts::OrderStatus;
-use contracts::events::OrderLine;
 use platform::auth::Caller;
 use platform::http::{AppJson, AppPath};
 use saga::{InstanceState, NewInstance, StepState};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -25,8 +25,6 @@ use crate::app::AppState;
 use crate::cart::store as carts;
 use crate::error::{ProductOrderError, Result};
 use content::OrderContent;
-use details::DetailsForm;
-use request::CheckoutRequest;
 use steps::{CHECKOUT, CheckoutInput};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,14 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(shipping_countries))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = CheckoutAccepted)]
-struct Accepted {
-    checkout_id: Uuid,
-    status_url: String,
-    state: InstanceState,
-}
-
 /// Starts a checkout of the caller's cart, as the shopper reviewed it. The `Idempotency-Key`
 /// header makes a repeat (a double click, a retry after a timeout) return the first checkout
 /// instead of a second order.
@@ -53,20 +43,20 @@ struct Accepted {
         description = "1 to 255 visible ASCII characters (a UUID, say), new for each order the shopper means to place")),
     security(("bearer" = [])),
     responses(
-        (status = 202, description = "The checkout is recorded and runs (a repeat gets the first one).", body = Accepted),
-        (status = 409, description = "The cart is empty (`empty_cart`), mixes currencies (`mixed_currencies`), costs another total than reviewed (`prices_changed`), holds a line that cannot be served (`insufficient_stock`, `product_unavailable`), or another checkout is placing it (`checkout_in_progress`).", body = platform::error::ErrorBody),
+        (status = 202, description = "The checkout is recorded and runs (a repeat gets the first one).", body = CheckoutAccepted),
+        (status = 409, description = "The cart is empty (`empty_cart`), mixes currencies (`mixed_currencies`), costs another total than reviewed (`prices_changed`), holds a line that cannot be served (`insufficient_stock`, `product_unavailable`), or another checkout is placing it (`checkout_in_progress`).", body = api::ErrorBody),
     ))]
 async fn start_checkout(
     State(state): State<AppState>,
     Caller(claims): Caller,
     headers: HeaderMap,
     AppJson(request): AppJson<CheckoutRequest>,
-) -> Result<(StatusCode, Json<Accepted>)> {
+) -> Result<(StatusCode, Json<CheckoutAccepted>)> {
     let key = idempotency_key(&headers)?;
-    let (form, reviewed) = request.validate().map_err(ProductOrderError::Validation)?;
+    let (form, reviewed) = request::validate(request).map_err(ProductOrderError::Validation)?;
     let owner = claims.sub.to_string();
     let request_hash = fingerprint(&form);
-    let accepted = |checkout_id: Uuid| Accepted {
+    let accepted = |checkout_id: Uuid| CheckoutAccepted {
         checkout_id,
         status_url: format!("/api/checkouts/{checkout_id}"),
         state: InstanceState::Running,
@@ -182,40 +172,15 @@ fn fingerprint(form: &DetailsForm) -> String {
     format!("{:x}", Sha256::digest(canonical))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Checkout)]
-struct CheckoutBody {
-    checkout_id: Uuid,
-    state: InstanceState,
-    order_id: Option<Uuid>,
-    /// The order's status now (placed, confirmed, shipped, delivered, cancelled), once placed.
-    order_status: Option<OrderStatus>,
-    failure: Option<String>,
-    steps: Vec<StepBody>,
-    lines: Vec<OrderLine>,
-    total: i64,
-    currency: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = CheckoutStep)]
-struct StepBody {
-    name: String,
-    state: StepState,
-    attempts: u32,
-    error: Option<String>,
-}
-
 /// How the caller's checkout goes; another shopper's is 404.
 #[utoipa::path(get, path = "/api/checkouts/{id}", tag = "checkout", params(("id" = Uuid, Path, description = "The checkout's id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The checkout, its steps and its order once placed.", body = CheckoutBody)))]
+    responses((status = 200, description = "The checkout, its steps and its order once placed.", body = Checkout)))]
 async fn show_checkout(
     State(state): State<AppState>,
     Caller(claims): Caller,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<CheckoutBody>> {
+) -> Result<Json<Checkout>> {
     let instance = state.saga.instance(id).await?.ok_or(ProductOrderError::NotFound)?;
     if instance.summary.saga != CHECKOUT || instance.summary.owner != claims.sub.to_string() {
         return Err(ProductOrderError::NotFound);
@@ -224,7 +189,7 @@ async fn show_checkout(
     let order = crate::orders::store::placed_for(&state.db, id).await?;
     let (order_id, order_status) = order.map(|o| (o.order_id, o.status)).unzip();
     let summary = instance.summary;
-    Ok(Json(CheckoutBody {
+    Ok(Json(Checkout {
         checkout_id: id,
         state: summary.state,
         order_id,
@@ -233,7 +198,7 @@ async fn show_checkout(
         steps: instance
             .steps
             .into_iter()
-            .map(|s| StepBody {
+            .map(|s| CheckoutStep {
                 error: shopper_step_error(&s.name, s.state).map(str::to_owned),
                 name: s.name,
                 state: s.state,
@@ -277,20 +242,6 @@ fn shopper_step_error(step: &str, state: StepState) -> Option<&'static str> {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-struct CheckoutSummary {
-    checkout_id: Uuid,
-    state: InstanceState,
-    order_id: Option<Uuid>,
-    failure: Option<String>,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct CheckoutList {
-    items: Vec<CheckoutSummary>,
-}
-
 /// The caller's most recent checkouts (newest first, at most 20), so a page can show an order
 /// that is still being placed or announced.
 #[utoipa::path(get, path = "/api/checkouts", tag = "checkout", security(("bearer" = [])),
@@ -321,23 +272,16 @@ async fn list_checkouts(State(state): State<AppState>, Caller(claims): Caller) -
     Ok(Json(CheckoutList { items }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ShippingCountry)]
-struct CountryBody {
-    code: &'static str,
-    name: &'static str,
-}
-
 /// The countries the checkout form offers.
 #[utoipa::path(get, path = "/api/shipping-countries", tag = "checkout",
-    responses((status = 200, description = "Code and name of each country the shop delivers to.", body = Vec<CountryBody>)))]
-async fn shipping_countries() -> Json<Vec<CountryBody>> {
+    responses((status = 200, description = "Code and name of each country the shop delivers to.", body = Vec<CountryOption>)))]
+async fn shipping_countries() -> Json<Vec<CountryOption>> {
     Json(
-        details::SHIPPING_COUNTRIES
+        SHIPPING_COUNTRIES
             .iter()
-            .map(|c| CountryBody {
-                code: c.code,
-                name: c.name,
+            .map(|c| CountryOption {
+                code: c.code.to_owned(),
+                name: c.name.to_owned(),
             })
             .collect(),
     )

@@ -1,79 +1,47 @@
 //! The body of `POST /api/checkout`: the contact and delivery details, and what the shopper
 //! reviewed before placing the order (the cart's total and currency as they saw it).
 
+use api::checkout::{CheckoutRequest, DetailsForm};
+use api::money::Currency;
 use platform::FieldErrors;
-use serde::Deserialize;
 
-use super::details::{ContactForm, DeliveryForm, DetailsForm};
-use crate::catalog::domain::{Currency, Money};
+use crate::catalog::domain::Money;
 
-/// The body as sent; every field may be missing or wrong. Its fields are those of
-/// `DetailsForm` and `reviewed` side by side rather than a flattened `DetailsForm`: serde's
-/// flatten loses the path of a wrong field (which a 422 names) and cannot deny unknown fields.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    #[schema(required = true)]
-    #[serde(default)]
-    pub contact: ContactForm,
-    #[schema(required = true)]
-    #[serde(default)]
-    pub delivery: DeliveryForm,
-    #[schema(value_type = ReviewedForm, required = true)]
-    #[serde(default)]
-    pub reviewed: Option<ReviewedForm>,
-}
-
-/// The total the shopper reviewed, in minor units, and its currency: when the cart's total is
-/// another now, the checkout is refused (`prices_changed`) rather than charging it.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewedForm {
-    #[schema(value_type = i64, required = true, minimum = 0)]
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
-    pub total: Option<i64>,
-    #[schema(value_type = Currency, required = true)]
-    #[serde(default)]
-    pub currency: Option<String>,
-}
-
-impl CheckoutRequest {
-    /// The details (as sent: the saga's first step checks them again) and the total reviewed,
-    /// or a message per wrong field.
-    pub fn validate(self) -> Result<(DetailsForm, Money), FieldErrors> {
-        let details = DetailsForm {
-            contact: self.contact,
-            delivery: self.delivery,
-        };
-        let mut errors = details.validate().err().unwrap_or_default();
-        let reviewed = match self.reviewed {
-            None => {
-                errors.add(
-                    "reviewed",
-                    "Send the total the shopper reviewed: {\"total\": minor units, \"currency\": \"EUR\"}.",
-                );
-                None
-            }
-            Some(reviewed) => {
-                let total = errors.check(
-                    "reviewed.total",
-                    match reviewed.total {
-                        None => Err("Send the total the shopper reviewed, in minor units (cents).".to_owned()),
-                        Some(total) if total < 0 => Err("A total is a whole number of cents, 0 or more.".to_owned()),
-                        Some(total) => Ok(total),
-                    },
-                );
-                let currency = errors.check(
-                    "reviewed.currency",
-                    Currency::parse(reviewed.currency.as_deref().unwrap_or_default()),
-                );
-                total.zip(currency)
-            }
-        };
-        match reviewed {
-            Some((minor, currency)) if errors.is_empty() => Ok((details, Money { minor, currency })),
-            _ => Err(errors),
+/// The details (as sent: the saga's first step checks them again) and the total reviewed, or
+/// a message per wrong field.
+pub fn validate(request: CheckoutRequest) -> Result<(DetailsForm, Money), FieldErrors> {
+    let details = DetailsForm {
+        contact: request.contact,
+        delivery: request.delivery,
+    };
+    let mut errors = super::details::validate(&details).err().unwrap_or_default();
+    let reviewed = match request.reviewed {
+        None => {
+            errors.add(
+                "reviewed",
+                "Send the total the shopper reviewed: {\"total\": minor units, \"currency\": \"EUR\"}.",
+            );
+            None
         }
+        Some(reviewed) => {
+            let total = errors.check(
+                "reviewed.total",
+                match reviewed.total {
+                    None => Err("Send the total the shopper reviewed, in minor units (cents).".to_owned()),
+                    Some(total) if total < 0 => Err("A total is a whole number of cents, 0 or more.".to_owned()),
+                    Some(total) => Ok(total),
+                },
+            );
+            let currency = errors.check(
+                "reviewed.currency",
+                Currency::parse(reviewed.currency.as_deref().unwrap_or_default()),
+            );
+            total.zip(currency)
+        }
+    };
+    match reviewed {
+        Some((minor, currency)) if errors.is_empty() => Ok((details, Money { minor, currency })),
+        _ => Err(errors),
     }
 }
 
@@ -96,7 +64,7 @@ mod tests {
     fn the_reviewed_total_comes_with_the_details() {
         let mut body = details();
         body["reviewed"] = serde_json::json!({"total": 2580, "currency": "eur"});
-        let (details, reviewed) = request(body).validate().expect("valid");
+        let (details, reviewed) = validate(request(body)).expect("valid");
         assert_eq!(details.contact.name, "Ada Lovelace");
         assert_eq!(reviewed.minor, 2580);
         assert_eq!(reviewed.currency.as_str(), "EUR");
@@ -104,16 +72,14 @@ mod tests {
 
     #[test]
     fn a_missing_or_wrong_review_is_named_like_any_field() {
-        let errors = request(details()).validate().expect_err("no review");
+        let errors = validate(request(details())).expect_err("no review");
         assert!(errors.get("reviewed").is_some());
         let mut body = details();
         body["reviewed"] = serde_json::json!({"total": -1, "currency": "XTS"});
-        let errors = request(body).validate().expect_err("a wrong review");
+        let errors = validate(request(body)).expect_err("a wrong review");
         assert!(errors.get("reviewed.total").is_some());
         assert!(errors.get("reviewed.currency").is_some());
-        let errors = request(serde_json::json!({"reviewed": {}}))
-            .validate()
-            .expect_err("nothing");
+        let errors = validate(request(serde_json::json!({"reviewed": {}}))).expect_err("nothing");
         for field in [
             "contact.name",
             "delivery.country",

@@ -17,7 +17,7 @@ use contracts::OrderStatus;
 use contracts::events::OrderLine;
 use platform::broker::Publisher;
 
-use super::details::DetailsForm;
+use super::details;
 use crate::orders::store::{self as orders, NewOrder, StatusChange};
 use crate::outbox;
 use crate::reservations::{self, ReservationState};
@@ -35,7 +35,7 @@ pub const PUBLISH_ORDER_PLACED: &str = "publish_order_placed";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckoutInput {
     pub customer_id: Uuid,
-    pub details: DetailsForm,
+    pub details: api::checkout::DetailsForm,
     pub lines: Vec<OrderLine>,
     pub total: i64,
     pub currency: String,
@@ -142,7 +142,7 @@ impl StepAction for ValidateDetails {
             if input.lines.is_empty() {
                 return Err(StepError::rejected("The cart was empty."));
             }
-            input.details.validate().map(|_| ()).map_err(|errors| {
+            details::validate(&input.details).map(|_| ()).map_err(|errors| {
                 let problems: Vec<String> = errors
                     .0
                     .iter()
@@ -199,9 +199,7 @@ impl StepAction for PlaceOrder {
     fn run<'a>(&'a self, context: &'a StepContext, tx: &'a mut PgConnection) -> StepFuture<'a> {
         Box::pin(async move {
             let input = CheckoutInput::of(context)?;
-            let (contact, delivery) = input
-                .details
-                .validate()
+            let (contact, delivery) = details::validate(&input.details)
                 .map_err(|_| StepError::rejected("The details no longer pass validation."))?;
             let placed = orders::place(
                 tx,

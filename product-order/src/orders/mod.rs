@@ -3,6 +3,7 @@
 
 pub mod store;
 
+use api::orders::OrderStatusBody;
 use axum::Json;
 use axum::extract::State;
 use contracts::OrderStatus;
@@ -27,26 +28,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_status))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = OrderStatusBody)]
-struct StatusBody {
-    order_id: Uuid,
-    status: OrderStatus,
-    version: i64,
-}
-
 /// The caller cancels their order before it ships; its stock goes back on sale.
 #[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", params(("id" = Uuid, Path, description = "The order's id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The order, cancelled.", body = StatusBody),
-        (status = 409, description = "Shipped already, or cancelled (`status_move_refused`).", body = platform::error::ErrorBody),
+        (status = 200, description = "The order, cancelled.", body = OrderStatusBody),
+        (status = 409, description = "Shipped already, or cancelled (`status_move_refused`).", body = api::ErrorBody),
     ))]
 async fn cancel_order(
     State(state): State<AppState>,
     Caller(claims): Caller,
     AppPath(order_id): AppPath<Uuid>,
-) -> Result<Json<StatusBody>> {
+) -> Result<Json<OrderStatusBody>> {
     let change = StatusChange {
         order_id,
         customer: Some(claims.sub),
@@ -70,7 +63,7 @@ struct ListQuery {
 }
 
 fn status_filter() -> utoipa::openapi::schema::Object {
-    platform::openapi::one_of_or_blank(OrderStatus::ALL.iter().map(|s| s.as_str()))
+    api::schema::one_of_or_blank(OrderStatus::ALL.iter().map(|s| s.as_str()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -167,15 +160,15 @@ struct SetStatus {
 #[utoipa::path(patch, path = "/api/ops/orders/{id}/status", tag = "operators", params(("id" = Uuid, Path, description = "The order's id")),
     request_body = SetStatus, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The order's new status.", body = StatusBody),
-        (status = 409, description = "Not one of its allowed moves (`status_move_refused`), or its checkout is being undone (`checkout_being_undone`).", body = platform::error::ErrorBody),
+        (status = 200, description = "The order's new status.", body = OrderStatusBody),
+        (status = 409, description = "Not one of its allowed moves (`status_move_refused`), or its checkout is being undone (`checkout_being_undone`).", body = api::ErrorBody),
     ))]
 async fn set_status(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(order_id): AppPath<Uuid>,
     AppJson(body): AppJson<SetStatus>,
-) -> Result<Json<StatusBody>> {
+) -> Result<Json<OrderStatusBody>> {
     let to = parse_status(&body.status)?;
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let change = StatusChange {
@@ -212,7 +205,7 @@ async fn refuse_while_undone(
     }
 }
 
-async fn move_order(state: &AppState, change: StatusChange<'_>) -> Result<Json<StatusBody>> {
+async fn move_order(state: &AppState, change: StatusChange<'_>) -> Result<Json<OrderStatusBody>> {
     let (order_id, to, by, customer) = (change.order_id, change.to, change.by, change.customer);
     let mut tx = state.db.begin().await?;
     refuse_while_undone(state, &mut tx, order_id, to).await?;
@@ -227,7 +220,7 @@ async fn move_order(state: &AppState, change: StatusChange<'_>) -> Result<Json<S
     // operator.
     let actor = if customer.is_some() { "shopper" } else { "operator" };
     tracing::info!(%order_id, status = %to, version, by = ?by, actor, "order moved");
-    Ok(Json(StatusBody {
+    Ok(Json(OrderStatusBody {
         order_id,
         status: to,
         version,

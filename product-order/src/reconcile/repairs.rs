@@ -5,6 +5,7 @@
 //!   one that had them changes nothing;
 //! - release: the stock a checkout whose saga has ended still holds goes back on sale.
 
+use api::sagas::ReasonBody;
 use axum::Json;
 use axum::extract::State;
 use contracts::reconciliation::{Repair, RepairRecord};
@@ -19,7 +20,7 @@ use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 use crate::outbox;
 use crate::reservations::{self, ReservationState};
-use crate::sagas::{ReasonBody, operator_name, reason};
+use crate::sagas::{operator_name, reason};
 
 /// Sends the order's events again, oldest version first; the order stays locked meanwhile,
 /// so no status change slips in between.
@@ -27,8 +28,8 @@ use crate::sagas::{ReasonBody, operator_name, reason};
     request_body = ReasonBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "The repair as recorded.", body = RepairRecord),
-        (status = 409, description = "Nothing to send (`repair_refused`, with why).", body = platform::error::ErrorBody),
-        (status = 503, description = "RabbitMQ did not take an event.", body = platform::error::ErrorBody),
+        (status = 409, description = "Nothing to send (`repair_refused`, with why).", body = api::ErrorBody),
+        (status = 503, description = "RabbitMQ did not take an event.", body = api::ErrorBody),
     ))]
 pub(super) async fn republish_order(
     State(state): State<AppState>,
@@ -73,7 +74,7 @@ pub(super) async fn republish_order(
     request_body = ReasonBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "The repair as recorded.", body = RepairRecord),
-        (status = 409, description = "It holds nothing, its saga is live, or its order ships the stock (`repair_refused`, with why).", body = platform::error::ErrorBody),
+        (status = 409, description = "It holds nothing, its saga is live, or its order ships the stock (`repair_refused`, with why).", body = api::ErrorBody),
     ))]
 pub(super) async fn release_reservations(
     State(state): State<AppState>,

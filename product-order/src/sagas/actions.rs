@@ -9,6 +9,8 @@
 //! - edit details: for a saga that failed validation, the corrected details, validated like
 //!   the checkout form; the saga then runs again from validation.
 
+use api::checkout::DetailsForm;
+use api::sagas::{EditBody, ReasonBody, Saga};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderValue;
@@ -17,14 +19,11 @@ use axum::response::{IntoResponse, Response};
 use platform::auth::Operator;
 use platform::http::{AppJson, AppPath};
 use saga::{Actor, InstanceState};
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ReasonBody, SagaBody, checkout_input, operator_name, privacy, reason, saga_body};
+use super::{checkout_input, operator_name, privacy, reason, saga_body};
 use crate::app::AppState;
-use crate::checkout::details::{ContactForm, DeliveryForm, DetailsForm};
 use crate::checkout::steps::{PUBLISH_ORDER_PLACED, VALIDATE_DETAILS};
 use crate::error::{ProductOrderError, Result};
 use crate::outbox;
@@ -33,15 +32,15 @@ use crate::outbox;
 #[utoipa::path(post, path = "/api/ops/sagas/{id}/retry", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
     request_body = ReasonBody, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The saga as it stands after the retry was scheduled.", body = SagaBody),
-        (status = 409, description = "Completed, or refused by its steps (`saga_action_refused`, with why).", body = platform::error::ErrorBody),
+        (status = 200, description = "The saga as it stands after the retry was scheduled.", body = Saga),
+        (status = 409, description = "Completed, or refused by its steps (`saga_action_refused`, with why).", body = api::ErrorBody),
     ))]
 pub(super) async fn retry_saga(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ReasonBody>,
-) -> Result<Json<SagaBody>> {
+) -> Result<Json<Saga>> {
     let operator = operator_name(&claims);
     state.saga.retry(id, actor(&operator, &body.reason)?).await?;
     Ok(Json(saga_body(&state, id).await?))
@@ -51,15 +50,15 @@ pub(super) async fn retry_saga(
 #[utoipa::path(post, path = "/api/ops/sagas/{id}/cancel", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
     request_body = ReasonBody, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The saga, compensating.", body = SagaBody),
-        (status = 409, description = "Not running, or refused by its steps (`saga_action_refused`, with why).", body = platform::error::ErrorBody),
+        (status = 200, description = "The saga, compensating.", body = Saga),
+        (status = 409, description = "Not running, or refused by its steps (`saga_action_refused`, with why).", body = api::ErrorBody),
     ))]
 pub(super) async fn cancel_saga(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ReasonBody>,
-) -> Result<Json<SagaBody>> {
+) -> Result<Json<Saga>> {
     let operator = operator_name(&claims);
     state.saga.cancel(id, actor(&operator, &body.reason)?).await?;
     Ok(Json(saga_body(&state, id).await?))
@@ -70,15 +69,15 @@ pub(super) async fn cancel_saga(
 #[utoipa::path(post, path = "/api/ops/sagas/{id}/mark-compensated", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
     request_body = ReasonBody, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The saga, failed.", body = SagaBody),
-        (status = 409, description = "Not stuck (`saga_action_refused`).", body = platform::error::ErrorBody),
+        (status = 200, description = "The saga, failed.", body = Saga),
+        (status = 409, description = "Not stuck (`saga_action_refused`).", body = api::ErrorBody),
     ))]
 pub(super) async fn mark_compensated(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ReasonBody>,
-) -> Result<Json<SagaBody>> {
+) -> Result<Json<Saga>> {
     let operator = operator_name(&claims);
     state.saga.mark_compensated(id, actor(&operator, &body.reason)?).await?;
     Ok(Json(saga_body(&state, id).await?))
@@ -89,16 +88,16 @@ pub(super) async fn mark_compensated(
 #[utoipa::path(post, path = "/api/ops/sagas/{id}/retry-publish", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
     request_body = ReasonBody, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The saga after the publish.", body = SagaBody),
-        (status = 503, description = "RabbitMQ did not take the event.", body = platform::error::ErrorBody),
-        (status = 409, description = "Nothing to publish (`saga_action_refused`).", body = platform::error::ErrorBody),
+        (status = 200, description = "The saga after the publish.", body = Saga),
+        (status = 503, description = "RabbitMQ did not take the event.", body = api::ErrorBody),
+        (status = 409, description = "Nothing to publish (`saga_action_refused`).", body = api::ErrorBody),
     ))]
 pub(super) async fn retry_publish(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ReasonBody>,
-) -> Result<Json<SagaBody>> {
+) -> Result<Json<Saga>> {
     let operator = operator_name(&claims);
     let actor = actor(&operator, &body.reason)?;
     let instance = state.saga.instance(id).await?.ok_or(ProductOrderError::NotFound)?;
@@ -119,7 +118,7 @@ pub(super) async fn retry_publish(
     outbox::republish(&mut tx, &state.db, &state.publisher, event)
         .await
         .map_err(|e| ProductOrderError::Unavailable(format!("RabbitMQ did not take the event: {e}")))?;
-    let state_of = |events: &[outbox::EventState]| events.iter().find(|e| e.event_id == event).map(|e| e.state);
+    let state_of = |events: &[api::sagas::OutboxEvent]| events.iter().find(|e| e.event_id == event).map(|e| e.state);
     let details = json!({"event_id": event, "event_before": state_of(&before), "event_after": "confirmed"});
     state
         .saga
@@ -156,36 +155,26 @@ pub(super) async fn reveal_details(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EditBody {
-    /// Why, for the saga's record (at most 500 characters).
-    #[schema(max_length = 500, pattern = "\\S")]
-    reason: String,
-    contact: ContactForm,
-    delivery: DeliveryForm,
-}
-
 /// Replaces the details of a saga that failed validation and runs it again from validation.
 #[utoipa::path(put, path = "/api/ops/sagas/{id}/details", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
     request_body = EditBody, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The saga, running again from validation.", body = SagaBody),
-        (status = 409, description = "It did not fail at validation, or its details changed meanwhile (`saga_action_refused`).", body = platform::error::ErrorBody),
+        (status = 200, description = "The saga, running again from validation.", body = Saga),
+        (status = 409, description = "It did not fail at validation, or its details changed meanwhile (`saga_action_refused`).", body = api::ErrorBody),
     ))]
 pub(super) async fn edit_details(
     State(state): State<AppState>,
     Operator(claims): Operator,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<EditBody>,
-) -> Result<Json<SagaBody>> {
+) -> Result<Json<Saga>> {
     let operator = operator_name(&claims);
     let details = DetailsForm {
         contact: body.contact,
         delivery: body.delivery,
     };
     // Every problem at once: the reason's and the details' alike.
-    let mut errors = details.validate().err().unwrap_or_default();
+    let mut errors = crate::checkout::details::validate(&details).err().unwrap_or_default();
     if let Err(ProductOrderError::Validation(reason_errors)) = reason(&body.reason) {
         errors.0.extend(reason_errors.0);
     }

@@ -6,100 +6,21 @@
 
 use std::time::Duration;
 
+use api::sagas::{BulkAnswer, BulkBody, BulkItem, BulkRefusal, REASON_MAX_CHARS};
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use platform::auth::Operator;
 use platform::http::AppJson;
-use saga::{Actor, InstanceState, InstanceSummary};
-use serde::{Deserialize, Serialize};
+use saga::{Actor, InstanceState};
 use serde_json::json;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::{FilterQuery, REASON_MAX_CHARS, operator_name, reason};
+use super::{FilterQuery, operator_name, reason};
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
 
 /// The most sagas one bulk retry takes; run it again for the rest.
 const MAX_PER_RUN: usize = 1000;
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub(super) struct BulkBody {
-    /// The state of the sagas to retry (completed ones have nothing to retry).
-    #[serde(default)]
-    #[schema(schema_with = retryable_state, required = true)]
-    state: Option<String>,
-    /// Only sagas that have not moved for this many minutes (at most a year's).
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
-    #[schema(maximum = 525_600)]
-    idle_minutes: Option<u32>,
-    /// A checkout id, an order id or an email address.
-    #[schema(
-        max_length = 254,
-        pattern = "^\\s*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[^@]*@.*)?\\s*$"
-    )]
-    q: Option<String>,
-    /// Only the sagas started by this owner (a shopper's id).
-    owner: Option<String>,
-    /// List what would be retried and change nothing (the default).
-    #[serde(default = "yes")]
-    dry_run: bool,
-    /// Why (needed unless a dry run; at most 500 characters).
-    #[serde(default)]
-    #[schema(max_length = 500)]
-    reason: String,
-    /// Retries started per second, 1 to 50 (default 5).
-    #[serde(default = "default_rate", deserialize_with = "platform::whole_number::required")]
-    #[schema(minimum = 1, maximum = 50)]
-    per_second: u32,
-    /// At most this many sagas (newest first), 1 to 1000 (default 1000).
-    #[serde(default, deserialize_with = "platform::whole_number::optional")]
-    #[schema(minimum = 1, maximum = 1000)]
-    limit: Option<usize>,
-}
-
-/// The states a bulk retry takes: any but completed.
-fn retryable_state() -> utoipa::openapi::schema::Object {
-    let states = InstanceState::ALL
-        .into_iter()
-        .filter(|s| *s != InstanceState::Completed);
-    platform::openapi::one_of(states.map(InstanceState::as_str))
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_rate() -> u32 {
-    5
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BulkAnswer {
-    /// How many sagas match the filter now.
-    matching: i64,
-    dry_run: bool,
-    per_second: u32,
-    /// The sagas taken (newest first): those a run would retry, or did schedule.
-    items: Vec<BulkItem>,
-    /// Sagas the engine refused to retry (they moved meanwhile), with why.
-    refused: Vec<Refusal>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct BulkItem {
-    #[serde(flatten)]
-    saga: InstanceSummary,
-    /// When its retry starts.
-    due_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct Refusal {
-    id: Uuid,
-    error: String,
-}
 
 /// Retries every saga matching the filter (whose `state` is needed), at most `per_second` a
 /// second; a dry run (the default) lists them and changes nothing.
@@ -166,9 +87,9 @@ pub(super) async fn bulk_retry(
             if let Err(e) = state.saga.retry_after(saga.id, delay, actor, details).await {
                 match e {
                     saga::Error::Refused(error) | saga::Error::Corrupt(error) => {
-                        refused.push(Refusal { id: saga.id, error })
+                        refused.push(BulkRefusal { id: saga.id, error })
                     }
-                    saga::Error::NotFound => refused.push(Refusal {
+                    saga::Error::NotFound => refused.push(BulkRefusal {
                         id: saga.id,
                         error: e.to_string(),
                     }),

@@ -8,13 +8,15 @@ mod privacy;
 
 use std::time::Duration;
 
+use api::sagas::{
+    MAX_IDLE_MINUTES, REASON_MAX_CHARS, RefusedAction, Saga, SagaAction, SagaList, SagaListQuery, SagaStateCount,
+};
 use axum::Json;
 use axum::extract::State;
 use platform::auth::Operator;
 use platform::http::{AppPath, AppQuery, keyset_page};
-use saga::{InstanceState, InstanceSummary, InstanceView, ListFilter, OperatorMove, Search, StepState};
+use saga::{InstanceState, InstanceView, ListFilter, OperatorMove, Search, StepState};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -22,7 +24,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::checkout::steps::{CHECKOUT, CheckoutInput, PUBLISH_ORDER_PLACED, VALIDATE_DETAILS};
 use crate::error::{ProductOrderError, Result};
-use crate::outbox::{self, EventState};
+use crate::outbox;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,22 +38,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(actions::reveal_details))
         .routes(routes!(actions::edit_details))
 }
-
-/// What an operator can do to a saga, as `actions` and `refused` name it; each is a
-/// `POST /api/ops/sagas/{id}/<action>` (edit-details: `PUT .../details`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum SagaAction {
-    Retry,
-    Cancel,
-    MarkCompensated,
-    RetryPublish,
-    Reveal,
-    EditDetails,
-}
-
-/// The longest idleness a filter asks about: a year, in minutes.
-const MAX_IDLE_MINUTES: u32 = 525_600;
 
 /// Which sagas: `?state=&idle_minutes=&q=` (q: a checkout id, an order id or an email address).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -117,58 +103,14 @@ impl FilterQuery {
     }
 }
 
-/// The list's query (not a flattened `FilterQuery`: query strings lose their numbers' types
-/// through `flatten`).
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Only sagas in this state (empty: all).
-    #[param(schema_with = state_filter)]
-    state: Option<String>,
-    /// Only sagas that have not moved for this many minutes (at most a year's).
-    #[param(maximum = 525_600)]
-    idle_minutes: Option<u32>,
-    /// A checkout id, an order id or an email address.
-    #[param(
-        max_length = 254,
-        pattern = "^\\s*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[^@]*@.*)?\\s*$"
-    )]
-    q: Option<String>,
-    /// Only the sagas started by this owner (a shopper's id).
-    owner: Option<String>,
-    /// The `next_cursor` of the page before.
-    cursor: Option<Uuid>,
-    /// 1 to 200 (default 50).
-    limit: Option<i64>,
-}
-
-fn state_filter() -> utoipa::openapi::schema::Object {
-    platform::openapi::one_of_or_blank(InstanceState::ALL.map(InstanceState::as_str))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = SagaList)]
-struct ListBody {
-    items: Vec<InstanceSummary>,
-    next_cursor: Option<Uuid>,
-    counts: Vec<StateCount>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = SagaStateCount)]
-struct StateCount {
-    state: InstanceState,
-    count: i64,
-}
-
 /// Checkout sagas newest first, filtered, with the count in each state.
-#[utoipa::path(get, path = "/api/ops/sagas", tag = "operators", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "A page of sagas.", body = ListBody)))]
+#[utoipa::path(get, path = "/api/ops/sagas", tag = "operators", params(SagaListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of sagas.", body = SagaList)))]
 async fn list_sagas(
     State(state): State<AppState>,
     _: Operator,
-    AppQuery(query): AppQuery<ListQuery>,
-) -> Result<Json<ListBody>> {
+    AppQuery(query): AppQuery<SagaListQuery>,
+) -> Result<Json<SagaList>> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200) as usize;
     let filter = ListFilter {
         before: query.cursor,
@@ -188,49 +130,25 @@ async fn list_sagas(
         .count_by_state()
         .await?
         .into_iter()
-        .map(|(state, count)| StateCount { state, count })
+        .map(|(state, count)| SagaStateCount { state, count })
         .collect();
-    Ok(Json(ListBody {
+    Ok(Json(SagaList {
         items,
         next_cursor,
         counts,
     }))
 }
 
-/// A saga as operators read it: the instance with its shopper's details masked, its order,
-/// that order's events and how far each got, and the actions that apply now.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Saga)]
-pub(crate) struct SagaBody {
-    #[serde(flatten)]
-    instance: InstanceView,
-    /// The contact and delivery details in `input` are masked (`POST .../reveal` shows them).
-    details_masked: bool,
-    order_id: Option<Uuid>,
-    /// The order's events: written, published (sent, not confirmed) or confirmed.
-    outbox: Vec<EventState>,
-    /// What an operator may do now.
-    actions: Vec<SagaAction>,
-    /// The moves the saga's state would allow but what its steps made rules out, with why.
-    refused: Vec<RefusedAction>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct RefusedAction {
-    action: SagaAction,
-    reason: String,
-}
-
 /// One saga whole: steps, every attempt, operator actions, its order's events, what may be
 /// done now.
 #[utoipa::path(get, path = "/api/ops/sagas/{id}", tag = "operators", params(("id" = Uuid, Path, description = "The saga's id (the checkout's)")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The saga.", body = SagaBody)))]
-async fn show_saga(State(state): State<AppState>, _: Operator, AppPath(id): AppPath<Uuid>) -> Result<Json<SagaBody>> {
+    responses((status = 200, description = "The saga.", body = Saga)))]
+async fn show_saga(State(state): State<AppState>, _: Operator, AppPath(id): AppPath<Uuid>) -> Result<Json<Saga>> {
     saga_body(&state, id).await.map(Json)
 }
 
-pub(crate) async fn saga_body(state: &AppState, id: Uuid) -> Result<SagaBody> {
+pub(crate) async fn saga_body(state: &AppState, id: Uuid) -> Result<Saga> {
     let mut instance = state.saga.instance(id).await?.ok_or(ProductOrderError::NotFound)?;
     let checkout = checkout_input(&instance).ok();
     let details_masked = match &checkout {
@@ -250,7 +168,7 @@ pub(crate) async fn saga_body(state: &AppState, id: Uuid) -> Result<SagaBody> {
     };
     let refusals = state.saga.refused_moves(id).await?;
     let (actions, refused) = actions_for(&instance, checkout.is_some(), &refusals);
-    Ok(SagaBody {
+    Ok(Saga {
         instance,
         details_masked,
         order_id,
@@ -322,18 +240,6 @@ pub(crate) fn checkout_input(instance: &InstanceView) -> Result<CheckoutInput> {
 pub(crate) fn operator_name(claims: &contracts::Claims) -> String {
     format!("{} ({})", claims.email, claims.sub)
 }
-
-/// An operator's action that needs nothing but why.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReasonBody {
-    /// Why, for the record (at most 500 characters).
-    #[schema(max_length = 500, pattern = "\\S")]
-    pub reason: String,
-}
-
-/// The longest reason an action takes, in characters.
-pub(crate) const REASON_MAX_CHARS: usize = 500;
 
 /// The reason an action needs, trimmed; 422 when blank or longer than 500 characters.
 pub(crate) fn reason(text: &str) -> Result<&str> {

@@ -1,7 +1,7 @@
 //! How a shopper's details read to operators until they reveal them: enough to tell shoppers
 //! apart, not to know who they are.
 
-use crate::checkout::details::{ContactForm, DeliveryForm, DetailsForm};
+use api::checkout::{ContactForm, DeliveryForm, DetailsForm};
 
 /// The details with every personal field masked (the city and country stay readable).
 pub fn masked(details: &DetailsForm) -> DetailsForm {

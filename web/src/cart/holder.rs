@@ -98,7 +98,7 @@ pub async fn join_guest_cart(state: &AppState, access_token: &str, headers: &Hea
         Ok(cart) => tracing::info!(item_count = cart.item_count, "guest cart joined the shopper's"),
         // A token product-order refuses will never merge: forget it.
         Err(ProductOrderCallError::Refused(refusal)) => {
-            tracing::warn!(code = %refusal.code, "product-order refused to merge a guest cart")
+            tracing::warn!(code = ?refusal.code, "product-order refused to merge a guest cart")
         }
         Err(e) => {
             tracing::warn!(error = %e, "merging the guest cart failed; trying again later");

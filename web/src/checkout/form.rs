@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use api::checkout::{CheckoutRequest, ContactForm, DeliveryForm, DetailsForm, ReviewedForm};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::clients::product_order::{CheckoutDetails, ContactDetails, DeliveryDetails, ReviewedTotal};
 use crate::session::CurrentUser;
 
 pub use crate::fields::FieldErrors;
@@ -82,24 +82,35 @@ impl CheckoutForm {
 
     /// The total and currency the page showed, when the form carries them (product-order
     /// checks the currency).
-    pub fn reviewed(&self) -> Option<ReviewedTotal> {
+    pub fn reviewed(&self) -> Option<ReviewedForm> {
         let total = self.reviewed_total.trim().parse().ok()?;
         let currency = self.reviewed_currency.trim();
-        (!currency.is_empty()).then(|| ReviewedTotal {
-            total,
-            currency: currency.to_owned(),
+        (!currency.is_empty()).then(|| ReviewedForm {
+            total: Some(total),
+            currency: Some(currency.to_owned()),
         })
     }
 
-    /// The details to send, as typed: product-order checks and cleans them.
-    pub fn details(&self) -> CheckoutDetails {
-        CheckoutDetails {
-            contact: ContactDetails {
+    /// The checkout request: the details as typed (product-order checks and cleans them) and
+    /// the total the shopper reviewed.
+    pub fn request(&self, reviewed: ReviewedForm) -> CheckoutRequest {
+        let DetailsForm { contact, delivery } = self.details();
+        CheckoutRequest {
+            contact,
+            delivery,
+            reviewed: Some(reviewed),
+        }
+    }
+
+    /// The details, as typed.
+    pub fn details(&self) -> DetailsForm {
+        DetailsForm {
+            contact: ContactForm {
                 name: self.contact_name.clone(),
                 email: self.contact_email.clone(),
                 phone: self.contact_phone.clone(),
             },
-            delivery: DeliveryDetails {
+            delivery: DeliveryForm {
                 line1: self.delivery_line1.clone(),
                 line2: self.delivery_line2.clone(),
                 city: self.delivery_city.clone(),
@@ -180,9 +191,9 @@ mod tests {
         };
         assert_eq!(
             form(" 2580 ", "EUR").reviewed(),
-            Some(ReviewedTotal {
-                total: 2580,
-                currency: "EUR".into()
+            Some(ReviewedForm {
+                total: Some(2580),
+                currency: Some("EUR".into())
             })
         );
         for (total, currency) in [("", "EUR"), ("25.80", "EUR"), ("2580", ""), ("lots", "EUR")] {

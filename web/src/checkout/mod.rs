@@ -7,6 +7,8 @@ pub(crate) mod form;
 mod status;
 pub mod views;
 
+use api::ErrorCode;
+use api::checkout::CountryOption;
 use axum::Extension;
 use axum::Router;
 use axum::extract::State;
@@ -16,7 +18,7 @@ use axum::routing::get;
 
 use crate::app::AppState;
 use crate::cart::HeaderCart;
-use crate::clients::product_order::{Caller, Cart, ProductOrderCallError, Refusal, ShippingCountry};
+use crate::clients::product_order::{Caller, Cart, ProductOrderCallError, Refusal};
 use crate::error::{AppForm, WebError, call_error};
 use crate::render::{PageContext, page, see_other};
 use crate::session::SignedIn;
@@ -60,7 +62,7 @@ async fn start_checkout(
     };
     let refusal = match state
         .product_order
-        .start_checkout(&shopper.access_token, &key, &form.details(), &reviewed)
+        .start_checkout(&shopper.access_token, &key, &form.request(reviewed))
         .await
     {
         Ok(started) => {
@@ -71,7 +73,7 @@ async fn start_checkout(
         Err(e) => return Err(call_error(e, CHECKOUT_PATH)),
     };
     let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-    if refusal.code == "empty_cart" {
+    if refusal.code == Some(ErrorCode::EmptyCart) {
         let empty = Cart::default();
         let view = CheckoutView {
             empty_message: refusal.message,
@@ -90,15 +92,15 @@ fn refused_form(form: CheckoutForm, refusal: Refusal, cart: &Cart) -> (CheckoutF
     let mut others = Vec::new();
     // The page shows the cart as it is now (its hidden fields send that total next time): say
     // so when that is not the total reviewed, also when the refusal was about a field.
-    if refusal.code == "prices_changed" || form.reviewed() != cart.reviewed() {
+    if refusal.code == Some(ErrorCode::PricesChanged) || form.reviewed() != cart.reviewed() {
         others.push(format!(
             "Prices changed since you reviewed your cart: the total is now {}; please check and place the order again.",
             cart.money(cart.total)
         ));
     }
-    match refusal.code.as_str() {
-        "prices_changed" => (form, FieldErrors::new(), others),
-        "idempotency_key_reused" => {
+    match refusal.code {
+        Some(ErrorCode::PricesChanged) => (form, FieldErrors::new(), others),
+        Some(ErrorCode::IdempotencyKeyReused) => {
             // The details changed after this form's key started a checkout: sending them again
             // is a new checkout, so it needs a new key.
             others.push(
@@ -122,7 +124,7 @@ fn show_form(
     ctx: &mut PageContext,
     status: StatusCode,
     cart: &Cart,
-    countries: &[ShippingCountry],
+    countries: &[CountryOption],
     form: CheckoutForm,
     (errors, other_errors): (FieldErrors, Vec<String>),
 ) -> Response {
@@ -140,7 +142,7 @@ async fn cart_and_countries(
     state: &AppState,
     shopper: &SignedIn,
     loaded: Option<Cart>,
-) -> Result<(Cart, Vec<ShippingCountry>), WebError> {
+) -> Result<(Cart, Vec<CountryOption>), WebError> {
     let cart = async {
         match loaded {
             Some(cart) => Ok(cart),
@@ -183,7 +185,7 @@ mod tests {
     fn a_total_changed_since_the_review_is_noticed_with_the_total_now() {
         let changed = Refusal {
             status: 409,
-            code: "prices_changed".into(),
+            code: Some(ErrorCode::PricesChanged),
             message: "Prices changed since you reviewed your cart: the total is now 30.00 EUR.".into(),
             fields: BTreeMap::new(),
         };
@@ -197,7 +199,7 @@ mod tests {
     fn a_field_refused_under_a_changed_total_is_noticed_too() {
         let invalid = Refusal {
             status: 422,
-            code: "validation_failed".into(),
+            code: Some(ErrorCode::ValidationFailed),
             message: "Some fields are not valid.".into(),
             fields: BTreeMap::from([("contact.email".to_owned(), "Not an email.".to_owned())]),
         };

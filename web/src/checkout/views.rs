@@ -1,9 +1,15 @@
 //! The checkout form and the page that follows a checkout.
 
+use api::checkout::{Checkout, CountryOption};
 use askama::Template;
+use contracts::OrderStatus;
+use contracts::events::OrderLine;
+use saga_core::{InstanceState, StepState};
 
 use super::form::{CheckoutForm, FieldErrors};
-use crate::clients::product_order::{Cart, Checkout, CheckoutState, CheckoutStepState, ShippingCountry};
+
+use crate::clients::product_order::Cart;
+use crate::money::format_money;
 use crate::render::PageContext;
 
 /// /checkout (`#checkout`): the cart's summary and the details form, or the empty state.
@@ -12,7 +18,7 @@ use crate::render::PageContext;
 pub struct CheckoutView<'a> {
     pub csrf_token: &'a str,
     pub cart: &'a Cart,
-    pub countries: &'a [ShippingCountry],
+    pub countries: &'a [CountryOption],
     pub form: CheckoutForm,
     /// Messages by the form's field names.
     pub errors: FieldErrors,
@@ -23,7 +29,7 @@ pub struct CheckoutView<'a> {
 }
 
 impl<'a> CheckoutView<'a> {
-    pub fn new(ctx: &'a PageContext, cart: &'a Cart, countries: &'a [ShippingCountry], form: CheckoutForm) -> Self {
+    pub fn new(ctx: &'a PageContext, cart: &'a Cart, countries: &'a [CountryOption], form: CheckoutForm) -> Self {
         Self {
             csrf_token: &ctx.csrf_token,
             cart,
@@ -60,18 +66,18 @@ impl<'a> CheckoutStatusView<'a> {
         Self {
             csrf_token: &ctx.csrf_token,
             checkout,
-            cancelled: done == "cancelled" || checkout.order_status.as_deref() == Some("cancelled"),
+            cancelled: done == "cancelled" || checkout.order_status == Some(OrderStatus::Cancelled),
         }
     }
 
     /// The page's title.
     pub fn title(&self) -> &'static str {
         match self.checkout.state {
-            CheckoutState::Running | CheckoutState::Compensating => "Placing your order",
-            CheckoutState::Completed if self.cancelled => "Order cancelled",
-            CheckoutState::Completed => "Order placed",
-            CheckoutState::Failed => "Order not placed",
-            CheckoutState::Stuck => "We are looking into your order",
+            InstanceState::Running | InstanceState::Compensating => "Placing your order",
+            InstanceState::Completed if self.cancelled => "Order cancelled",
+            InstanceState::Completed => "Order placed",
+            InstanceState::Failed => "Order not placed",
+            InstanceState::Stuck => "We are looking into your order",
         }
     }
 
@@ -82,11 +88,16 @@ impl<'a> CheckoutStatusView<'a> {
 
     /// The shopper may still cancel: the order has not shipped.
     pub fn cancellable(&self) -> bool {
-        !self.cancelled
-            && matches!(
-                self.checkout.order_status.as_deref(),
-                None | Some("placed" | "confirmed")
-            )
+        !self.cancelled && self.checkout.order_status.is_none_or(OrderStatus::is_cancellable)
+    }
+
+    /// `minor` in the checkout's currency (templates hand over references).
+    pub fn money(&self, minor: impl std::borrow::Borrow<i64>) -> String {
+        format_money(*minor.borrow(), &self.checkout.currency)
+    }
+
+    pub fn line_total(&self, line: &OrderLine) -> i64 {
+        line.unit_price * i64::from(line.quantity)
     }
 
     pub fn placing(&self) -> bool {
@@ -94,15 +105,15 @@ impl<'a> CheckoutStatusView<'a> {
     }
 
     pub fn compensating(&self) -> bool {
-        self.checkout.state == CheckoutState::Compensating
+        self.checkout.state == InstanceState::Compensating
     }
 
     pub fn completed(&self) -> bool {
-        self.checkout.state == CheckoutState::Completed
+        self.checkout.state == InstanceState::Completed
     }
 
     pub fn failed(&self) -> bool {
-        self.checkout.state == CheckoutState::Failed
+        self.checkout.state == InstanceState::Failed
     }
 
     pub fn steps(&self) -> Vec<StepLine<'_>> {
@@ -133,13 +144,13 @@ pub fn step_label(name: &str) -> &str {
 }
 
 /// A step's state in a shopper's words, with its CSS class.
-fn step_state(state: CheckoutStepState) -> (&'static str, &'static str) {
+fn step_state(state: StepState) -> (&'static str, &'static str) {
     match state {
-        CheckoutStepState::Pending => ("Waiting", "pending"),
-        CheckoutStepState::Running => ("In progress", "running"),
-        CheckoutStepState::Retrying => ("Trying again", "retrying"),
-        CheckoutStepState::Succeeded => ("Done", "succeeded"),
-        CheckoutStepState::Failed => ("Did not work", "failed"),
+        StepState::Pending => ("Waiting", "pending"),
+        StepState::Running => ("In progress", "running"),
+        StepState::Retrying => ("Trying again", "retrying"),
+        StepState::Succeeded => ("Done", "succeeded"),
+        StepState::Failed => ("Did not work", "failed"),
     }
 }
 

@@ -10,6 +10,7 @@ mod second_factor;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use api::ErrorCode;
 use platform::http::WithRequestId;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
@@ -140,7 +141,7 @@ impl CustomerClient {
         match response.status() {
             StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT => {
                 let mut detail = error_detail(response).await;
-                if detail.code == "email_taken" && !detail.fields.contains_key("email") {
+                if detail.code == Some(ErrorCode::EmailTaken) && !detail.fields.contains_key("email") {
                     detail.fields.insert("email".into(), detail.message);
                 }
                 Err(CustomerCallError::Fields(detail.fields))

@@ -5,34 +5,31 @@ pub mod product_order;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use api::{ErrorBody, ErrorCode};
 
 pub use customer::CustomerClient;
 pub use product_order::ProductOrderClient;
 
-/// The error body every service answers with.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ErrorDetail {
-    #[serde(default)]
-    pub code: String,
-    #[serde(default)]
+/// What a failed call said: the service's error body, or (when it sent none: a proxy's page,
+/// a cut connection) only its status.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub code: Option<ErrorCode>,
     pub message: String,
-    #[serde(default)]
     pub fields: BTreeMap<String, String>,
 }
 
 /// The body of a failed call, as our error shape when it has it.
-pub(crate) async fn error_detail(response: reqwest::Response) -> ErrorDetail {
+pub(crate) async fn error_detail(response: reqwest::Response) -> Failure {
     let status = response.status();
     match response.json::<ErrorBody>().await {
-        Ok(body) => body.error,
-        Err(_) => ErrorDetail {
-            code: String::new(),
+        Ok(ErrorBody { error }) => Failure {
+            code: Some(error.code),
+            message: error.message,
+            fields: error.fields,
+        },
+        Err(_) => Failure {
+            code: None,
             message: format!("answered {status}"),
             fields: BTreeMap::new(),
         },

@@ -2,6 +2,7 @@
 //! run (how many match, and which a run takes); its form, once confirmed, schedules the
 //! retries at the rate chosen and shows when each starts.
 
+use api::sagas::{BulkAnswer, BulkBody};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use super::saga_views::{ConfirmView, SagaFilter};
 use super::sagas::ListParams;
 
 use crate::app::AppState;
-use crate::clients::product_order::{BulkRetried, BulkRetry, ProductOrderCallError};
+use crate::clients::product_order::ProductOrderCallError;
 use crate::error::{AppForm, WebError};
 use crate::render::{PageContext, page};
 
@@ -26,7 +27,7 @@ const DEFAULT_RATE: u32 = 5;
 pub struct BulkRetryView<'a> {
     pub csrf_token: &'a str,
     pub filter: SagaFilter,
-    pub answer: BulkRetried,
+    pub answer: BulkAnswer,
     pub reason: String,
     pub per_second: u32,
     pub error: Option<String>,
@@ -75,7 +76,7 @@ pub(super) async fn bulk_retry_page(
     let filter = params.filter();
     let (answer, error) = match call(&state, &operator, &filter, true, "", DEFAULT_RATE).await? {
         Ok(answer) => (answer, None),
-        Err((_, message)) => (BulkRetried::default(), Some(message)),
+        Err((_, message)) => (BulkAnswer::default(), Some(message)),
     };
     let view = BulkRetryView {
         csrf_token: &ctx.csrf_token,
@@ -178,14 +179,16 @@ async fn call(
     dry_run: bool,
     reason: &str,
     per_second: u32,
-) -> Result<Result<BulkRetried, (StatusCode, String)>, WebError> {
-    let bulk = BulkRetry {
-        state: filter.state.unwrap_or(InstanceState::Failed),
+) -> Result<Result<BulkAnswer, (StatusCode, String)>, WebError> {
+    let bulk = BulkBody {
+        state: Some(filter.state.unwrap_or(InstanceState::Failed).as_str().to_owned()),
         idle_minutes: filter.idle_minutes,
-        q: filter.q.as_deref(),
+        q: filter.q.clone(),
+        owner: None,
         dry_run,
-        reason,
+        reason: reason.to_owned(),
         per_second,
+        limit: None,
     };
     match state.product_order.bulk_retry(&operator.access_token, &bulk).await {
         Ok(answer) => Ok(Ok(answer)),

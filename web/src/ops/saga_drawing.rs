@@ -3,10 +3,9 @@
 //! right, failed on the left, where undoing ends), the current place outlined. Text in the
 //! SVG's title and description says the same for screen readers.
 
+use api::sagas::Saga;
 use askama::Template;
-use saga_core::InstanceState;
-
-use crate::clients::product_order::{EdgeKind, NodePhase, SagaDetail, SagaNode};
+use saga_core::{EdgeKind, InstanceState, Node, Phase};
 
 const COLUMN: i32 = 170;
 const WIDTH: i32 = 140;
@@ -48,62 +47,58 @@ pub struct SagaDrawing {
 }
 
 impl SagaDrawing {
-    pub fn of(detail: &SagaDetail) -> Self {
-        let steps = &detail.steps;
-        let summary = &detail.summary;
+    pub fn of(detail: &Saga) -> Self {
+        let steps = &detail.instance.steps;
+        let summary = &detail.instance.summary;
         let current = match summary.state {
-            InstanceState::Completed => SagaNode::Completed,
-            InstanceState::Failed => SagaNode::Failed,
-            _ => SagaNode::Step {
+            InstanceState::Completed => Node::Completed,
+            InstanceState::Failed => Node::Failed,
+            _ => Node::Step {
                 index: steps.iter().position(|s| s.name == summary.step).unwrap_or(0),
-                phase: if summary.phase == "compensation" {
-                    NodePhase::Compensation
-                } else {
-                    NodePhase::Forward
-                },
+                phase: summary.phase,
             },
         };
         // Column 0 holds "failed"; step i is in column i + 1; "completed" comes last.
-        let place = |node: SagaNode| match node {
-            SagaNode::Step { index, phase } => {
-                let y = if phase == NodePhase::Forward { FORWARD_Y } else { UNDO_Y };
+        let place = |node: Node| match node {
+            Node::Step { index, phase } => {
+                let y = if phase == Phase::Forward { FORWARD_Y } else { UNDO_Y };
                 (COLUMN * (index as i32 + 1) + 10, y)
             }
-            SagaNode::Completed => (COLUMN * (steps.len() as i32 + 1) + 10, FORWARD_Y),
-            SagaNode::Failed => (10, UNDO_Y),
+            Node::Completed => (COLUMN * (steps.len() as i32 + 1) + 10, FORWARD_Y),
+            Node::Failed => (10, UNDO_Y),
         };
         let mut nodes = Vec::new();
         for step in steps {
-            let forward = SagaNode::Step {
+            let forward = Node::Step {
                 index: step.index,
-                phase: NodePhase::Forward,
+                phase: Phase::Forward,
             };
             let (x, y) = place(forward);
             nodes.push(DrawnNode {
                 x,
                 y,
                 label: step.name.clone(),
-                state: step.state.clone(),
+                state: step.state.to_string(),
                 current: current == forward,
                 kind: "forward",
             });
             if let Some(compensation) = &step.compensation {
-                let undo = SagaNode::Step {
+                let undo = Node::Step {
                     index: step.index,
-                    phase: NodePhase::Compensation,
+                    phase: Phase::Compensation,
                 };
                 let (x, y) = place(undo);
                 nodes.push(DrawnNode {
                     x,
                     y,
                     label: format!("undo {}", step.name),
-                    state: compensation.state.clone(),
+                    state: compensation.state.to_string(),
                     current: current == undo,
                     kind: "compensation",
                 });
             }
         }
-        for (end, label) in [(SagaNode::Completed, "completed"), (SagaNode::Failed, "failed")] {
+        for (end, label) in [(Node::Completed, "completed"), (Node::Failed, "failed")] {
             let (x, y) = place(end);
             let reached = current == end;
             nodes.push(DrawnNode {
@@ -116,6 +111,7 @@ impl SagaDrawing {
             });
         }
         let edges = detail
+            .instance
             .edges
             .iter()
             .map(|edge| {

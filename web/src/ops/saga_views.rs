@@ -2,18 +2,16 @@
 //! looking into a saga needs to tell shoppers apart, not to know who they are) unless the
 //! operator revealed them, which shows them on that one answer.
 
+use api::checkout::{CountryOption, DetailsForm};
+use api::sagas::{EventDelivery, OutboxEvent, Saga, SagaAction, SagaList};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use saga_core::InstanceState;
+use saga_core::views::{AttemptView, CompensationView, InstanceSummary};
+use saga_core::{AttemptOutcome, InstanceState, Phase, StepState};
 use uuid::Uuid;
 
 use super::saga_drawing::SagaDrawing;
-
 use crate::checkout::form::{CheckoutForm, FieldErrors};
-use crate::clients::product_order::{
-    OutboxEvent, SagaAction, SagaAttempt, SagaCompensation, SagaContactDetails, SagaDetail, SagaPage, SagaSummary,
-    ShippingCountry,
-};
 use crate::listing::LoadMore;
 use crate::orders::views::short_id;
 use crate::render::PageContext;
@@ -100,14 +98,14 @@ pub struct StateFilter {
 pub struct OpsSagasView<'a> {
     pub filter: SagaFilter,
     pub filters: Vec<StateFilter>,
-    pub sagas: &'a [SagaSummary],
+    pub sagas: &'a [InstanceSummary],
     /// This page continues an earlier one (opened without JavaScript).
     pub continued: bool,
     pub load_more: LoadMore,
 }
 
 impl<'a> OpsSagasView<'a> {
-    pub fn new(filter: SagaFilter, listing: &'a SagaPage, continued: bool, load_more: LoadMore) -> Self {
+    pub fn new(filter: SagaFilter, listing: &'a SagaList, continued: bool, load_more: LoadMore) -> Self {
         let count_of = |s: InstanceState| {
             listing
                 .counts
@@ -145,12 +143,12 @@ impl<'a> OpsSagasView<'a> {
 #[derive(Template)]
 #[template(path = "ops/saga_row.html")]
 pub struct OpsSagaRow<'a> {
-    pub saga: &'a SagaSummary,
+    pub saga: &'a InstanceSummary,
 }
 
 /// The shopper's details of a checkout saga as shown: masked, or revealed on this answer.
 pub struct ShownDetails {
-    pub details: SagaContactDetails,
+    pub details: DetailsForm,
     pub revealed: bool,
 }
 
@@ -177,12 +175,12 @@ pub struct EditDetailsForm {
     pub errors: FieldErrors,
     pub others: Vec<String>,
     pub reason: String,
-    pub countries: Vec<ShippingCountry>,
+    pub countries: Vec<CountryOption>,
 }
 
 impl EditDetailsForm {
     /// The form filled with the saga's current (revealed) details.
-    pub fn of(details: &SagaContactDetails, countries: Vec<ShippingCountry>) -> Self {
+    pub fn of(details: &DetailsForm, countries: Vec<CountryOption>) -> Self {
         let (contact, delivery) = (&details.contact, &details.delivery);
         Self {
             form: CheckoutForm {
@@ -211,8 +209,8 @@ impl EditDetailsForm {
 #[template(path = "ops/saga.html")]
 pub struct OpsSagaView<'a> {
     pub csrf_token: &'a str,
-    pub saga: &'a SagaSummary,
-    pub detail: &'a SagaDetail,
+    pub saga: &'a InstanceSummary,
+    pub detail: &'a Saga,
     pub status: SagaStatusView<'a>,
     pub shown: Option<ShownDetails>,
     pub actions: Vec<SagaAction>,
@@ -222,25 +220,22 @@ pub struct OpsSagaView<'a> {
     pub notice: Option<&'static str>,
     /// Why the action just tried was refused.
     pub error: Option<String>,
-    /// The action just tried (by its name in addresses) and the reason typed for it.
-    pub attempted: Option<(&'static str, String)>,
+    /// The action just tried and the reason typed for it.
+    pub attempted: Option<(SagaAction, String)>,
 }
 
 impl<'a> OpsSagaView<'a> {
-    pub fn new(ctx: &'a PageContext, detail: &'a SagaDetail) -> Self {
+    pub fn new(ctx: &'a PageContext, detail: &'a Saga) -> Self {
         Self {
             csrf_token: &ctx.csrf_token,
-            saga: &detail.summary,
+            saga: &detail.instance.summary,
             detail,
             status: SagaStatusView::of(detail),
-            shown: detail.contact_details().map(|details| ShownDetails {
+            shown: contact_details(detail).map(|details| ShownDetails {
                 details,
                 revealed: !detail.details_masked,
             }),
-            actions: SagaAction::ALL
-                .into_iter()
-                .filter(|a| detail.allows(a.as_str()))
-                .collect(),
+            actions: SagaAction::MOVES.into_iter().filter(|a| detail.allows(*a)).collect(),
             edit: None,
             notice: None,
             error: None,
@@ -250,23 +245,23 @@ impl<'a> OpsSagaView<'a> {
 
     /// With the notice for `?done=<action>` after an action.
     pub fn with_notice(self, done: &str) -> Self {
-        let notice = match done {
-            "retry" => Some("Retry requested."),
-            "retry-publish" => Some("Publish requested."),
-            "cancel" => Some("Cancel requested: the saga compensates its steps."),
-            "mark-compensated" => Some("Compensation marked as done."),
-            "edit-details" => Some("Details corrected: the saga runs again from validation."),
-            _ => None,
-        };
+        let notice = SagaAction::parse(done).and_then(|action| match action {
+            SagaAction::Retry => Some("Retry requested."),
+            SagaAction::RetryPublish => Some("Publish requested."),
+            SagaAction::Cancel => Some("Cancel requested: the saga compensates its steps."),
+            SagaAction::MarkCompensated => Some("Compensation marked as done."),
+            SagaAction::EditDetails => Some("Details corrected: the saga runs again from validation."),
+            SagaAction::Reveal => None,
+        });
         Self { notice, ..self }
     }
 
     /// With the shopper's details revealed (this answer only), and the form to correct them
     /// when the saga failed validation.
-    pub fn revealed(self, details: SagaContactDetails, countries: Vec<ShippingCountry>) -> Self {
+    pub fn revealed(self, details: DetailsForm, countries: Vec<CountryOption>) -> Self {
         let edit = self
             .detail
-            .allows("edit-details")
+            .allows(SagaAction::EditDetails)
             .then(|| EditDetailsForm::of(&details, countries));
         Self {
             shown: Some(ShownDetails {
@@ -289,11 +284,9 @@ impl<'a> OpsSagaView<'a> {
 
     /// With why `action` was refused, its form keeping the reason typed (and offered even
     /// when the saga's state no longer allows it, to show the message next to it).
-    pub fn with_refusal(mut self, action: &'static str, message: String, reason: String) -> Self {
-        if let Ok(known) = action.parse::<SagaAction>()
-            && !self.actions.contains(&known)
-        {
-            self.actions.push(known);
+    pub fn with_refusal(mut self, action: SagaAction, message: String, reason: String) -> Self {
+        if SagaAction::MOVES.contains(&action) && !self.actions.contains(&action) {
+            self.actions.push(action);
         }
         Self {
             error: Some(message),
@@ -308,41 +301,69 @@ impl<'a> OpsSagaView<'a> {
 
     /// The button of `action`.
     pub fn action_label(&self, action: &SagaAction) -> &'static str {
-        action_label(action.as_str())
+        action_label(*action)
     }
 
     /// The reason typed for `action` before it was refused.
-    pub fn reason_for(&self, action: &str) -> &str {
+    pub fn reason_for(&self, action: &SagaAction) -> &str {
         match &self.attempted {
-            Some((tried, reason)) if *tried == action => reason,
+            Some((tried, reason)) if tried == action => reason,
             _ => "",
         }
     }
 
     /// Why `action` was refused, when it was the one just tried.
-    pub fn error_for(&self, action: &str) -> Option<&str> {
+    pub fn error_for(&self, action: &SagaAction) -> Option<&str> {
         match &self.attempted {
-            Some((tried, _)) if *tried == action => self.error.as_deref(),
+            Some((tried, _)) if tried == action => self.error.as_deref(),
             _ => None,
         }
     }
 
+    /// The reveal form's reason and error, after a refusal.
+    pub fn reveal_reason(&self) -> &str {
+        self.reason_for(&SagaAction::Reveal)
+    }
+
+    pub fn reveal_error(&self) -> Option<&str> {
+        self.error_for(&SagaAction::Reveal)
+    }
+
     /// product-order offers to reveal the details, and they are not shown yet.
     pub fn can_reveal(&self) -> bool {
-        self.detail.allows("reveal") && !self.shown.as_ref().is_some_and(|s| s.revealed)
+        self.detail.allows(SagaAction::Reveal) && !self.shown.as_ref().is_some_and(|s| s.revealed)
+    }
+
+    /// product-order offers to correct the details (the saga failed validation).
+    pub fn can_edit(&self) -> bool {
+        self.detail.allows(SagaAction::EditDetails)
     }
 }
 
-/// The button (and confirmation) of an action, by its name in addresses.
-pub fn action_label(action: &str) -> &'static str {
+/// The shopper's details in a checkout saga's input, as product-order sent them (masked unless
+/// revealed); None when the input is no checkout's.
+pub fn contact_details(detail: &Saga) -> Option<DetailsForm> {
+    let details = detail.instance.input.get("details")?;
+    serde_json::from_value(details.clone()).ok()
+}
+
+/// Where the console's form of `action` posts (the correction form has an address of its own).
+pub fn form_address(saga: Uuid, action: SagaAction) -> String {
     match action {
-        "retry" => "Retry",
-        "retry-publish" => "Retry only the publish",
-        "cancel" => "Cancel",
-        "mark-compensated" => "Mark compensation done",
-        "reveal" => "Reveal the details",
-        "edit-details" => "Correct the details and run again",
-        _ => "Go on",
+        SagaAction::EditDetails => format!("/ops/sagas/{saga}/details"),
+        other => format!("/ops/sagas/{saga}/{other}"),
+    }
+}
+
+/// The button (and confirmation) of an action.
+pub fn action_label(action: SagaAction) -> &'static str {
+    match action {
+        SagaAction::Retry => "Retry",
+        SagaAction::RetryPublish => "Retry only the publish",
+        SagaAction::Cancel => "Cancel",
+        SagaAction::MarkCompensated => "Mark compensation done",
+        SagaAction::Reveal => "Reveal the details",
+        SagaAction::EditDetails => "Correct the details and run again",
     }
 }
 
@@ -352,12 +373,12 @@ pub fn action_label(action: &str) -> &'static str {
 #[derive(Template)]
 #[template(path = "ops/saga_status.html")]
 pub struct SagaStatusView<'a> {
-    pub detail: &'a SagaDetail,
+    pub detail: &'a Saga,
     pub drawing: SagaDrawing,
 }
 
 impl<'a> SagaStatusView<'a> {
-    pub fn of(detail: &'a SagaDetail) -> Self {
+    pub fn of(detail: &'a Saga) -> Self {
         Self {
             detail,
             drawing: SagaDrawing::of(detail),
@@ -366,24 +387,24 @@ impl<'a> SagaStatusView<'a> {
 
     /// The saga moves on its own: the part keeps polling.
     pub fn polls(&self) -> bool {
-        !self.detail.summary.state.is_final()
+        !self.detail.instance.summary.state.is_final()
     }
 
     /// The saga page's address (what htmx polls).
     pub fn path(&self) -> String {
-        format!("/ops/sagas/{}", self.detail.summary.id)
+        format!("/ops/sagas/{}", self.detail.instance.summary.id)
     }
 
     /// The step the saga is at (or ended at).
     pub fn is_current(&self, name: &str) -> bool {
-        self.detail.summary.step == name
+        self.detail.instance.summary.step == name
     }
 
     /// Where the saga stands, after its state's label. A failed saga's position is where its
     /// compensation ended (its first step), so it is named by the step whose failure ended it;
     /// an ended saga counts no attempts.
     pub fn whereabouts(&self) -> String {
-        let summary = &self.detail.summary;
+        let summary = &self.detail.instance.summary;
         match summary.state {
             InstanceState::Running => format!("at {}, attempt {}", summary.step, summary.attempts),
             InstanceState::Compensating => format!("undoing {}, attempt {}", summary.step, summary.attempts),
@@ -402,43 +423,44 @@ impl<'a> SagaStatusView<'a> {
     /// The step whose failure sent the saga back: the last forward attempt that did not
     /// succeed, else a step marked failed.
     fn failed_step(&self) -> Option<&str> {
-        self.detail
+        let instance = &self.detail.instance;
+        instance
             .attempts_log
             .iter()
             .rev()
-            .find(|a| a.phase == "forward" && a.outcome != "succeeded")
+            .find(|a| a.phase == Phase::Forward && a.outcome != AttemptOutcome::Succeeded)
             .map(|a| a.step.as_str())
             .or_else(|| {
-                self.detail
+                instance
                     .steps
                     .iter()
-                    .find(|s| s.state == "failed")
+                    .find(|s| s.state == StepState::Failed)
                     .map(|s| s.name.as_str())
             })
     }
 
     /// A compensation's state in words: one still pending on a saga that has ended never had
     /// to run (its step did not get to do anything).
-    pub fn compensation_label<'s>(&self, compensation: &'s SagaCompensation) -> &'s str {
-        if self.detail.summary.state.is_final() && compensation.state == "pending" {
-            "not needed"
+    pub fn compensation_label(&self, compensation: &CompensationView) -> String {
+        if self.detail.instance.summary.state.is_final() && compensation.state == StepState::Pending {
+            "not needed".to_owned()
         } else {
-            &compensation.state
+            compensation.state.to_string()
         }
     }
 
     /// Where an event of the order stands, in words.
     pub fn delivery_label(&self, event: &OutboxEvent) -> &'static str {
-        match (event.state.as_str(), event.routed) {
-            ("confirmed", Some(false)) => "confirmed by the broker, but no queue took it",
-            ("confirmed", _) => "confirmed by the broker",
-            ("published", _) => "published, not confirmed",
-            _ => "written, not sent yet",
+        match (event.state, event.routed) {
+            (EventDelivery::Confirmed, Some(false)) => "confirmed by the broker, but no queue took it",
+            (EventDelivery::Confirmed, _) => "confirmed by the broker",
+            (EventDelivery::Published, _) => "published, not confirmed",
+            (EventDelivery::Written, _) => "written, not sent yet",
         }
     }
 
     /// How long an attempt took, or "—" while it runs.
-    pub fn duration(&self, attempt: &SagaAttempt) -> String {
+    pub fn duration(&self, attempt: &AttemptView) -> String {
         attempt
             .ended_at
             .map_or_else(|| "—".to_owned(), |end| took(attempt.started_at, end))
@@ -464,15 +486,15 @@ pub struct ConfirmView<'a> {
 }
 
 impl<'a> ConfirmView<'a> {
-    /// Confirms `action` (by its name in addresses) on the saga `detail`.
+    /// Confirms `action` on the saga `detail`.
     pub fn of_saga_action(
         ctx: &'a PageContext,
-        detail: &SagaDetail,
-        action: &'static str,
+        detail: &Saga,
+        action: SagaAction,
         question: &str,
         fields: Vec<(&'static str, String)>,
     ) -> Self {
-        let saga = &detail.summary;
+        let saga = &detail.instance.summary;
         let reason = fields
             .iter()
             .find(|(name, _)| *name == "reason")
@@ -491,7 +513,7 @@ impl<'a> ConfirmView<'a> {
                 ),
                 ("Reason", reason),
             ],
-            action: format!("/ops/sagas/{}/{action}", saga.id),
+            action: form_address(saga.id, action),
             fields,
             button: action_label(action),
             back: format!("/ops/sagas/{}", saga.id),
@@ -500,25 +522,24 @@ impl<'a> ConfirmView<'a> {
 }
 
 /// What an action does, for its confirmation.
-pub fn what_it_does(action: &str) -> &'static str {
+pub fn what_it_does(action: SagaAction) -> &'static str {
     match action {
-        "retry" => {
+        SagaAction::Retry => {
             "The saga runs its current step (or compensation) again now; a failed saga starts over from its first step."
         }
-        "retry-publish" => {
+        SagaAction::RetryPublish => {
             "A saga waiting at its publish step publishes now; a completed one sends its order.placed event again with the same event id (consumers apply it once)."
         }
-        "cancel" => "The saga stops and undoes what it did: its compensations run, newest first.",
-        "mark-compensated" => {
+        SagaAction::Cancel => "The saga stops and undoes what it did: its compensations run, newest first.",
+        SagaAction::MarkCompensated => {
             "You did the stuck compensation by hand: it is recorded as done and the remaining compensations run."
         }
-        "reveal" => {
+        SagaAction::Reveal => {
             "The shopper's contact and delivery details show on the next page, once. Your reading is recorded with your reason."
         }
-        "edit-details" => {
+        SagaAction::EditDetails => {
             "The shopper's details are replaced by those you typed (checked like the checkout form) and the saga runs again from validation."
         }
-        _ => "",
     }
 }
 
@@ -553,7 +574,7 @@ mod tests {
     use super::*;
 
     /// A saga as product-order sends it: details masked, the actions that apply listed.
-    fn detail(state: &str, actions: &[&str]) -> SagaDetail {
+    fn detail(state: &str, actions: &[&str]) -> Saga {
         serde_json::from_value(serde_json::json!({
             "id": Uuid::nil(), "saga": "checkout", "state": state, "step": "reserve_stock",
             "phase": "forward", "attempts": 1, "failure": "Tea <x> is out of stock.", "owner": "u",
@@ -579,7 +600,7 @@ mod tests {
                               "outcome": "failed", "error": "out"}],
             "operator_actions": [{"operator": "op@example.com", "action": "retry", "reason": "try <again>",
                                   "state_before": "failed", "state_after": "running", "details": null, "at": "2026-01-01T00:00:02Z"}],
-            "order_id": null, "outbox": [], "actions": actions
+            "order_id": null, "outbox": [], "actions": actions, "refused": []
         }))
         .unwrap()
     }
@@ -588,15 +609,16 @@ mod tests {
     fn a_failed_saga_is_named_by_the_step_that_failed_not_where_its_compensation_ended() {
         let mut failed = detail("failed", &["retry"]);
         // Compensation ends at the first step, which is where a failed saga rests.
-        failed.summary.step = "validate".into();
-        failed.summary.phase = "compensation".into();
-        failed.summary.attempts = 0;
+        let summary = &mut failed.instance.summary;
+        summary.step = "validate".into();
+        summary.phase = Phase::Compensation;
+        summary.attempts = 0;
         let status = SagaStatusView::of(&failed);
         assert_eq!(
             status.whereabouts(),
             "at reserve_stock; what the steps before it did is undone"
         );
-        let compensation = failed.steps[1].compensation.as_ref().unwrap();
+        let compensation = failed.instance.steps[1].compensation.as_ref().unwrap();
         assert_eq!(status.compensation_label(compensation), "not needed");
         let html = status.render().unwrap();
         assert!(!html.contains("attempt 0") && html.contains("not needed"), "{html}");
@@ -604,7 +626,7 @@ mod tests {
         let running = detail("running", &[]);
         let status = SagaStatusView::of(&running);
         assert_eq!(status.whereabouts(), "at reserve_stock, attempt 1");
-        let compensation = running.steps[1].compensation.as_ref().unwrap();
+        let compensation = running.instance.steps[1].compensation.as_ref().unwrap();
         assert_eq!(status.compensation_label(compensation), "pending", "it may still run");
     }
 
@@ -684,9 +706,10 @@ mod tests {
     fn a_refused_action_keeps_its_reason_and_says_why() {
         let ctx = PageContext::default();
         let failed = detail("failed", &["retry"]);
-        let view = OpsSagaView::new(&ctx, &failed).with_refusal("cancel", "Not now.".into(), "by hand".into());
-        assert_eq!(view.reason_for("cancel"), "by hand");
-        assert_eq!(view.reason_for("retry"), "");
+        let view =
+            OpsSagaView::new(&ctx, &failed).with_refusal(SagaAction::Cancel, "Not now.".into(), "by hand".into());
+        assert_eq!(view.reason_for(&SagaAction::Cancel), "by hand");
+        assert_eq!(view.reason_for(&SagaAction::Retry), "");
         let html = view.render().unwrap();
         assert!(
             html.contains("Not now.") && html.contains(r#"value="by hand""#),

@@ -4,6 +4,7 @@
 //! confirmed, it posts to product-order and redirects (303) to the saga page with a notice; a
 //! refused action shows the saga again with the reason next to its form.
 
+use api::sagas::{Saga, SagaAction, SagaListQuery};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CACHE_CONTROL;
@@ -20,13 +21,13 @@ use super::saga_views::{
 
 use crate::app::AppState;
 use crate::checkout::form::{CheckoutForm, field_errors};
-use crate::clients::product_order::{ProductOrderCallError, SagaAction, SagaDetail, SagaQuery};
+use crate::clients::product_order::ProductOrderCallError;
 use crate::error::{AppForm, WebError, parse_cursor, parse_id};
 use crate::listing::{LoadMore, MoreView};
 use crate::render::{PageContext, fragment, page, see_other};
 
 /// Rows per page of the list.
-const PAGE_SIZE: u32 = 25;
+const PAGE_SIZE: i64 = 25;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -99,10 +100,11 @@ async fn sagas_page(
 ) -> Result<Response, WebError> {
     let filter = params.filter();
     let cursor = parse_cursor(&params.cursor)?;
-    let query = SagaQuery {
-        state: filter.state,
+    let query = SagaListQuery {
+        state: filter.state.map(|s| s.as_str().to_owned()),
         idle_minutes: filter.idle_minutes,
-        q: filter.q.as_deref(),
+        q: filter.q.clone(),
+        owner: None,
         cursor,
         limit: Some(PAGE_SIZE),
     };
@@ -174,8 +176,8 @@ async fn back_to_saga(
 /// answer at once (it does not apply: product-order says why).
 fn confirmation(
     ctx: &PageContext,
-    detail: &SagaDetail,
-    action: &'static str,
+    detail: &Saga,
+    action: SagaAction,
     fields: Vec<(&'static str, String)>,
 ) -> Option<Response> {
     detail.allows(action).then(|| {
@@ -192,18 +194,22 @@ async fn act_on_saga(
     AppForm(form): AppForm<ActionForm>,
 ) -> Result<Response, WebError> {
     let id = parse_id(&id)?;
-    let action: SagaAction = action.parse().map_err(|()| WebError::NotFound)?;
+    // Only the moves that need nothing but a reason have this address.
+    let action = SagaAction::parse(&action)
+        .filter(|a| SagaAction::MOVES.contains(a))
+        .ok_or(WebError::NotFound)?;
     let token = &operator.access_token;
     if form.needs_confirming() {
         let detail = state.product_order.ops_saga(token, id).await?;
         let fields = vec![("reason", form.reason.trim().to_owned())];
-        if let Some(confirm) = confirmation(&ctx, &detail, action.as_str(), fields) {
+        if let Some(confirm) = confirmation(&ctx, &detail, action, fields) {
             return Ok(confirm);
         }
     }
     let (status, message) = match state.product_order.act_on_saga(token, id, action, &form.reason).await {
         Ok(acted) => {
-            tracing::info!(saga_id = %acted.summary.id, action = action.as_str(), state = acted.summary.state.as_str(), operator = %operator.user.id, "saga acted on through the web");
+            let acted = &acted.instance.summary;
+            tracing::info!(saga_id = %acted.id, action = action.as_str(), state = acted.state.as_str(), operator = %operator.user.id, "saga acted on through the web");
             return Ok(see_other(&ctx, &format!("/ops/sagas/{id}?done={}", action.as_str())));
         }
         Err(ProductOrderCallError::Refused(refusal)) => {
@@ -213,7 +219,7 @@ async fn act_on_saga(
         Err(e) => return Err(e.into()),
     };
     let detail = state.product_order.ops_saga(token, id).await?;
-    let view = OpsSagaView::new(&ctx, &detail).with_refusal(action.as_str(), message, form.reason);
+    let view = OpsSagaView::new(&ctx, &detail).with_refusal(action, message, form.reason);
     Ok(page(&ctx, status, &view.title(), &view))
 }
 
@@ -229,13 +235,18 @@ async fn reveal_details(
     let token = &operator.access_token;
     let detail = state.product_order.ops_saga(token, id).await?;
     if form.needs_confirming()
-        && let Some(confirm) = confirmation(&ctx, &detail, "reveal", vec![("reason", form.reason.trim().to_owned())])
+        && let Some(confirm) = confirmation(
+            &ctx,
+            &detail,
+            SagaAction::Reveal,
+            vec![("reason", form.reason.trim().to_owned())],
+        )
     {
         return Ok(confirm);
     }
     match state.product_order.reveal_saga_details(token, id, &form.reason).await {
         Ok(details) => {
-            let countries = if detail.allows("edit-details") {
+            let countries = if detail.allows(SagaAction::EditDetails) {
                 state.product_order.shipping_countries().await?
             } else {
                 Vec::new()
@@ -249,8 +260,11 @@ async fn reveal_details(
         }
         Err(ProductOrderCallError::Refused(refusal)) => {
             let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::CONFLICT);
-            let view =
-                OpsSagaView::new(&ctx, &detail).with_refusal("reveal", refusal.message_for("reason"), form.reason);
+            let view = OpsSagaView::new(&ctx, &detail).with_refusal(
+                SagaAction::Reveal,
+                refusal.message_for("reason"),
+                form.reason,
+            );
             Ok(page(&ctx, status, &view.title(), &view))
         }
         Err(e) => Err(e.into()),
@@ -299,14 +313,14 @@ async fn edit_details(
     let token = &operator.access_token;
     if form.confirmed != "yes" && !form.reason.trim().is_empty() {
         let detail = state.product_order.ops_saga(token, id).await?;
-        if let Some(confirm) = confirmation(&ctx, &detail, "edit-details", form.fields()) {
+        if let Some(confirm) = confirmation(&ctx, &detail, SagaAction::EditDetails, form.fields()) {
             return Ok(confirm);
         }
     }
     let details = form.details.details();
     let refusal = match state
         .product_order
-        .edit_saga_details(token, id, &form.reason, &details)
+        .edit_saga_details(token, id, &form.reason, details)
         .await
     {
         Ok(_) => return Ok(see_other(&ctx, &format!("/ops/sagas/{id}?done=edit-details"))),

@@ -6,6 +6,7 @@ mod cancel;
 mod pending;
 pub mod views;
 
+use api::checkout::CheckoutSummary;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,7 +17,8 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::clients::customer::{CustomerCallError, OrderPage};
-use crate::clients::product_order::{CheckoutSummary, ProductOrderCallError};
+
+use crate::clients::product_order::ProductOrderCallError;
 use crate::error::{WebError, call_error, parse_cursor, parse_id};
 use crate::listing::{LoadMore, MoreView};
 use crate::render::{PageContext, fragment, page};

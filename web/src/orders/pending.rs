@@ -2,11 +2,12 @@
 //! events, a moment after the checkout placed it; until then the shopper's recent checkouts
 //! say it exists, so a just-placed order never seems missing.
 
+use api::checkout::CheckoutSummary;
 use chrono::{DateTime, Utc};
+use saga_core::InstanceState;
 use uuid::Uuid;
 
 use crate::clients::customer::OrderPage;
-use crate::clients::product_order::{CheckoutState, CheckoutSummary};
 
 /// An order on its way: placed but not in the history yet, or still being placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub fn pending_orders(first_page: &OrderPage, checkouts: &[CheckoutSummary]) -> 
                 !first_page.items.iter().any(|order| order.id == order_id)
                     && listed_since.is_none_or(|oldest| checkout.created_at >= oldest)
             }
-            None => checkout.state == CheckoutState::Running,
+            None => checkout.state == InstanceState::Running,
         })
         .map(|checkout| PendingOrder {
             checkout_id: checkout.checkout_id,
@@ -79,7 +80,7 @@ mod tests {
         }
     }
 
-    fn checkout(state: CheckoutState, order_id: Option<Uuid>, minute: i64) -> CheckoutSummary {
+    fn checkout(state: InstanceState, order_id: Option<Uuid>, minute: i64) -> CheckoutSummary {
         CheckoutSummary {
             checkout_id: Uuid::new_v4(),
             state,
@@ -97,11 +98,11 @@ mod tests {
             next_cursor: None,
         };
         let checkouts = [
-            checkout(CheckoutState::Running, None, 9),
-            checkout(CheckoutState::Completed, Some(missing), 8),
-            checkout(CheckoutState::Failed, None, 7),
-            checkout(CheckoutState::Compensating, None, 6),
-            checkout(CheckoutState::Completed, Some(listed), 5),
+            checkout(InstanceState::Running, None, 9),
+            checkout(InstanceState::Completed, Some(missing), 8),
+            checkout(InstanceState::Failed, None, 7),
+            checkout(InstanceState::Compensating, None, 6),
+            checkout(InstanceState::Completed, Some(listed), 5),
         ];
         let pending = pending_orders(&page, &checkouts);
         let orders: Vec<_> = pending.iter().map(|p| p.order_id).collect();
@@ -118,9 +119,9 @@ mod tests {
         };
         let just_placed = Uuid::new_v4();
         let checkouts = [
-            checkout(CheckoutState::Completed, Some(just_placed), 11),
-            checkout(CheckoutState::Completed, Some(newest), 10),
-            checkout(CheckoutState::Completed, Some(on_page_two), 3),
+            checkout(InstanceState::Completed, Some(just_placed), 11),
+            checkout(InstanceState::Completed, Some(newest), 10),
+            checkout(InstanceState::Completed, Some(on_page_two), 3),
         ];
         let pending = pending_orders(&page, &checkouts);
         assert_eq!(pending.len(), 1);

@@ -44,8 +44,8 @@ pub fn path(product_id: Uuid, sha256: &str) -> String {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The product with its new image.", body = super::ProductBody),
-        (status = 413, description = "Larger than 2 MiB (`image_too_large`, named in `fields`).", body = platform::error::ErrorBody),
-        (status = 422, description = "Empty, or not a JPEG, PNG or WebP (named in `fields`).", body = platform::error::ErrorBody),
+        (status = 413, description = "Larger than 2 MiB (`image_too_large`, named in `fields`).", body = api::ErrorBody),
+        (status = 422, description = "Empty, or not a JPEG, PNG or WebP (named in `fields`).", body = api::ErrorBody),
     ))]
 async fn upload_image(
     State(state): State<AppState>,

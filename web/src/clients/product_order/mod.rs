@@ -11,6 +11,7 @@ mod shapes;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use api::ErrorCode;
 use axum::body::Bytes;
 use platform::http::WithRequestId;
 use reqwest::header::AUTHORIZATION;
@@ -20,18 +21,9 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error_detail;
-pub use checkout::{
-    Checkout, CheckoutDetails, CheckoutLine, CheckoutStarted, CheckoutState, CheckoutStep, CheckoutStepState,
-    ContactDetails, DeliveryDetails, OrderStatusChanged, ReviewedTotal, ShippingCountry,
-};
 pub use health::{CheckoutFigures, FailureReason, OutboxFigures, ProductOrderHealth, SagaFigures, StepCount};
 pub use low_stock::LowStock;
-pub use orders::{CheckoutSummary, OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
-pub use sagas::{
-    BulkItem, BulkRefusal, BulkRetried, BulkRetry, EdgeKind, NodePhase, OutboxEvent, SagaAction, SagaAttempt,
-    SagaCompensation, SagaContactDetails, SagaCount, SagaDetail, SagaEdge, SagaNode, SagaOperatorAction, SagaPage,
-    SagaQuery, SagaRefusal, SagaStep, SagaSummary,
-};
+pub use orders::{OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
 use shapes::StockChanges;
 pub use shapes::{
     Availability, Cart, CartLine, NewProduct, Product, ProductChanges, ProductPage, ProductQuery, Sort, StockChange,
@@ -78,7 +70,8 @@ struct MergeRequest<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Refusal {
     pub status: u16,
-    pub code: String,
+    /// None when product-order sent no error body.
+    pub code: Option<ErrorCode>,
     pub message: String,
     /// Messages by field name.
     pub fields: BTreeMap<String, String>,
@@ -95,7 +88,7 @@ impl Refusal {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProductOrderCallError {
     /// Input or action refused (422, 409): show the reasons.
-    #[error("refused ({}): {}", .0.code, .0.message)]
+    #[error("refused ({:?}): {}", .0.code, .0.message)]
     Refused(Refusal),
     #[error("not found")]
     NotFound,

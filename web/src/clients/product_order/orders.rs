@@ -1,6 +1,8 @@
 //! Orders at product-order: the shopper's recent checkouts (to show an order before it
 //! reaches the history at customer), and the operator's order list, order and status moves.
 
+use api::checkout::{CheckoutList, CheckoutSummary};
+use api::orders::OrderStatusBody;
 use chrono::{DateTime, Utc};
 use contracts::OrderStatus;
 use contracts::events::{Contact, Delivery, OrderLine};
@@ -8,25 +10,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::checkout::{CheckoutState, OrderStatusChanged};
 use super::{Caller, ProductOrderClient, Result, answer, send};
 use crate::money::format_money;
-
-/// One of the shopper's recent checkouts.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CheckoutSummary {
-    pub checkout_id: Uuid,
-    pub state: CheckoutState,
-    /// Set once the order is placed.
-    pub order_id: Option<Uuid>,
-    pub failure: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Deserialize)]
-struct CheckoutList {
-    items: Vec<CheckoutSummary>,
-}
 
 /// An order as operators see it.
 #[derive(Debug, Clone, Deserialize)]
@@ -132,7 +117,7 @@ impl ProductOrderClient {
         id: Uuid,
         status: OrderStatus,
         reason: &str,
-    ) -> Result<OrderStatusChanged> {
+    ) -> Result<OrderStatusBody> {
         let body = SetStatus {
             status,
             reason: Some(reason.trim()).filter(|r| !r.is_empty()),

@@ -1,13 +1,13 @@
 //! Product-order's reconciliation, for operators: its own check, the digest of its orders,
 //! and the repairs it makes.
 
+use api::sagas::ReasonBody;
 use chrono::{DateTime, Utc};
 use contracts::reconciliation::{OrderDigest, Reconciliation, Repair, RepairRecord};
 use reqwest::Method;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::sagas::ActionBody;
 use super::{Caller, ProductOrderClient, Result, answer, send};
 
 #[derive(Serialize)]
@@ -52,7 +52,9 @@ impl ProductOrderClient {
         };
         let request = self
             .request(Method::POST, &path, Caller::Bearer(token))
-            .json(&ActionBody { reason: reason.trim() });
+            .json(&ReasonBody {
+                reason: reason.trim().to_owned(),
+            });
         answer(send(request).await?).await
     }
 }

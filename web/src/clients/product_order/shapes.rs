@@ -1,10 +1,10 @@
 //! What product-order's catalog and cart answers look like, with what pages derive from them.
 
+use api::checkout::ReviewedForm;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ReviewedTotal;
 use crate::money::format_money;
 
 /// How much of a product is left, as shoppers see it.
@@ -255,10 +255,10 @@ impl Cart {
 
     /// The total and currency this cart shows, what a checkout of it sends as reviewed; None
     /// while empty.
-    pub fn reviewed(&self) -> Option<ReviewedTotal> {
-        self.currency.as_ref().map(|currency| ReviewedTotal {
-            total: self.total,
-            currency: currency.clone(),
+    pub fn reviewed(&self) -> Option<ReviewedForm> {
+        self.currency.as_ref().map(|currency| ReviewedForm {
+            total: Some(self.total),
+            currency: Some(currency.clone()),
         })
     }
 }
@@ -343,9 +343,9 @@ mod tests {
         assert!(cart.has_problems());
         assert_eq!(
             cart.reviewed(),
-            Some(ReviewedTotal {
-                total: 900,
-                currency: "GBP".into()
+            Some(ReviewedForm {
+                total: Some(900),
+                currency: Some("GBP".into())
             })
         );
         assert_eq!(Cart::default().reviewed(), None);

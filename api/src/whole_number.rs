@@ -1,6 +1,6 @@
 //! Whole numbers in JSON bodies as JSON Schema counts them: `12` and `12.0` are both the
 //! integer twelve (serde's integers refuse `12.0`, which clients and schema-driven tools may
-//! send). For `#[serde(deserialize_with = "platform::whole_number::optional")]` on an
+//! send). For `#[serde(deserialize_with = "api::whole_number::optional")]` on an
 //! `Option` of an integer type, and `required` on an integer.
 
 use serde::Deserialize;
