@@ -5,6 +5,7 @@
 //!
 //! - `error`: the error body every service answers with, and its codes.
 //! - `money`: the currencies the shop sells in.
+//! - `catalog`: products, their stock trail, carts.
 //! - `checkout`: the details a checkout takes, starting one, and how one stands.
 //! - `orders`: what a status move answers.
 //! - `sagas`: product-order's saga console (list, one saga, operator actions, bulk retry).
@@ -13,6 +14,7 @@
 //! The saga engine's own words (`InstanceState`, `Phase`, `StepState`, an instance's views)
 //! are `saga_core`'s; the messages between services are `contracts`'.
 
+pub mod catalog;
 pub mod checkout;
 pub mod error;
 pub mod money;

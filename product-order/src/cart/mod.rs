@@ -3,14 +3,14 @@
 
 pub mod store;
 
-use api::money::Currency;
+use api::catalog::{Cart as CartBody, CartItem};
 use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use platform::FieldErrors;
 use platform::auth::{Caller, TokenVerifier, bearer_token};
 use platform::http::{AppJson, AppPath};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -99,41 +99,6 @@ where
     }
 }
 
-#[derive(Serialize, ToSchema)]
-#[schema(as = CartItem)]
-pub struct CartItemBody {
-    product_id: Uuid,
-    sku: String,
-    name: String,
-    image_url: Option<String>,
-    unit_price: i64,
-    /// The product's currency now; another than the cart's when an operator changed it.
-    #[schema(value_type = Currency)]
-    currency: String,
-    quantity: i32,
-    line_total: i64,
-    /// Stock on hand now.
-    available: i32,
-    /// Why this line cannot be ordered as it is, if it cannot.
-    problem: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = Cart)]
-pub struct CartBody {
-    items: Vec<CartItemBody>,
-    /// The total of the lines in `currency`.
-    total: i64,
-    /// The cart's currency (its first line's); null while the cart is empty.
-    #[schema(value_type = Option<Currency>)]
-    currency: Option<String>,
-    /// Some lines are priced in another currency than `currency`: they carry a problem, and
-    /// the cart cannot be checked out until they are removed.
-    mixed_currencies: bool,
-    /// Units in the cart (for the cart badge).
-    item_count: i64,
-}
-
 /// The currencies of a cart's lines, each once, the cart's own (its first line's) first. A
 /// cart is in one currency (adding refuses another), yet an operator may change the currency
 /// of a product while it sits in carts.
@@ -147,48 +112,47 @@ pub fn currencies(lines: &[CartLine]) -> Vec<&str> {
     currencies
 }
 
-impl From<Vec<CartLine>> for CartBody {
-    fn from(lines: Vec<CartLine>) -> Self {
-        let currencies = currencies(&lines);
-        let currency = currencies.first().map(|c| (*c).to_owned());
-        let mixed_currencies = currencies.len() > 1;
-        let items: Vec<CartItemBody> = lines
-            .into_iter()
-            .map(|l| CartItemBody {
-                problem: match (l.active, l.stock) {
-                    (false, _) => Some("No longer for sale.".into()),
-                    _ if Some(&l.currency) != currency.as_ref() => Some(format!(
-                        "Now priced in {}, the rest of your cart in {}: one order takes one currency, so \
+/// The cart of `lines`, each with what stops it being ordered, if anything.
+fn cart_body(lines: Vec<CartLine>) -> CartBody {
+    let currencies = currencies(&lines);
+    let currency = currencies.first().map(|c| (*c).to_owned());
+    let mixed_currencies = currencies.len() > 1;
+    let items: Vec<CartItem> = lines
+        .into_iter()
+        .map(|l| CartItem {
+            problem: match (l.active, l.stock) {
+                (false, _) => Some("No longer for sale.".into()),
+                _ if Some(&l.currency) != currency.as_ref() => Some(format!(
+                    "Now priced in {}, the rest of your cart in {}: one order takes one currency, so \
                          remove this item to check out.",
-                        l.currency,
-                        currency.as_deref().unwrap_or_default()
-                    )),
-                    (true, 0) => Some("Out of stock.".into()),
-                    (true, stock) if stock < l.quantity => Some(format!("Only {stock} left.")),
-                    _ => None,
-                },
-                line_total: l.price * i64::from(l.quantity),
-                product_id: l.product_id,
-                sku: l.sku,
-                name: l.name,
-                image_url: l.image_url,
-                unit_price: l.price,
-                currency: l.currency,
-                quantity: l.quantity,
-                available: l.stock,
-            })
-            .collect();
-        Self {
-            total: items
-                .iter()
-                .filter(|i| Some(&i.currency) == currency.as_ref())
-                .map(|i| i.line_total)
-                .sum(),
-            item_count: items.iter().map(|i| i64::from(i.quantity)).sum(),
-            items,
-            currency,
-            mixed_currencies,
-        }
+                    l.currency,
+                    currency.as_deref().unwrap_or_default()
+                )),
+                (true, 0) => Some("Out of stock.".into()),
+                (true, stock) if stock < l.quantity => Some(format!("Only {stock} left.")),
+                _ => None,
+            },
+            line_total: l.price * i64::from(l.quantity),
+            product_id: l.product_id,
+            sku: l.sku,
+            name: l.name,
+            image_url: l.image_url,
+            unit_price: l.price,
+            currency: l.currency,
+            quantity: l.quantity,
+            available: l.stock,
+        })
+        .collect();
+    CartBody {
+        total: items
+            .iter()
+            .filter(|i| Some(&i.currency) == currency.as_ref())
+            .map(|i| i.line_total)
+            .sum(),
+        item_count: items.iter().map(|i| i64::from(i.quantity)).sum(),
+        items,
+        currency,
+        mixed_currencies,
     }
 }
 
@@ -197,7 +161,7 @@ impl From<Vec<CartLine>> for CartBody {
 #[utoipa::path(get, path = "/api/cart", tag = "cart", params(CartTokenHeader), security((), ("bearer" = [])),
     responses((status = 200, description = "The cart.", body = CartBody)))]
 async fn get_cart(State(state): State<AppState>, owner: CartOwner) -> Result<Json<CartBody>> {
-    Ok(Json(store::lines(&state.db, &owner.key()).await?.into()))
+    Ok(Json(cart_body(store::lines(&state.db, &owner.key()).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -323,7 +287,7 @@ async fn change_line(
     store::set_quantity(&mut tx, &key, product_id, quantity.get()).await?;
     let cart = store::lines(&mut *tx, &key).await?;
     tx.commit().await?;
-    Ok(Json(cart.into()))
+    Ok(Json(cart_body(cart)))
 }
 
 /// Takes a product out of the cart (nothing happens if it was not in).
@@ -337,7 +301,7 @@ async fn remove_item(
 ) -> Result<Json<CartBody>> {
     let key = owner.key();
     store::remove(&state.db, &key, product_id).await?;
-    Ok(Json(store::lines(&state.db, &key).await?.into()))
+    Ok(Json(cart_body(store::lines(&state.db, &key).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -387,5 +351,5 @@ async fn merge_guest_cart(
     }
     let cart = store::lines(&mut *tx, &customer_key).await?;
     tx.commit().await?;
-    Ok(Json(cart.into()))
+    Ok(Json(cart_body(cart)))
 }

@@ -1,7 +1,6 @@
 //! Catalog values that exist only in valid form.
 
 use api::money::Currency;
-use serde::Serialize;
 
 /// An amount in minor units (cents) of a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,28 +138,6 @@ pub fn parse_stock(value: i64) -> Result<i32, String> {
     }
 }
 
-/// How much is left, as shoppers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Availability {
-    InStock,
-    Low,
-    Out,
-}
-
-/// At or below this, stock is shown as low.
-pub const LOW_STOCK: i32 = 5;
-
-impl Availability {
-    pub fn of(stock: i32) -> Self {
-        match stock {
-            s if s <= 0 => Self::Out,
-            s if s <= LOW_STOCK => Self::Low,
-            _ => Self::InStock,
-        }
-    }
-}
-
 /// A quantity in a cart: 1 ..= 99.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quantity(i32);
@@ -255,13 +232,6 @@ mod tests {
         ] {
             assert_eq!(ImageKind::sniff(not_an_image), None, "{not_an_image:?}");
         }
-    }
-
-    #[test]
-    fn availability_follows_stock() {
-        assert_eq!(Availability::of(0), Availability::Out);
-        assert_eq!(Availability::of(LOW_STOCK), Availability::Low);
-        assert_eq!(Availability::of(LOW_STOCK + 1), Availability::InStock);
     }
 
     #[test]

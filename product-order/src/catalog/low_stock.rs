@@ -10,11 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ProductBody;
-use super::domain::{LOW_STOCK, MAX_STOCK};
+use super::domain::MAX_STOCK;
 use super::store;
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
+use api::catalog::{LOW_STOCK, Product as ProductBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_low_stock))
@@ -62,6 +62,6 @@ async fn list_low_stock(
     let products = store::low_stock(&state.db, threshold, limit).await?;
     Ok(Json(LowStock {
         threshold,
-        items: products.into_iter().map(Into::into).collect(),
+        items: products.into_iter().map(super::product_body).collect(),
     }))
 }

@@ -7,17 +7,17 @@ mod low_stock;
 pub mod store;
 pub mod word_stats;
 
+use api::catalog::{Availability, Product as ProductBody, ProductPage, StockChanges, UploadedImage};
 use api::money::Currency;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use platform::FieldErrors;
 use platform::auth::Operator;
 use platform::http::{AppJson, AppPath, AppQuery};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
-use domain::{Availability, Sku, parse_image_url, parse_price, parse_stock, parse_text};
+use domain::{Sku, parse_image_url, parse_price, parse_stock, parse_text};
 use platform::auth::MaybeCaller;
 use platform::db::violates;
 use store::{After, Listing, Product, ProductFields, Sort};
@@ -40,64 +40,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A product as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Product)]
-pub struct ProductBody {
-    pub id: Uuid,
-    pub sku: String,
-    pub name: String,
-    pub description: String,
-    /// In minor units (cents).
-    pub price: i64,
-    #[schema(value_type = Currency)]
-    pub currency: String,
-    pub stock: i32,
-    pub availability: Availability,
-    pub active: bool,
-    /// An address of an image elsewhere, set by an operator...
-    pub image_url: Option<String>,
-    /// ...or the image an operator uploaded, served by this service.
-    pub uploaded_image: Option<UploadedImage>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Where an uploaded image is served; `path` changes whenever the image does.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UploadedImage {
-    pub sha256: String,
-    pub path: String,
-}
-
-impl From<Product> for ProductBody {
-    fn from(p: Product) -> Self {
-        Self {
-            availability: Availability::of(p.stock),
-            id: p.id,
-            sku: p.sku,
-            name: p.name,
-            description: p.description,
-            price: p.price,
-            currency: p.currency,
-            stock: p.stock,
-            active: p.active,
-            image_url: p.image_url,
-            uploaded_image: p.image_sha256.map(|sha256| UploadedImage {
-                path: images::path(p.id, &sha256),
-                sha256,
-            }),
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
+pub(crate) fn product_body(p: Product) -> ProductBody {
+    ProductBody {
+        availability: Availability::of(p.stock),
+        id: p.id,
+        sku: p.sku,
+        name: p.name,
+        description: p.description,
+        price: p.price,
+        currency: p.currency,
+        stock: p.stock,
+        active: p.active,
+        image_url: p.image_url,
+        uploaded_image: p.image_sha256.map(|sha256| UploadedImage {
+            path: images::path(p.id, &sha256),
+            sha256,
+        }),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
     }
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = ProductPage)]
-struct Page {
-    items: Vec<ProductBody>,
-    /// The `cursor` of the next page, while there is one.
-    next_cursor: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -134,14 +95,14 @@ fn decode_cursor(raw: &str) -> Option<After> {
 /// `q`, those matching every word, best matches first.
 #[utoipa::path(get, path = "/api/products", tag = "catalog", params(ListParams), security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "A page of products.", body = Page),
+        (status = 200, description = "A page of products.", body = ProductPage),
         (status = 403, description = "`include_inactive` asked for by a shopper.", body = api::ErrorBody),
     ))]
 async fn list_products(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     AppQuery(params): AppQuery<ListParams>,
-) -> Result<Json<Page>> {
+) -> Result<Json<ProductPage>> {
     let sort = params.sort.unwrap_or(Sort::Newest);
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     let mut errors = FieldErrors::new();
@@ -198,8 +159,8 @@ async fn list_products(
     } else {
         None
     };
-    Ok(Json(Page {
-        items: products.into_iter().map(Into::into).collect(),
+    Ok(Json(ProductPage {
+        items: products.into_iter().map(product_body).collect(),
         next_cursor,
     }))
 }
@@ -218,7 +179,7 @@ async fn get_product(
     if !product.active && !operator {
         return Err(ProductOrderError::NotFound);
     }
-    Ok(Json(product.into()))
+    Ok(Json(product_body(product)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -319,7 +280,7 @@ async fn create_product(
     }
     tx.commit().await?;
     tracing::info!(product_id = %product.id, operator = %operator.sub, "product created");
-    Ok((StatusCode::CREATED, Json(product.into())))
+    Ok((StatusCode::CREATED, Json(product_body(product))))
 }
 
 /// Fields an operator may change; absent ones stay as they are. `stock` sets the stock,
@@ -475,12 +436,7 @@ async fn update_product(
     }
     tx.commit().await?;
     tracing::info!(product_id = %id, operator = %operator.sub, "product updated");
-    Ok(Json(product.into()))
-}
-
-#[derive(Serialize, ToSchema)]
-struct StockChanges {
-    items: Vec<store::StockChange>,
+    Ok(Json(product_body(product)))
 }
 
 /// Every change to the product's stock, oldest first: who, when, from what to what, why.

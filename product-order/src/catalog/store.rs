@@ -1,5 +1,6 @@
 //! SQL for the catalog.
 
+use api::catalog::StockChange;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -292,18 +293,6 @@ pub async fn record_initial_stock(conn: &mut PgConnection, product_ids: &[Uuid])
     .map(|_| ())
 }
 
-/// A recorded stock change.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
-pub struct StockChange {
-    pub changed_at: DateTime<Utc>,
-    pub changed_by: Uuid,
-    #[sqlx(rename = "stock_from")]
-    pub from: i32,
-    #[sqlx(rename = "stock_to")]
-    pub to: i32,
-    pub reason: String,
-}
-
 pub async fn record_stock_change(
     conn: &mut PgConnection,
     product_id: Uuid,
@@ -326,13 +315,23 @@ pub async fn record_stock_change(
 }
 
 pub async fn stock_changes(db: impl PgExecutor<'_>, product_id: Uuid) -> sqlx::Result<Vec<StockChange>> {
-    sqlx::query_as(
+    let rows: Vec<(DateTime<Utc>, Uuid, i32, i32, String)> = sqlx::query_as(
         "SELECT changed_at, changed_by, stock_from, stock_to, reason FROM stock_changes
          WHERE product_id = $1 ORDER BY changed_at DESC, id DESC LIMIT 200",
     )
     .bind(product_id)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(changed_at, changed_by, from, to, reason)| StockChange {
+            changed_at,
+            changed_by,
+            from,
+            to,
+            reason,
+        })
+        .collect())
 }
 
 pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::catalog::Cart;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Method};
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use crate::app::AppState;
-use crate::clients::product_order::{Caller, Cart, ProductOrderCallError};
+use crate::clients::product_order::{Caller, ProductOrderCallError};
 use crate::render::PageContext;
 use crate::session::Session;
 use crate::session::cookies::{self, SetCookies};

@@ -4,8 +4,10 @@
 //! they redirect (303) to the cart.
 
 mod holder;
+pub mod shown;
 pub mod views;
 
+use api::catalog::{Cart, Product};
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -17,7 +19,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::catalog::views::ProductView;
-use crate::clients::product_order::{Caller, Cart, Product, ProductOrderCallError};
+use crate::clients::product_order::{Caller, ProductOrderCallError};
 use crate::csrf;
 use crate::error::{AppForm, WebError, parse_id};
 use crate::render::{PageContext, fragment, page, see_other};

@@ -1,9 +1,11 @@
 //! The cart page and the add-to-cart form.
 
+use api::catalog::{Cart, Product};
 use askama::Template;
 use uuid::Uuid;
 
-use crate::clients::product_order::{Cart, Product};
+use crate::cart::shown::{CartItemShown as _, CartShown as _};
+use crate::catalog::shown::ProductShown as _;
 use crate::render::{CartBadge, PageContext};
 
 /// The most of one product a cart holds.

@@ -2,6 +2,7 @@
 //! product page with its add-to-cart form.
 
 pub mod images;
+pub mod shown;
 pub mod views;
 
 use axum::Router;
@@ -41,7 +42,7 @@ pub struct ListingParams {
 
 /// What a listing page shows: one page of products and its "Load more" link.
 pub struct ListingPage {
-    pub products: Vec<crate::clients::product_order::Product>,
+    pub products: Vec<api::catalog::Product>,
     pub load_more: LoadMore,
     /// Not the first page.
     pub continued: bool,

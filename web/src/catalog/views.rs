@@ -1,9 +1,11 @@
 //! Catalog pages: product cards, the list with its search and "Load more", the product page.
 
+use api::catalog::Product;
 use askama::Template;
 
 use crate::cart::views::AddToCartView;
-use crate::clients::product_order::{Product, Sort};
+use crate::catalog::shown::ProductShown as _;
+use crate::clients::product_order::Sort;
 use crate::listing::LoadMore;
 
 /// The address of a listing page: `path` with the search, the order and where to start.

@@ -8,6 +8,7 @@ mod status;
 pub mod views;
 
 use api::ErrorCode;
+use api::catalog::Cart;
 use api::checkout::CountryOption;
 use axum::Extension;
 use axum::Router;
@@ -18,7 +19,8 @@ use axum::routing::get;
 
 use crate::app::AppState;
 use crate::cart::HeaderCart;
-use crate::clients::product_order::{Caller, Cart, ProductOrderCallError, Refusal};
+use crate::cart::shown::CartShown as _;
+use crate::clients::product_order::{Caller, ProductOrderCallError, Refusal};
 use crate::error::{AppForm, WebError, call_error};
 use crate::render::{PageContext, page, see_other};
 use crate::session::SignedIn;

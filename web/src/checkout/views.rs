@@ -1,5 +1,6 @@
 //! The checkout form and the page that follows a checkout.
 
+use api::catalog::Cart;
 use api::checkout::{Checkout, CountryOption};
 use askama::Template;
 use contracts::OrderStatus;
@@ -8,7 +9,7 @@ use saga_core::{InstanceState, StepState};
 
 use super::form::{CheckoutForm, FieldErrors};
 
-use crate::clients::product_order::Cart;
+use crate::cart::shown::{CartItemShown as _, CartShown as _};
 use crate::money::format_money;
 use crate::render::PageContext;
 

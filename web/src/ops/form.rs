@@ -1,9 +1,10 @@
 //! The operator's product and stock forms: what they send, and its check before product-order
 //! sees it (prices are typed as "12.90", product-order takes cents).
 
+use api::catalog::Product;
 use serde::Deserialize;
 
-use crate::clients::product_order::{NewProduct, Product, ProductChanges};
+use crate::clients::product_order::{NewProduct, ProductChanges};
 use crate::money::{amount_input, parse_amount};
 
 pub use crate::fields::FieldErrors;

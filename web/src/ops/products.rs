@@ -1,6 +1,7 @@
 //! Handlers of the operator's product pages. Forms post back to their page's address and
 //! redirect (303) to the product page with a notice when they succeed.
 
+use api::catalog::{Product, StockChange};
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, State};
@@ -15,7 +16,7 @@ use super::form::{FieldErrors, ProductForm, StockForm};
 use super::views::{EditProductView, NewProductView, OpsProductRow, OpsProductsView, notice};
 use crate::app::AppState;
 use crate::catalog::{ListingParams, ListingSpec};
-use crate::clients::product_order::{Caller, Product, ProductChanges, ProductOrderCallError, StockChange};
+use crate::clients::product_order::{Caller, ProductChanges, ProductOrderCallError};
 use crate::error::{AppForm, WebError, parse_id};
 use crate::listing::MoreView;
 use crate::multipart;

@@ -1,9 +1,11 @@
 //! The operator's product pages.
 
+use api::catalog::{Product, StockChange};
 use askama::Template;
 
 use super::form::{CURRENCIES, FieldErrors, ProductForm, StockForm};
-use crate::clients::product_order::{Product, Sort, StockChange};
+use crate::catalog::shown::{ProductShown as _, StockChangeShown as _};
+use crate::clients::product_order::Sort;
 use crate::fields::split_errors;
 use crate::listing::LoadMore;
 use crate::render::PageContext;

@@ -1,5 +1,6 @@
 //! Pages that are not a capability of their own: the home page with featured products.
 
+use api::catalog::Product;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -8,7 +9,8 @@ use axum::response::Response;
 use axum::routing::get;
 
 use crate::app::AppState;
-use crate::clients::product_order::{Caller, Product, ProductQuery, Sort};
+use crate::catalog::shown::ProductShown as _;
+use crate::clients::product_order::{Caller, ProductQuery, Sort};
 use crate::error::WebError;
 use crate::render::{PageContext, page};
 use crate::session::CurrentUser;

@@ -20,10 +20,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::ProductBody;
 use super::domain::{ImageKind, MAX_IMAGE_BYTES};
+use super::product_body;
 use crate::app::AppState;
 use crate::error::{ProductOrderError, Result};
+use api::catalog::Product as ProductBody;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,7 +44,7 @@ pub fn path(product_id: Uuid, sha256: &str) -> String {
         content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"), (ImageBytes = "application/octet-stream"))),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The product with its new image.", body = super::ProductBody),
+        (status = 200, description = "The product with its new image.", body = ProductBody),
         (status = 413, description = "Larger than 2 MiB (`image_too_large`, named in `fields`).", body = api::ErrorBody),
         (status = 422, description = "Empty, or not a JPEG, PNG or WebP (named in `fields`).", body = api::ErrorBody),
     ))]
@@ -78,13 +79,13 @@ async fn upload_image(
         .ok_or(ProductOrderError::NotFound)?;
     tx.commit().await?;
     tracing::info!(product_id = %id, operator = %operator.sub, bytes = bytes.len(), %sha256, "product image uploaded");
-    Ok(Json(product.into()))
+    Ok(Json(product_body(product)))
 }
 
 /// The product without its uploaded image.
 #[utoipa::path(delete, path = "/api/products/{id}/image", tag = "operators", params(("id" = Uuid, Path, description = "The product's id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The product without an uploaded image.", body = super::ProductBody)))]
+    responses((status = 200, description = "The product without an uploaded image.", body = ProductBody)))]
 async fn remove_image(
     State(state): State<AppState>,
     Operator(operator): Operator,
@@ -100,7 +101,7 @@ async fn remove_image(
         .ok_or(ProductOrderError::NotFound)?;
     tx.commit().await?;
     tracing::info!(product_id = %id, operator = %operator.sub, "product image removed");
-    Ok(Json(product.into()))
+    Ok(Json(product_body(product)))
 }
 
 /// An image's bytes, as a body of their own (not JSON).

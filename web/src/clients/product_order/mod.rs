@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use api::ErrorCode;
+use api::catalog::{Cart, Product, ProductPage, StockChange, StockChanges};
 use axum::body::Bytes;
 use platform::http::WithRequestId;
 use reqwest::header::AUTHORIZATION;
@@ -24,11 +25,7 @@ use super::error_detail;
 pub use health::{CheckoutFigures, FailureReason, OutboxFigures, ProductOrderHealth, SagaFigures, StepCount};
 pub use low_stock::LowStock;
 pub use orders::{OpsOrder, OpsOrderDetail, OpsOrderPage, OpsOrderQuery, OrderStatusEntry};
-use shapes::StockChanges;
-pub use shapes::{
-    Availability, Cart, CartLine, NewProduct, Product, ProductChanges, ProductPage, ProductQuery, Sort, StockChange,
-    UploadedImage,
-};
+pub use shapes::{NewProduct, ProductChanges, ProductQuery, Sort};
 
 /// The header naming a guest's cart.
 const CART_TOKEN_HEADER: &str = "x-cart-token";
