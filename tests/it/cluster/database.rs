@@ -51,6 +51,7 @@ async fn the_primary_dies_the_synchronous_replica_takes_over_and_no_accepted_che
             .await
             .expect("the sagas in flight");
     let readiness = ReadinessWatch::start(&services);
+    let retried = load.ledger().retried;
     let killed = Instant::now();
     primary.stop_server().await;
     testkit::wait_until("both services reporting not ready", CONVERGE_WITHIN, || async {
@@ -58,6 +59,9 @@ async fn the_primary_dies_the_synchronous_replica_takes_over_and_no_accepted_che
     })
     .await;
     let noticed = killed.elapsed();
+    // The replica takes over once shoppers have met the outage (their requests failed).
+    load.wait_for_retries(retried, "shoppers meeting the database outage")
+        .await;
     replica.promote().await;
     let accepted_before_switch = load.ledger().accepted.len();
     read_write.switch_to(replica.addr());
