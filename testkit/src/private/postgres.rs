@@ -96,7 +96,10 @@ impl PrivatePostgres {
             .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url()));
         // One statement each: several in one simple query run as one transaction, which
         // ALTER SYSTEM refuses.
-        for statement in ["ALTER SYSTEM SET synchronous_standby_names = '*'", "SELECT pg_reload_conf()"] {
+        for statement in [
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            "SELECT pg_reload_conf()",
+        ] {
             sqlx::raw_sql(statement)
                 .execute(&mut conn)
                 .await
