@@ -191,6 +191,22 @@ impl Publisher {
         Ok(channel)
     }
 
+    /// Closes `channel` and forgets it, so the next publish opens a new one. A nack is the
+    /// broker saying a queue the event was routed to could not take it; in a cluster, a
+    /// quorum queue whose leader went away. RabbitMQ 3.10 keeps nacking every publish on a
+    /// channel opened while the queue's leader was gone (product-order reconnecting to another
+    /// node after the leader's node died), also once the queue has a new leader: reproduced by
+    /// tests/it/cluster/broker.rs, 84 checkouts stuck unpublished for over a minute without
+    /// this. A new channel starts from the queue's current leader.
+    async fn discard(&self, channel: &Channel) {
+        let mut slot = self.channel.lock().await;
+        if slot.as_ref().is_some_and(|(_, held)| held.id() == channel.id()) {
+            *slot = None;
+        }
+        drop(slot);
+        let _ = channel.close(200, "a publish was nacked".into()).await;
+    }
+
     /// Publishes one event and waits until the broker has confirmed it.
     pub async fn publish(&self, id: Uuid, routing_key: &str, payload: &impl Serialize) -> Result<Routed, PublishError> {
         let body = serde_json::to_vec(payload).expect("wire types serialise");
@@ -227,7 +243,10 @@ impl Publisher {
                 tracing::warn!(%id, routing_key, "no queue is bound for this event; RabbitMQ dropped it");
                 Ok(false)
             }
-            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            Confirmation::Nack(_) => {
+                self.discard(&channel).await;
+                Err(PublishError::Nacked)
+            }
             Confirmation::NotRequested => Err(PublishError::Unconfirmed),
         }
     }

@@ -11,7 +11,7 @@ mod proxy;
 mod shop;
 
 pub use infra::{Infra, fresh_database_url, infra};
-pub use private::{PrivatePostgres, PrivateRabbitMq};
+pub use private::{PrivatePostgres, PrivateRabbitMq, PrivateRabbitMqCluster, QueueReplicas};
 pub use process::{LogDir, Service, ServiceProcess, free_port};
 pub use proxy::TcpProxy;
 pub use shop::{EventRoutes, ProductOrderReplica, Replica, TestShop, delete_event_queues, wait_until};

@@ -13,6 +13,7 @@ mod catalog;
 mod checkout;
 mod checkout_faults;
 mod chromium;
+mod cluster;
 mod dead_letters;
 mod ended_sessions;
 mod helpers;

@@ -1,8 +1,8 @@
 //! What must hold once the shop has settled, read from both services' databases: every
 //! accepted checkout ended (a failure with a reason), one order per completed checkout and none
-//! for another, each order in customer once with the status product-order holds, every event
-//! published and applied, stock equal to the initial stock minus what was ordered, nothing left
-//! reserved, no saga attempt left marked running where no worker runs it.
+//! for another, each order in customer once with the status and history product-order holds,
+//! every event published and applied, stock equal to the initial stock minus what was ordered,
+//! nothing left reserved, no saga attempt left marked running where no worker runs it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -17,6 +17,16 @@ pub struct Audit {
     pub orders_placed: usize,
     pub orders_in_customer: usize,
     pub failed_checkouts: usize,
+    /// Accepted checkouts that ended (completed or failed).
+    pub ended_checkouts: usize,
+    /// Accepted checkouts product-order has no record of.
+    pub lost_checkouts: usize,
+    /// Events product-order published (confirmed by the broker).
+    pub events_published: i64,
+    /// Events customer applied (each once: a duplicate delivery is recorded once).
+    pub events_applied: i64,
+    /// Events customer gave up on and dead-lettered.
+    pub dead_lettered: i64,
     /// Each broken rule, one line per checkout, order or product it concerns.
     pub mismatches: Vec<String>,
 }
@@ -35,6 +45,11 @@ pub async fn converge(
                 orders_placed: 0,
                 orders_in_customer: 0,
                 failed_checkouts: 0,
+                ended_checkouts: 0,
+                lost_checkouts: 0,
+                events_published: 0,
+                events_applied: 0,
+                dead_lettered: 0,
                 mismatches: vec![format!("the audit could not read the databases: {e}")],
             },
         };
@@ -84,8 +99,20 @@ async fn audit(stores: &Stores, accepted: &[Uuid], initial_stock: &HashMap<Uuid,
     let mut mismatches = checkout_mismatches(accepted, &checkouts, &orders);
     mismatches.extend(crate::helpers::stray_attempts(po, None).await?);
     mismatches.extend(stock_mismatches(po, initial_stock).await?);
-    mismatches.extend(customer_mismatches(stores, &orders).await?);
+    let (customer, events) = customer_mismatches(stores, &orders).await?;
+    mismatches.extend(customer);
+    mismatches.extend(history_mismatches(stores).await?);
+    let told: HashSet<&Uuid> = accepted.iter().collect();
+    let state_of = |id: &&Uuid| checkouts.get(*id).map(|c| c.state.as_str());
     Ok(Audit {
+        ended_checkouts: told
+            .iter()
+            .filter(|id| matches!(state_of(id), Some("completed" | "failed")))
+            .count(),
+        lost_checkouts: told.iter().filter(|id| state_of(id).is_none()).count(),
+        events_published: events.written - events.unpublished,
+        events_applied: events.applied,
+        dead_lettered: events.dead,
         orders_placed: orders.values().filter(|o| o.status != "cancelled").count(),
         orders_in_customer: sqlx::query_scalar::<_, i64>("SELECT count(*) FROM orders")
             .fetch_one(&stores.customer)
@@ -161,9 +188,48 @@ async fn stock_mismatches(po: &PgPool, initial_stock: &HashMap<Uuid, i64>) -> Re
     Ok(mismatches)
 }
 
+/// Each order's status history in customer is product-order's: the same statuses at the same
+/// versions, none missing, none twice.
+async fn history_mismatches(stores: &Stores) -> Result<Vec<String>, sqlx::Error> {
+    async fn histories(pool: &PgPool, table: &str) -> Result<HashMap<Uuid, Vec<(i64, String)>>, sqlx::Error> {
+        let sql = format!("SELECT order_id, version, status FROM {table} ORDER BY order_id, version");
+        let mut histories: HashMap<Uuid, Vec<(i64, String)>> = HashMap::new();
+        for (order, version, status) in sqlx::query_as::<_, (Uuid, i64, String)>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await?
+        {
+            histories.entry(order).or_default().push((version, status));
+        }
+        Ok(histories)
+    }
+    let kept = histories(&stores.product_order, "order_status_changes").await?;
+    let copied = histories(&stores.customer, "order_status_history").await?;
+    Ok(kept
+        .iter()
+        .filter(|(order, history)| copied.get(*order) != Some(*history))
+        .map(|(order, history)| {
+            format!(
+                "order {order}'s history is {:?} in customer but {history:?} in product-order",
+                copied.get(order).cloned().unwrap_or_default()
+            )
+        })
+        .collect())
+}
+
+/// The events as both sides count them.
+struct EventCounts {
+    written: i64,
+    unpublished: i64,
+    applied: i64,
+    dead: i64,
+}
+
 /// Every order is in customer once, for the same shopper and with the same status; every
 /// event is published and applied once; none went to the dead letters.
-async fn customer_mismatches(stores: &Stores, orders: &HashMap<Uuid, Order>) -> Result<Vec<String>, sqlx::Error> {
+async fn customer_mismatches(
+    stores: &Stores,
+    orders: &HashMap<Uuid, Order>,
+) -> Result<(Vec<String>, EventCounts), sqlx::Error> {
     let kept: HashMap<Uuid, (Uuid, String)> =
         sqlx::query_as::<_, (Uuid, Uuid, String)>("SELECT id, customer_id, status FROM orders")
             .fetch_all(&stores.customer)
@@ -210,5 +276,11 @@ async fn customer_mismatches(stores: &Stores, orders: &HashMap<Uuid, Order>) -> 
     if dead > 0 {
         mismatches.push(format!("{dead} events went to the dead letters"));
     }
-    Ok(mismatches)
+    let counts = EventCounts {
+        written: events,
+        unpublished,
+        applied,
+        dead,
+    };
+    Ok((mismatches, counts))
 }

@@ -2,10 +2,10 @@
 //! configured by environment variables only, under a steady load of checkouts through the
 //! HTTP API; then faults injected into it, or two instances of each service sharing the work.
 
-mod audit;
+pub mod audit;
 mod faults;
 mod instances;
-mod load;
+pub mod load;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -86,11 +86,7 @@ pub struct Catalog {
 impl Catalog {
     /// Four teas in plenty and one rare teapot, created by the operator over the API.
     pub async fn stock(customer_url: &str, product_order_url: &str) -> Self {
-        let login = CustomerApi::new(customer_url)
-            .login(OPERATOR_EMAIL, OPERATOR_PASSWORD)
-            .await;
-        assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
-        let operator = ProductOrderApi::as_user(product_order_url, login.body["access_token"].as_str().unwrap());
+        let operator = ProductOrderApi::as_user(product_order_url, &operator_token(customer_url).await);
         let mut initial_stock = HashMap::new();
         let mut create = async |sku: &str, name: &str, stock: i64| {
             let product = operator.create_product(sku, name, 990, stock).await;
@@ -121,6 +117,15 @@ impl Catalog {
         let tea = self.plentiful[(shopper + round) % self.plentiful.len()];
         vec![(tea, 1 + (round % 3) as i64), (self.scarce, 1)]
     }
+}
+
+/// An access token of the operator account customer was started with.
+pub async fn operator_token(customer_url: &str) -> String {
+    let login = CustomerApi::new(customer_url)
+        .login(OPERATOR_EMAIL, OPERATOR_PASSWORD)
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    login.body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Signs up `count` shoppers, the n-th through `customer_urls[n % len]`, checking out on
